@@ -1,0 +1,55 @@
+# veo-relay: the front door. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export SAM_CLI_TELEMETRY := 0
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help test lint validate unit integration e2e run build deploy bench clean
+
+help:
+	@echo "make test      lint, template validation and every test suite (what CI runs)"
+	@echo "make run       the whole system offline: API :3000, AWS :5000, provider simulators"
+	@echo "make build     sam build (layer built for arm64 / python3.13)"
+	@echo "make deploy    sam deploy (guided the first time)"
+
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-r layers/shared/requirements.txt -r requirements-dev.txt
+	touch $@
+
+test: lint validate unit integration e2e
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+validate: $(VENV)/.installed
+	$(BIN)/sam validate --lint
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest -q tests/unit
+
+integration: $(VENV)/.installed
+	$(BIN)/pytest -q tests/integration
+
+e2e: $(VENV)/.installed
+	$(BIN)/pytest -q tests/e2e
+
+run: $(VENV)/.installed
+	$(BIN)/python -m offline
+
+build: $(VENV)/.installed
+	$(BIN)/sam build
+
+# Guided the first time (no stack yet), then with the answers saved in samconfig.toml.
+deploy: build
+	@if $(BIN)/sam list stack-outputs --stack-name veo-relay >/dev/null 2>&1; then \
+		$(BIN)/sam deploy; else $(BIN)/sam deploy --guided; fi
+
+clean:
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,41 @@
+"""Provider callbacks: answered within milliseconds; the copy happens behind the queue."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from veo_relay.callbacks import accept_callback
+from veo_relay.errors import VeoRelayError
+from veo_relay.http_errors import error_body, status_for
+from veo_relay.runtime import get_runtime
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    params = event.get("pathParameters") or {}
+    body = event.get("body") or ""
+    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    try:
+        outcome = accept_callback(
+            get_runtime(), params.get("provider", ""), params.get("token", ""), raw, headers
+        )
+    except VeoRelayError as exc:
+        logger.warning("callback refused", extra={"code": exc.code})
+        return _response(status_for(exc), error_body(exc.code, str(exc)))
+    return _response(200, {"status": outcome.value})
+
+
+def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+    }

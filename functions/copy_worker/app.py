@@ -1,0 +1,37 @@
+"""Copy worker: each SQS message names a task whose video should be confirmed and stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from veo_relay.copying import copy_video
+from veo_relay.runtime import get_runtime
+from veo_relay.workflow import copy_request_task_id
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def handle_copy_request(record: SQSRecord) -> str:
+    task_id = copy_request_task_id(record.body)
+    logger.append_keys(task_id=task_id)
+    outcome = copy_video(get_runtime(), task_id)
+    logger.info("copy request handled", extra={"outcome": outcome.value})
+    return outcome.value
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A failed record goes back to the queue and, after maxReceiveCount, to the dead-letter queue.
+    return process_partial_response(
+        event=event, record_handler=handle_copy_request, processor=processor, context=context
+    )

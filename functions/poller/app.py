@@ -1,0 +1,19 @@
+"""Fallback poller step, invoked by the state machine with {"task_id", "attempt"}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from veo_relay.polling import poll_task
+from veo_relay.runtime import get_runtime
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(correlation_id_path="task_id")
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = poll_task(get_runtime(), str(event["task_id"]), int(event.get("attempt", 0)))
+    return result.to_dict()

@@ -1,0 +1,24 @@
+"""The client API's request bodies; validation failures name the field at fault."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s/?#@]+[^\s]*$", max_length=2048)]
+
+
+class CreateVideoBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: Annotated[str, StringConstraints(min_length=1, max_length=10000)]
+    provider: Literal["apixo", "kie", "apimart", "auto"] | None = None
+    mode: Literal["fast", "quality"] = "fast"
+    generation_type: Literal[
+        "TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO"
+    ] = "TEXT_2_VIDEO"
+    aspect_ratio: Literal["16:9", "9:16"] = "16:9"
+    image_urls: Annotated[list[HttpsUrl], Field(max_length=3)] = []
+    seed: Annotated[int, Field(ge=0, le=4294967295)] | None = None
+    watermark: Annotated[str, StringConstraints(max_length=100)] | None = None

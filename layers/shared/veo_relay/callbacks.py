@@ -1,0 +1,50 @@
+"""Provider callbacks: check the task's token, note that the callback came, queue the copy.
+
+The body is only a notification; the copy worker asks the provider's status API before anything
+is recorded as a success or a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from aws_lambda_powertools import Logger
+
+from veo_relay.creation import token_matches
+from veo_relay.errors import InvalidCallback, TaskNotFound
+from veo_relay.runtime import Runtime
+
+logger = Logger(child=True)
+
+
+class CallbackOutcome(StrEnum):
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"
+    ALREADY_CLOSED = "already_closed"
+
+
+def accept_callback(
+    runtime: Runtime, provider: str, token: str, body: bytes, headers: Mapping[str, str]
+) -> CallbackOutcome:
+    task_id = token.split(".", 1)[0]
+    try:
+        task = runtime.tasks.get(task_id)
+    except TaskNotFound:
+        raise InvalidCallback("unknown callback token") from None
+    if task.provider != provider or not token_matches(token, task.callback_token_hash):
+        raise InvalidCallback("unknown callback token")
+    if task.status.is_terminal:
+        return CallbackOutcome.ALREADY_CLOSED
+    notice = runtime.provider(provider).parse_callback(body, headers)
+    if task.provider_task_id is None and notice.provider_task_id:
+        # The submit's answer was lost (timeout or a failed write); the callback to this task's
+        # own URL tells us the provider's task id.
+        runtime.tasks.mark_submitted(task.id, notice.provider_task_id)
+    elif notice.provider_task_id not in (None, task.provider_task_id):
+        raise InvalidCallback("callback names another provider task")
+    if runtime.tasks.record_callback(task.id) is None:
+        return CallbackOutcome.DUPLICATE
+    runtime.copy_queue.request_copy(task.id, reason="callback")
+    logger.info("callback accepted", extra={"task_id": task.id})
+    return CallbackOutcome.QUEUED

@@ -1,0 +1,64 @@
+"""Typed domain errors. The API maps them to HTTP in one place (veo_relay.http_errors)."""
+
+from __future__ import annotations
+
+
+class VeoRelayError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    code = "internal_error"
+
+
+class ConfigurationError(VeoRelayError):
+    code = "configuration_error"
+
+
+class InvalidRequest(VeoRelayError):
+    """Bad input; the message names the field at fault."""
+
+    code = "invalid_request"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class TaskNotFound(VeoRelayError):
+    code = "not_found"
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"video task {task_id!r} not found")
+        self.task_id = task_id
+
+
+class TaskConflict(VeoRelayError):
+    code = "conflict"
+
+
+class InvalidCallback(VeoRelayError):
+    """A callback we cannot attribute to a task: wrong provider, token or body."""
+
+    code = "invalid_callback"
+
+
+class ProviderError(VeoRelayError):
+    """A provider refused or failed; `code` is one of the shared taxonomy's codes.
+
+    `raw_code` and `raw_message` keep what the provider said, for audit. `retryable` says whether
+    asking again later may succeed.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        raw_code: str | None = None,
+        raw_message: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.raw_code = raw_code
+        self.raw_message = raw_message
+        self.retryable = retryable

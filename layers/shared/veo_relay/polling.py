@@ -1,0 +1,84 @@
+"""One step of the fallback poller: read the provider's status and decide what comes next."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aws_lambda_powertools import Logger
+
+from veo_relay.errors import ProviderError
+from veo_relay.providers.base import ProviderState
+from veo_relay.runtime import Runtime
+from veo_relay.settings import PollSettings
+from veo_relay.tasks import Task, TaskError, TaskStatus, parse_timestamp
+
+logger = Logger(child=True)
+
+
+@dataclass(frozen=True)
+class PollResult:
+    outcome: str  # "open" (wait and poll again) or "closed"
+    wait_seconds: int
+    attempt: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"outcome": self.outcome, "wait_seconds": self.wait_seconds, "attempt": self.attempt}
+
+
+def poll_task(
+    runtime: Runtime, task_id: str, attempt: int, now: datetime | None = None
+) -> PollResult:
+    now = now or datetime.now(UTC)
+    poll = runtime.settings.poll
+    task = runtime.tasks.get(task_id)
+    closed = PollResult("closed", 0, attempt + 1)
+    if task.status.is_terminal:
+        return closed
+    deadline = parse_timestamp(task.created_at) + timedelta(seconds=poll.deadline_seconds)
+    if now >= deadline:
+        runtime.tasks.mark_failed(
+            task.id, TaskError("timeout", f"no result within {poll.deadline_seconds} seconds")
+        )
+        return closed
+    if _check_provider(runtime, task) == "closed":
+        return closed
+    return PollResult("open", next_wait_seconds(poll, attempt, now, deadline), attempt + 1)
+
+
+def _check_provider(runtime: Runtime, task: Task) -> str:
+    if task.provider_task_id is None or task.status is TaskStatus.STORING:
+        # Not submitted yet, or the copy is under way: only the task's own state can change.
+        return "open"
+    try:
+        status = runtime.provider(task.provider).read_status(task.provider_task_id)
+    except ProviderError as exc:
+        if exc.retryable:
+            logger.warning(
+                "provider status unavailable", extra={"task_id": task.id, "code": exc.code}
+            )
+            return "open"
+        runtime.tasks.mark_failed(
+            task.id,
+            TaskError(
+                exc.code, str(exc), provider_code=exc.raw_code, provider_message=exc.raw_message
+            ),
+        )
+        return "closed"
+    if status.state is ProviderState.FAILED:
+        assert status.error is not None
+        runtime.tasks.mark_failed(task.id, status.error)
+        return "closed"
+    if status.state is ProviderState.SUCCEEDED:
+        # The same copy path as a callback; the poller goes on until the video is stored.
+        runtime.copy_queue.request_copy(task.id, reason="poller")
+    return "open"
+
+
+def next_wait_seconds(poll: PollSettings, attempt: int, now: datetime, deadline: datetime) -> int:
+    """Growing, capped and jittered; never past the deadline, so its check runs on time."""
+    base = min(poll.max_interval_seconds, poll.interval_seconds * 1.5**attempt)
+    jittered = base * random.uniform(0.8, 1.2)
+    remaining = max(1.0, (deadline - now).total_seconds())
+    return max(1, round(min(jittered, remaining)))

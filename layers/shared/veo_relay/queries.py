@@ -1,0 +1,58 @@
+"""Reading tasks: one by id, or the caller's list. Another principal's task does not exist."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from veo_relay.errors import InvalidRequest, TaskNotFound
+from veo_relay.runtime import Runtime
+from veo_relay.tasks import Task, TaskStatus
+
+
+def get_video(runtime: Runtime, owner: str, task_id: str) -> dict[str, Any]:
+    task = runtime.tasks.get(task_id)
+    if task.owner != owner:
+        raise TaskNotFound(task_id)
+    return public_task(runtime, task)
+
+
+def list_videos(
+    runtime: Runtime, owner: str, limit: int, cursor: str | None, status: str | None
+) -> dict[str, Any]:
+    if status is not None and status not in {s.value for s in TaskStatus}:
+        raise InvalidRequest("status", f"must be one of {', '.join(s.value for s in TaskStatus)}")
+    tasks, last_key = runtime.tasks.list_for_owner(owner, limit, _decode_cursor(cursor), status)
+    return {
+        "items": [public_task(runtime, task) for task in tasks],
+        "next_cursor": _encode_cursor(last_key),
+    }
+
+
+def public_task(runtime: Runtime, task: Task) -> dict[str, Any]:
+    download_url = None
+    if task.status is TaskStatus.COMPLETED and task.video is not None:
+        download_url = runtime.videos.presigned_url(
+            task.video.key, runtime.settings.presign_expires_seconds
+        )
+    return task.to_public(download_url)
+
+
+def _encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error):
+        raise InvalidRequest("cursor", "is not a cursor this API returned") from None
+    if not isinstance(key, dict):
+        raise InvalidRequest("cursor", "is not a cursor this API returned")
+    return key

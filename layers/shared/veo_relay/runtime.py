@@ -1,0 +1,97 @@
+"""The process's collaborators, built once and lazily: a cold start pays only for what it uses."""
+
+from __future__ import annotations
+
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any
+
+from veo_relay.settings import Settings, get_settings, origin_of
+
+if TYPE_CHECKING:
+    from veo_relay.downloader import DownloadPolicy
+    from veo_relay.providers.base import Provider
+    from veo_relay.task_store import TaskStore
+    from veo_relay.video_store import VideoStore
+    from veo_relay.workflow import CopyQueue, FallbackWorkflow
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._providers: dict[str, Provider] = {}
+
+    @cached_property
+    def tasks(self) -> TaskStore:
+        from veo_relay.task_store import TaskStore
+
+        return TaskStore(self.settings.tasks_table)
+
+    @cached_property
+    def videos(self) -> VideoStore:
+        import boto3
+
+        from veo_relay.video_store import VideoStore
+
+        return VideoStore(boto3.client("s3"), self.settings.video_bucket)
+
+    @cached_property
+    def copy_queue(self) -> CopyQueue:
+        import boto3
+
+        from veo_relay.workflow import CopyQueue
+
+        if not self.settings.copy_queue_url:
+            raise RuntimeError("COPY_QUEUE_URL is not configured for this function")
+        return CopyQueue(boto3.client("sqs"), self.settings.copy_queue_url)
+
+    @cached_property
+    def workflow(self) -> FallbackWorkflow:
+        import boto3
+
+        from veo_relay.workflow import FallbackWorkflow
+
+        if not self.settings.state_machine_arn:
+            raise RuntimeError("STATE_MACHINE_ARN is not configured for this function")
+        return FallbackWorkflow(
+            boto3.client("stepfunctions"), self.settings.state_machine_arn, self.settings.poll
+        )
+
+    def provider(self, name: str) -> Provider:
+        if name not in self._providers:
+            from veo_relay.providers import build_provider
+
+            provider_settings = self.settings.providers[name]
+            self._providers[name] = build_provider(
+                provider_settings, lambda: provider_settings.api_key or self._secret_key(name)
+            )
+        return self._providers[name]
+
+    def download_policy(self, provider: str) -> DownloadPolicy:
+        from veo_relay.downloader import DownloadPolicy
+
+        provider_settings = self.settings.providers[provider]
+        trusted = (
+            frozenset({origin_of(provider_settings.base_url)})
+            if self.settings.trust_provider_origin
+            else frozenset()
+        )
+        return DownloadPolicy(
+            allowed_origins=provider_settings.download_origins | trusted,
+            trusted_local_origins=trusted,
+            max_bytes=self.settings.download_max_bytes,
+        )
+
+    def _secret_key(self, provider: str) -> str | None:
+        if not self.settings.provider_keys_secret_arn:
+            return None
+        from aws_lambda_powertools.utilities.parameters import get_secret
+
+        # Cached by Powertools (5 minutes), so a rotated key takes effect without a deploy.
+        keys: Any = get_secret(self.settings.provider_keys_secret_arn, transform="json")
+        value = keys.get(provider) if isinstance(keys, dict) else None
+        return value or None
+
+
+@lru_cache(maxsize=1)
+def get_runtime() -> Runtime:
+    return Runtime(get_settings())

@@ -1,0 +1,164 @@
+"""Configuration: one validated model, read once at start from the function's environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from veo_relay.errors import ConfigurationError
+
+PROVIDERS = ("apixo",)
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    name: str
+    base_url: str
+    api_key: str | None
+    download_origins: frozenset[str]
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    first_wait_seconds: int
+    interval_seconds: int
+    max_interval_seconds: int
+    deadline_seconds: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    tasks_table: str
+    video_bucket: str
+    copy_queue_url: str | None
+    state_machine_arn: str | None
+    provider_keys_secret_arn: str | None
+    public_base_url: str | None
+    default_provider: str
+    providers: Mapping[str, ProviderSettings]
+    poll: PollSettings
+    # Only the offline stack sets this: the provider's own (loopback, plain http) origin may serve
+    # result videos. A deployed stack never trusts a non-public origin.
+    trust_provider_origin: bool
+    download_max_bytes: int
+    presign_expires_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        reader = _EnvReader(env)
+        settings = cls(
+            tasks_table=reader.required("TASKS_TABLE"),
+            video_bucket=reader.required("VIDEO_BUCKET"),
+            copy_queue_url=reader.optional("COPY_QUEUE_URL"),
+            state_machine_arn=reader.optional("STATE_MACHINE_ARN"),
+            provider_keys_secret_arn=reader.optional("PROVIDER_KEYS_SECRET_ARN"),
+            public_base_url=reader.url("PUBLIC_BASE_URL", required=False),
+            default_provider=reader.choice("DEFAULT_PROVIDER", PROVIDERS, default="apixo"),
+            providers={name: _provider_settings(name, reader) for name in PROVIDERS},
+            poll=PollSettings(
+                first_wait_seconds=reader.integer("POLL_FIRST_WAIT_SECONDS", 90, minimum=0),
+                interval_seconds=reader.integer("POLL_INTERVAL_SECONDS", 15, minimum=1),
+                max_interval_seconds=reader.integer("POLL_MAX_INTERVAL_SECONDS", 120, minimum=1),
+                deadline_seconds=reader.integer("TASK_DEADLINE_SECONDS", 2700, minimum=1),
+            ),
+            trust_provider_origin=reader.boolean("TRUST_PROVIDER_ORIGIN", default=False),
+            download_max_bytes=reader.integer("DOWNLOAD_MAX_BYTES", 4 * 1024**3, minimum=1),
+            presign_expires_seconds=reader.integer("PRESIGN_EXPIRES_SECONDS", 3600, minimum=1),
+        )
+        if settings.poll.max_interval_seconds < settings.poll.interval_seconds:
+            raise ConfigurationError(
+                "POLL_MAX_INTERVAL_SECONDS must be at least POLL_INTERVAL_SECONDS"
+            )
+        return settings
+
+
+_DEFAULT_BASE_URLS = {"apixo": "https://api.apixo.ai"}
+_DEFAULT_DOWNLOAD_ORIGINS = {"apixo": "https://r2.apixo.ai,https://cdn.apixo.ai"}
+
+
+def _provider_settings(name: str, reader: _EnvReader) -> ProviderSettings:
+    prefix = name.upper()
+    base_url = reader.url(f"{prefix}_BASE_URL", default=_DEFAULT_BASE_URLS[name])
+    origins = reader.optional(f"{prefix}_DOWNLOAD_ORIGINS") or _DEFAULT_DOWNLOAD_ORIGINS[name]
+    return ProviderSettings(
+        name=name,
+        base_url=base_url.rstrip("/"),
+        api_key=reader.optional(f"{prefix}_API_KEY"),
+        download_origins=frozenset(origin_of(o.strip()) for o in origins.split(",") if o.strip()),
+    )
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host:port` with the default port filled in, the form origins are compared in."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}:{port}"
+
+
+class _EnvReader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def optional(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            raise ConfigurationError(f"{name} must be set")
+        return value
+
+    def integer(self, name: str, default: int, minimum: int) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes"):
+            return True
+        if raw.lower() in ("0", "false", "no"):
+            return False
+        raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.optional(name) or default
+        if value not in choices:
+            raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def url(self, name: str, default: str | None = None, required: bool = True) -> str:
+        value = self.optional(name) or default
+        if value is None:
+            if required:
+                raise ConfigurationError(f"{name} must be set")
+            return None  # type: ignore[return-value]
+        try:
+            origin_of(value)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be an http(s) URL, got {value!r}") from None
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings; the only place that reads the environment."""
+    return Settings.from_env(os.environ)

@@ -1,0 +1,223 @@
+"""Task persistence in DynamoDB through PynamoDB; every state change is a conditional write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any
+
+from pynamodb.attributes import (
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from veo_relay.errors import TaskNotFound
+from veo_relay.tasks import (
+    COMPLETED_FROM,
+    FAILED_FROM,
+    OPEN_STATUSES,
+    STORING_FROM,
+    SUBMITTED_FROM,
+    StoredVideoRef,
+    Task,
+    TaskError,
+    TaskStatus,
+    utc_now,
+)
+
+
+class OwnerCreatedIndex(GlobalSecondaryIndex["TaskRecord"]):
+    class Meta:
+        index_name = "owner-created-index"
+        projection = AllProjection()
+
+    owner = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class TaskRecord(Model):
+    class Meta:
+        # Bound to the configured table by TaskStore; the template owns the real name.
+        table_name = "unbound"
+
+    id = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute()
+    status = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    prompt = UnicodeAttribute()
+    mode = UnicodeAttribute()
+    generation_type = UnicodeAttribute()
+    aspect_ratio = UnicodeAttribute()
+    root_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    image_urls = ListAttribute(of=UnicodeAttribute, default=list)
+    seed = NumberAttribute(null=True)
+    watermark = UnicodeAttribute(null=True)
+    parent_id = UnicodeAttribute(null=True)
+    provider_task_id = UnicodeAttribute(null=True)
+    callback_token_hash = UnicodeAttribute(null=True)
+    callback_received_at = UnicodeAttribute(null=True)
+    completed_at = UnicodeAttribute(null=True)
+    video = MapAttribute(null=True)  # type: ignore[var-annotated]
+    error = MapAttribute(null=True)  # type: ignore[var-annotated]
+
+    owner_index = OwnerCreatedIndex()
+
+
+def _is_condition_failure(exc: PutError | UpdateError) -> bool:
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+class TaskStore:
+    """The task table. Transitions return the updated task, or None when the task was no longer in
+    a state the transition may start from (a duplicate or late event: a no-op by design)."""
+
+    def __init__(self, table_name: str) -> None:
+        TaskRecord.Meta.table_name = table_name
+        TaskRecord._connection = None  # a previous binding's connection names another table
+
+    def create(self, task: Task) -> None:
+        _to_record(task).save(condition=TaskRecord.id.does_not_exist())
+
+    def get(self, task_id: str) -> Task:
+        try:
+            return _to_task(TaskRecord.get(task_id, consistent_read=True))
+        except DoesNotExist:
+            raise TaskNotFound(task_id) from None
+
+    def list_for_owner(
+        self, owner: str, limit: int, cursor: dict[str, Any] | None, status: str | None
+    ) -> tuple[list[Task], dict[str, Any] | None]:
+        query = TaskRecord.owner_index.query(
+            owner,
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=cursor,
+            filter_condition=(TaskRecord.status == status) if status else None,
+        )
+        tasks = [_to_task(record) for record in _take(query, limit)]
+        return tasks, query.last_evaluated_key
+
+    def mark_submitted(self, task_id: str, provider_task_id: str) -> Task | None:
+        return self._transition(
+            task_id,
+            SUBMITTED_FROM,
+            TaskStatus.IN_PROGRESS,
+            [TaskRecord.provider_task_id.set(provider_task_id)],
+        )
+
+    def record_callback(self, task_id: str) -> Task | None:
+        """Notes the first callback of an open task; None for every later one."""
+        try:
+            record = TaskRecord(id=task_id)
+            record.update(
+                actions=[TaskRecord.callback_received_at.set(utc_now())],
+                condition=TaskRecord.status.is_in(*OPEN_STATUSES)
+                & TaskRecord.callback_received_at.does_not_exist(),
+            )
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return _to_task(record)
+
+    def mark_storing(self, task_id: str) -> Task | None:
+        return self._transition(task_id, STORING_FROM, TaskStatus.STORING, [])
+
+    def mark_completed(self, task_id: str, video: StoredVideoRef) -> Task | None:
+        now = utc_now()
+        return self._transition(
+            task_id,
+            COMPLETED_FROM,
+            TaskStatus.COMPLETED,
+            [TaskRecord.video.set(asdict(video)), TaskRecord.completed_at.set(now)],
+            now=now,
+        )
+
+    def mark_failed(self, task_id: str, error: TaskError) -> Task | None:
+        fields = {k: v for k, v in asdict(error).items() if v is not None}
+        return self._transition(
+            task_id, FAILED_FROM, TaskStatus.FAILED, [TaskRecord.error.set(fields)]
+        )
+
+    def _transition(
+        self,
+        task_id: str,
+        allowed_from: Iterable[TaskStatus],
+        to: TaskStatus,
+        actions: list[Any],
+        now: str | None = None,
+    ) -> Task | None:
+        record = TaskRecord(id=task_id)
+        try:
+            record.update(
+                actions=[
+                    TaskRecord.status.set(to.value),
+                    TaskRecord.updated_at.set(now or utc_now()),
+                    *actions,
+                ],
+                condition=TaskRecord.status.is_in(*(s.value for s in allowed_from)),
+            )
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return _to_task(record)
+
+
+def _take(query: Iterable[TaskRecord], limit: int) -> Iterable[TaskRecord]:
+    for count, record in enumerate(query, start=1):
+        yield record
+        if count >= limit:
+            return
+
+
+def _to_record(task: Task) -> TaskRecord:
+    values = asdict(task)
+    values["status"] = task.status.value
+    for name in ("video", "error"):
+        if values[name] is not None:
+            values[name] = {k: v for k, v in values[name].items() if v is not None}
+    return TaskRecord(**values)
+
+
+def _to_task(record: TaskRecord) -> Task:
+    values = record.attribute_values
+    video = values.get("video")
+    error = values.get("error")
+    return Task(
+        id=record.id,
+        owner=record.owner,
+        status=TaskStatus(record.status),
+        provider=record.provider,
+        prompt=record.prompt,
+        mode=record.mode,
+        generation_type=record.generation_type,
+        aspect_ratio=record.aspect_ratio,
+        root_id=record.root_id,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        image_urls=[str(url) for url in record.image_urls or []],
+        seed=int(record.seed) if record.seed is not None else None,
+        watermark=record.watermark,
+        parent_id=record.parent_id,
+        provider_task_id=record.provider_task_id,
+        callback_token_hash=record.callback_token_hash,
+        callback_received_at=record.callback_received_at,
+        completed_at=record.completed_at,
+        video=StoredVideoRef(**_plain(video)) if video else None,
+        error=TaskError(**_plain(error)) if error else None,
+    )
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    raw = value.as_dict() if isinstance(value, MapAttribute) else dict(value)
+    if "size_bytes" in raw:
+        raw["size_bytes"] = int(raw["size_bytes"])
+    return raw

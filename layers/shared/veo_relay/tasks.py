@@ -1,0 +1,132 @@
+"""Video tasks: their states, the transitions between them, and the public task object."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    STORING = "storing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED})
+OPEN_STATUSES = frozenset(set(TaskStatus) - TERMINAL_STATUSES)
+
+# Each transition names the states it may start from; the store writes it conditionally, so a
+# duplicate or late event that finds the task elsewhere changes nothing.
+SUBMITTED_FROM = frozenset({TaskStatus.QUEUED})
+STORING_FROM = frozenset({TaskStatus.QUEUED, TaskStatus.IN_PROGRESS, TaskStatus.STORING})
+COMPLETED_FROM = frozenset({TaskStatus.STORING})
+FAILED_FROM = OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class StoredVideoRef:
+    bucket: str
+    key: str
+    size_bytes: int
+    sha256: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class TaskError:
+    code: str
+    message: str
+    provider_code: str | None = None
+    provider_message: str | None = None
+
+
+@dataclass
+class Task:
+    id: str
+    owner: str
+    status: TaskStatus
+    provider: str
+    prompt: str
+    mode: str
+    generation_type: str
+    aspect_ratio: str
+    root_id: str
+    created_at: str
+    updated_at: str
+    image_urls: list[str] = field(default_factory=list)
+    seed: int | None = None
+    watermark: str | None = None
+    parent_id: str | None = None
+    provider_task_id: str | None = None
+    callback_token_hash: str | None = None
+    callback_received_at: str | None = None
+    completed_at: str | None = None
+    video: StoredVideoRef | None = None
+    error: TaskError | None = None
+
+    def to_public(self, download_url: str | None = None) -> dict[str, Any]:
+        """The contract's task object."""
+        video = None
+        if self.video is not None and self.status is TaskStatus.COMPLETED:
+            video = {
+                "bucket": self.video.bucket,
+                "key": self.video.key,
+                "size_bytes": self.video.size_bytes,
+                "sha256": self.video.sha256,
+                "content_type": self.video.content_type,
+                "download_url": download_url,
+            }
+        error = None
+        if self.error is not None and self.status is TaskStatus.FAILED:
+            error = {"code": self.error.code, "message": self.error.message}
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "provider": self.provider,
+            "provider_task_id": self.provider_task_id,
+            "mode": self.mode,
+            "generation_type": self.generation_type,
+            "aspect_ratio": self.aspect_ratio,
+            "prompt": self.prompt,
+            "image_urls": list(self.image_urls),
+            "seed": self.seed,
+            "parent_id": self.parent_id,
+            "root_id": self.root_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "completed_at": self.completed_at,
+            "video": video,
+            "error": error,
+        }
+
+    @property
+    def video_key(self) -> str:
+        """Where the finished video lives: grouped by family, named by task."""
+        return f"videos/{self.root_id}/{self.id}.mp4"
+
+
+def new_task_id() -> str:
+    return f"vid_{secrets.token_hex(12)}"
+
+
+def utc_now() -> str:
+    return format_timestamp(datetime.now(UTC))
+
+
+def format_timestamp(moment: datetime) -> str:
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def parse_timestamp(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

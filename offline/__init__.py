@@ -1,0 +1,1 @@
+"""Offline stand-ins for the things veo-relay talks to in the cloud."""

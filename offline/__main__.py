@@ -1,0 +1,45 @@
+"""`make run`: the whole of veo-relay offline, in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+from offline.stack import LocalStack, Ports
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    stack = LocalStack(Ports.from_env(os.environ), os.environ).start()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    simulators = "\n".join(
+        f"  {name} simulator:  {sim.base_url}" for name, sim in stack.simulators.items()
+    )
+    print(
+        f"""veo-relay is running offline.
+  HTTP API:         {stack.api_url}
+  embedded AWS:     {stack.aws_url}  (any access key, region us-east-1)
+{simulators}
+
+Try it:
+  curl -s -X POST {stack.api_url}/v1/videos -H 'Content-Type: application/json' \\
+       -d '{{"prompt": "a red fox running through fresh snow"}}'
+  curl -s {stack.api_url}/v1/videos/<id>
+
+Ctrl-C stops everything.""",
+        flush=True,
+    )
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

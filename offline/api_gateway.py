@@ -1,0 +1,169 @@
+"""The HTTP API, locally: the template's routes, each request turned into an API Gateway HTTP
+API (payload 2.0) event for its function, the caller's IAM identity taken from X-Local-Principal.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from offline.aws import ACCOUNT
+from offline.functions import LocalFunctions
+from offline.template import Route
+
+log = logging.getLogger("offline.api_gateway")
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # HTTP API's payload limit
+DEFAULT_PRINCIPAL = "local-user"
+
+
+def principal_arn(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:user/{name}"
+
+
+class LocalHttpApi:
+    def __init__(
+        self, routes: list[Route], functions: LocalFunctions, host: str, port: int
+    ) -> None:
+        self._routes = routes
+        self._functions = functions
+        handler = type("Handler", (_Handler,), {"api": self})
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(target)
+        for route in self._routes:
+            params = route.match(method, parts.path)
+            if params is not None:
+                event = self._event(route, params, parts.path, parts.query, headers, body)
+                return _response(self._functions.invoke(route.function, event))
+        return _json(404, {"message": "Not Found"})
+
+    def _event(
+        self,
+        route: Route,
+        params: dict[str, str],
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> dict[str, Any]:
+        now = time.time()
+        context: dict[str, Any] = {
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "domainName": self.url.split("://", 1)[1],
+            "domainPrefix": "local",
+            "http": {
+                "method": route.method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": f"{route.method} {route.path}",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        }
+        if route.authorized:
+            name = headers.get("x-local-principal") or DEFAULT_PRINCIPAL
+            context["authorizer"] = {
+                "iam": {
+                    "accessKey": "LOCALACCESSKEY",
+                    "accountId": ACCOUNT,
+                    "callerId": name,
+                    "principalOrgId": None,
+                    "userArn": principal_arn(name),
+                    "userId": name,
+                }
+            }
+        try:
+            text, encoded = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode(), True
+        return {
+            "version": "2.0",
+            "routeKey": context["routeKey"],
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": headers,
+            "queryStringParameters": dict(parse_qsl(query)) or None,
+            "pathParameters": params or None,
+            "requestContext": context,
+            "body": text or None,
+            "isBase64Encoded": encoded,
+        }
+
+
+def _response(result: Any) -> tuple[int, dict[str, str], bytes]:
+    if not isinstance(result, dict) or "statusCode" not in result:
+        # HTTP API's payload 2.0 treats any other value as a JSON 200 body.
+        return _json(200, result)
+    body = result.get("body") or ""
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        headers[key] = ",".join(str(v) for v in values)
+    return int(result["statusCode"]), headers, raw
+
+
+def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: LocalHttpApi
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            status, headers, body = _json(413, {"message": "Request Entity Too Large"})
+            self.rfile.read(length)
+        else:
+            request_body = self.rfile.read(length) if length else b""
+            request_headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                status, headers, body = self.api.handle(
+                    self.command, self.path, request_headers, request_body
+                )
+            except Exception:  # what API Gateway answers when the integration fails
+                log.exception("integration failed for %s %s", self.command, self.path)
+                status, headers, body = _json(500, {"message": "Internal Server Error"})
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s - %s", self.address_string(), format % args)

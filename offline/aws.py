@@ -1,0 +1,148 @@
+"""The embedded AWS: moto configured to run state machines and to hand Lambda invocations to our
+handlers, and the template's resources created in it."""
+
+from __future__ import annotations
+
+import io
+import json
+import traceback
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+from offline.template import Template
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+Invoker = Callable[[str, dict[str, Any]], Any]
+
+
+def configure_moto(invoke: Invoker) -> None:
+    """State machines really execute, and their Lambda tasks run `invoke(function, event)`."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    default_user_config["lambda"]["use_docker"] = False
+
+    def dispatch(
+        backend: Any,
+        function_name: str,
+        qualifier: Any,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> bytes:
+        event = json.loads(body) if body else {}
+        try:
+            result = invoke(function_name, event)
+        except (
+            Exception
+        ) as exc:  # a handler's error is the invocation's FunctionError, as in Lambda
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(
+                {
+                    "errorType": type(exc).__name__,
+                    "errorMessage": str(exc),
+                    "stackTrace": traceback.format_exception(exc)[-3:],
+                }
+            ).encode()
+        return json.dumps(result).encode()
+
+    LambdaSimpleBackend.invoke = dispatch  # type: ignore[assignment,method-assign]
+
+
+def provision(template: Template, session: Any, parameters: dict[str, Any]) -> None:
+    """Creates every resource the offline stack needs, named after its logical id, and records
+    each one's Ref and attributes in `template` so that intrinsics resolve to them."""
+    template.names.update({name: name for name in template.of_type("AWS::Serverless::HttpApi")})
+    role = _role(session)
+    for name, spec in template.of_type("AWS::DynamoDB::Table").items():
+        _table(session.client("dynamodb"), name, spec["Properties"])
+        template.names[name] = name
+    for name in template.of_type("AWS::S3::Bucket"):
+        bucket = f"veo-relay-local-{name.lower()}"
+        session.client("s3").create_bucket(Bucket=bucket)
+        template.names[name] = bucket
+        template.attributes[(name, "Arn")] = f"arn:aws:s3:::{bucket}"
+    _queues(template, session.client("sqs"))
+    for name, spec in template.of_type("AWS::SecretsManager::Secret").items():
+        secret = session.client("secretsmanager").create_secret(
+            Name=name,
+            SecretString=spec["Properties"]["GenerateSecretString"]["SecretStringTemplate"],
+        )
+        template.names[name] = secret["ARN"]
+    lambda_client = session.client("lambda")
+    for name in template.of_type("AWS::Serverless::Function"):
+        created = lambda_client.create_function(
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=role,
+            Handler="app.lambda_handler",
+            Code={"ZipFile": _placeholder_zip()},
+        )
+        template.names[name] = name
+        template.attributes[(name, "Arn")] = created["FunctionArn"]
+    sfn = session.client("stepfunctions")
+    for name, spec in template.of_type("AWS::Serverless::StateMachine").items():
+        created = sfn.create_state_machine(
+            name=name,
+            definition=template.state_machine_definition(name, parameters),
+            roleArn=role,
+            type=spec["Properties"].get("Type", "STANDARD"),
+        )
+        template.names[name] = created["stateMachineArn"]
+        template.attributes[(name, "Name")] = name
+
+
+def _table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
+    keys = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+    dynamodb.create_table(TableName=name, **{k: props[k] for k in keys if k in props})
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+
+def _queues(template: Template, sqs: Any) -> None:
+    queues = template.of_type("AWS::SQS::Queue")
+    # Dead-letter queues first: the others' redrive policies name them.
+    ordered = sorted(queues, key=lambda n: "RedrivePolicy" in queues[n]["Properties"])
+    for name in ordered:
+        props = queues[name]["Properties"]
+        attributes = {
+            k: str(props[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod") if k in props
+        }
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(template.resolve(props["RedrivePolicy"], {}))
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        template.names[name] = url
+        template.attributes[(name, "QueueName")] = name
+        template.attributes[(name, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+
+
+def _role(session: Any) -> str:
+    iam = session.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    return iam.create_role(RoleName="veo-relay-local", AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]["Arn"]
+
+
+def _placeholder_zip() -> bytes:
+    # moto needs code to create a function; the real handlers are dispatched to by configure_moto.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "app.py", "def lambda_handler(event, context):\n    raise NotImplementedError\n"
+        )
+    return buffer.getvalue()

@@ -1,0 +1,78 @@
+"""Creating simulated tasks: applies prompt tags and defaults, registers the result video and
+schedules the completion callback. Protocol modules call this; it knows no wire format."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .callbacks import CallbackPlan, CallbackSender
+from .scheduler import Scheduler
+from .tags import parse_tags
+from .tasks import SimTask, TaskKind, TaskStore, VideoFile
+
+
+class TaskEngine:
+    def __init__(
+        self,
+        *,
+        provider: str,
+        store: TaskStore,
+        scheduler: Scheduler,
+        callback_sender: CallbackSender,
+        default_delay: float,
+        default_size: int,
+        origin: Callable[[], str],
+    ) -> None:
+        self.provider = provider
+        self.store = store
+        self._scheduler = scheduler
+        self._callback_sender = callback_sender
+        self._default_delay = default_delay
+        self._default_size = default_size
+        self._origin = origin
+
+    def create_task(
+        self,
+        *,
+        task_id: str,
+        kind: TaskKind,
+        model: str,
+        prompt: str,
+        request: dict[str, Any],
+        fingerprint: str,
+        parent_task_id: str | None = None,
+        callback: CallbackPlan | None = None,
+        with_origin_video: bool = False,
+    ) -> SimTask:
+        tags = parse_tags(prompt)
+        size = tags.size_bytes if tags.size_bytes is not None else self._default_size
+        delay = tags.delay_seconds if tags.delay_seconds is not None else self._default_delay
+        task = SimTask(
+            task_id=task_id,
+            provider=self.provider,
+            kind=kind,
+            model=model,
+            prompt=prompt,
+            request=request,
+            tags=tags,
+            callback_url=callback.url if callback else None,
+            parent_task_id=parent_task_id,
+            fingerprint=fingerprint,
+            created_at=time.time(),
+            created_monotonic=time.monotonic(),
+            delay_seconds=delay,
+            video=self._video(task_id, size),
+            origin_video=self._video(f"{task_id}-origin", size) if with_origin_video else None,
+        )
+        self.store.add(task)
+        if callback and not tags.no_callback:
+            self._scheduler.call_at(
+                task.finishes_monotonic, lambda: self._callback_sender.send(task, callback)
+            )
+        return task
+
+    def _video(self, seed: str, size: int) -> VideoFile:
+        # The seed is the provider task id (plus a suffix for extra renders): unique per task and
+        # known to tests, which can then compute the expected bytes with mp4_bytes_sha256.
+        name = f"{seed}.mp4"
+        return VideoFile(name=name, size=size, seed=seed, url=f"{self._origin()}/files/{name}")

@@ -1,0 +1,242 @@
+"""`ProviderSimulator`: one provider's protocol on its own origin, plus introspection for tests."""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from http.server import ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+
+from .apimart import ApimartProtocol
+from .apixo import ApixoProtocol
+from .callbacks import CallbackSender
+from .engine import TaskEngine
+from .http_server import AppHooks, make_server
+from .kie import KieProtocol
+from .mp4 import mp4_bytes_sha256
+from .protocol import ProviderProtocol
+from .ratelimit import RateLimit
+from .scheduler import Scheduler
+from .tasks import Phase, SubmitAttempt, TaskSnapshot, TaskStore, VideoFile
+from .web import SimRequest, SimResponse
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS: dict[str, type[ProviderProtocol]] = {
+    protocol.name: protocol for protocol in (ApixoProtocol, KieProtocol, ApimartProtocol)
+}
+DEFAULT_API_KEY = "sim-key"
+DEFAULT_DELAY_SECONDS = 2.0
+DEFAULT_VIDEO_SIZE = 256 * 1024
+DEFAULT_CALLBACK_RETRY_DELAYS = (0.5, 1.0, 2.0)
+DEFAULT_CALLBACK_TIMEOUT_SECONDS = 5.0
+_SHUTDOWN_POLL_SECONDS = 0.05  # how soon stop() takes effect (the stdlib default is 0.5 s)
+
+
+class ProviderSimulator:
+    def __init__(
+        self,
+        protocol_class: type[ProviderProtocol],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str = DEFAULT_API_KEY,
+        default_delay: float = DEFAULT_DELAY_SECONDS,
+        default_size: int = DEFAULT_VIDEO_SIZE,
+        rate_limit: RateLimit | None = None,
+        max_concurrent_tasks: int | None = None,
+        callback_retry_delays: Sequence[float] = DEFAULT_CALLBACK_RETRY_DELAYS,
+        callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT_SECONDS,
+        public_base_url: str | None = None,
+    ) -> None:
+        """`rate_limit`/`max_concurrent_tasks` default to the provider's documented limits
+        (apixo 10000 requests/min + 1000 unfinished tasks, kie 20 creations/10 s, apimart
+        60 creations/10 s).
+
+        `public_base_url` overrides the origin written into result URLs (e.g. when clients reach
+        the simulator through another host name); by default it is http://{host}:{bound port}.
+        """
+        self.provider = protocol_class.name
+        self._host = host
+        self._port = port
+        self._api_key = api_key
+        self._public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        self._store = TaskStore()
+        self._scheduler = Scheduler(name=f"sim-{self.provider}-scheduler")
+        self._callback_sender = CallbackSender(self._store, callback_retry_delays, callback_timeout)
+        engine = TaskEngine(
+            provider=self.provider,
+            store=self._store,
+            scheduler=self._scheduler,
+            callback_sender=self._callback_sender,
+            default_delay=default_delay,
+            default_size=default_size,
+            origin=lambda: self.base_url,
+        )
+        self._protocol = protocol_class(
+            engine, rate_limit=rate_limit, max_concurrent_tasks=max_concurrent_tasks
+        )
+        self._routes = self._protocol.routes()
+        self._server: ThreadingHTTPServer | None = None
+
+    @classmethod
+    def for_provider(cls, provider: str, **options: Any) -> Self:
+        """`provider` is "apixo", "kie" or "apimart"; options are those of the constructor."""
+        if provider not in PROTOCOLS:
+            raise ValueError(f"unknown provider {provider!r}; expected one of {sorted(PROTOCOLS)}")
+        return cls(PROTOCOLS[provider], **options)
+
+    # lifecycle
+
+    def start(self) -> Self:
+        if self._server is not None:
+            raise RuntimeError(f"{self.provider} simulator already started")
+        hooks = AppHooks(
+            handle=self._handle, find_video=self._find_video, introspect=self._introspect
+        )
+        self._server = make_server(self._host, self._port, hooks)
+        self._scheduler.start()
+        threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": _SHUTDOWN_POLL_SECONDS},
+            name=f"sim-{self.provider}-http",
+            daemon=True,
+        ).start()
+        log.info("%s simulator listening on %s", self.provider, self.base_url)
+        return self
+
+    def stop(self) -> None:
+        """Stops serving and calling back; a stopped simulator cannot be started again."""
+        if self._server is None:
+            return
+        self._callback_sender.stop()
+        self._scheduler.stop()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(f"{self.provider} simulator is not started")
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        """The origin clients use as the provider's base URL, e.g. http://127.0.0.1:8101."""
+        if self._public_base_url:
+            return self._public_base_url
+        host = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
+        return f"http://{host}:{self.port}"
+
+    # introspection for tests
+
+    def tasks(self) -> list[TaskSnapshot]:
+        """Every task created so far, oldest first."""
+        return self._store.snapshots()
+
+    def task(self, task_id: str) -> TaskSnapshot:
+        for snapshot in self._store.snapshots():
+            if snapshot.task_id == task_id:
+                return snapshot
+        raise KeyError(task_id)
+
+    def submissions(self) -> list[SubmitAttempt]:
+        """Every create request (generate/extend), accepted or rejected, oldest first."""
+        return self._store.submissions()
+
+    def video_sha256(self, task_id: str) -> str:
+        """SHA-256 of the task's result video, without downloading it."""
+        video = self.task(task_id).video
+        return mp4_bytes_sha256(video.size, video.seed)
+
+    def wait_for(
+        self, condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.05
+    ) -> None:
+        """Polls `condition()` (a no-argument callable) until it is truthy or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.provider} simulator: condition not met in {timeout}s")
+            time.sleep(interval)
+
+    # request handling
+
+    def _handle(self, request: SimRequest) -> SimResponse:
+        try:
+            return self._dispatch(request)
+        except Exception:  # a simulator bug must look like a provider 500, not a hung request
+            log.exception("%s simulator failed on %s", self.provider, request.path)
+            return self._protocol.server_error()
+
+    def _dispatch(self, request: SimRequest) -> SimResponse:
+        for route in self._routes:
+            match = route.pattern.fullmatch(request.path)
+            if match and route.method == request.method:
+                break
+        else:
+            return self._protocol.not_found()
+        if request.bearer_token() != self._api_key:
+            response = self._protocol.unauthorized()
+        else:
+            response = self._protocol.admit_request() or route.handler(request, match)
+        if route.creates_task:
+            self._store.note_submission(
+                SubmitAttempt(
+                    fingerprint=request.fingerprint,
+                    prompt=self._protocol.prompt_of(request.json_object() or {}),
+                    http_status=response.status,
+                    response_code=response.envelope_code,
+                    task_id=response.created_task_id,
+                    received_at=time.time(),
+                )
+            )
+        return response
+
+    def _find_video(self, name: str) -> VideoFile | None:
+        found = self._store.file(name)
+        if found is None:
+            return None
+        video, task = found
+        return video if task.phase() == Phase.SUCCEEDED else None
+
+    def _introspect(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "tasks": [snapshot.to_json() for snapshot in self.tasks()],
+            "submissions": [asdict(submission) for submission in self.submissions()],
+        }
+
+
+def start_simulators(
+    ports: Mapping[str, int], api_keys: Mapping[str, str], **options: Any
+) -> dict[str, ProviderSimulator]:
+    """Starts one simulator per provider named in `ports` (port 0 = any free port).
+
+    `options` go to every constructor (host, default_delay, ...). If one fails to start, the
+    ones already running are stopped before the error propagates.
+    """
+    started: dict[str, ProviderSimulator] = {}
+    try:
+        for provider, port in ports.items():
+            simulator = ProviderSimulator.for_provider(
+                provider, port=port, api_key=api_keys[provider], **options
+            )
+            started[provider] = simulator.start()
+    except BaseException:
+        for simulator in started.values():
+            simulator.stop()
+        raise
+    return started

@@ -1,0 +1,136 @@
+"""The whole system offline: embedded AWS, provider simulators, the functions, their event
+sources and the HTTP API, all from template.yaml, in one process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from offline.aws import REGION, configure_moto, provision
+from offline.template import Template, load_template
+
+SIMULATED_PROVIDERS = ("apixo",)
+
+
+@dataclass(frozen=True)
+class Ports:
+    api: int = 3000
+    aws: int = 5000
+    apixo: int = 8701
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Ports:
+        defaults = cls()
+        return cls(
+            api=int(env.get("VEO_RELAY_API_PORT", defaults.api)),
+            aws=int(env.get("VEO_RELAY_AWS_PORT", defaults.aws)),
+            apixo=int(env.get("VEO_RELAY_APIXO_SIM_PORT", defaults.apixo)),
+        )
+
+
+# Local timings: the fallback poller's waits are seconds, not minutes.
+LOCAL_DEFAULTS = {
+    "POLL_FIRST_WAIT_SECONDS": "4",
+    "POLL_INTERVAL_SECONDS": "2",
+    "POLL_MAX_INTERVAL_SECONDS": "5",
+    "TASK_DEADLINE_SECONDS": "300",
+}
+
+
+class LocalStack:
+    def __init__(self, ports: Ports, env: Mapping[str, str], host: str = "127.0.0.1") -> None:
+        self.ports = ports
+        self.host = host
+        self._env = env
+        self.template: Template = load_template()
+        self.simulators: dict[str, Any] = {}
+        self._stoppables: list[Any] = []
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.ports.api}"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://{self.host}:{self.ports.aws}"
+
+    def start(self) -> LocalStack:
+        import boto3
+        from moto.server import ThreadedMotoServer
+
+        from offline.api_gateway import LocalHttpApi
+        from offline.event_sources import QueuePollers
+        from offline.functions import LocalFunctions
+
+        os.environ.update(self._aws_environment())
+        functions = LocalFunctions(self.template)
+        configure_moto(functions.invoke)
+        moto = ThreadedMotoServer(ip_address=self.host, port=self.ports.aws, verbose=False)
+        moto.start()
+        self._stoppables.append(moto)
+
+        session = boto3.Session(region_name=REGION)
+        parameters = self.template.parameter_defaults()
+        provision(self.template, session, parameters)
+        self.simulators = self._start_simulators()
+        os.environ.update(self._function_environment(parameters))
+
+        pollers = QueuePollers(self.template, functions, session.client("sqs"))
+        pollers.start()
+        self._stoppables.append(pollers)
+        api = LocalHttpApi(self.template.routes(), functions, self.host, self.ports.api)
+        api.start()
+        self._stoppables.append(api)
+        return self
+
+    def stop(self) -> None:
+        for part in reversed(self._stoppables):
+            part.stop()
+        for simulator in self.simulators.values():
+            simulator.stop()
+
+    def _start_simulators(self) -> dict[str, Any]:
+        """A simulator for each provider whose *_BASE_URL the developer did not point elsewhere."""
+        from offline.simulator import start_simulators
+
+        simulated = [p for p in SIMULATED_PROVIDERS if not self._env.get(f"{p.upper()}_BASE_URL")]
+        return start_simulators(
+            {p: getattr(self.ports, p) for p in simulated},
+            {p: f"sim-{p}-key" for p in simulated},
+            host=self.host,
+        )
+
+    def _aws_environment(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_ACCESS_KEY_ID": self._env.get("AWS_ACCESS_KEY_ID", "local"),
+            "AWS_SECRET_ACCESS_KEY": self._env.get("AWS_SECRET_ACCESS_KEY", "local"),
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "MOTO_PORT": str(self.ports.aws),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "VeoRelayLocal",
+        }
+
+    def _function_environment(self, parameters: dict[str, Any]) -> dict[str, str]:
+        """Every function's variables from the template (they agree where they overlap), then the
+        local choices: providers at the simulators unless a *_BASE_URL is set, local timings."""
+        env: dict[str, str] = {}
+        for function in self.template.of_type("AWS::Serverless::Function"):
+            env.update(self.template.function_environment(function, parameters))
+        env.update(LOCAL_DEFAULTS)
+        for provider, simulator in self.simulators.items():
+            env[f"{provider.upper()}_BASE_URL"] = simulator.base_url
+            env[f"{provider.upper()}_API_KEY"] = f"sim-{provider}-key"
+        env.update(
+            PUBLIC_BASE_URL=self.api_url,
+            TRUST_PROVIDER_ORIGIN="true",
+            POWERTOOLS_LOG_LEVEL=self._env.get("LOG_LEVEL", "INFO"),
+        )
+        # The developer's own settings win over every default above.
+        env.update(
+            {k: v for k, v in self._env.items() if k in env and k not in ("PUBLIC_BASE_URL",)}
+        )
+        return env

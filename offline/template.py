@@ -1,0 +1,161 @@
+"""template.yaml as data: the single source of the tables, queues, routes, functions and the state
+machine that the offline stack and the tests create."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads the short-form intrinsic functions (!Ref, !GetAtt, ...) as their long form."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+    authorized: bool
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.method:
+            return None
+        pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        found = re.fullmatch(pattern, path)
+        return found.groupdict() if found else None
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    function: str
+    queue: str
+    batch_size: int
+
+
+@dataclass
+class Template:
+    """Resources and settings of template.yaml; `resolve` turns intrinsics into local values."""
+
+    body: dict[str, Any]
+    names: dict[str, str] = field(default_factory=dict)  # Ref of each resource, once provisioned
+    attributes: dict[tuple[str, str], str] = field(default_factory=dict)  # GetAtt values
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return self.body["Resources"]
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}
+
+    def parameter_defaults(self) -> dict[str, Any]:
+        return {k: v.get("Default") for k, v in self.body.get("Parameters", {}).items()}
+
+    def routes(self) -> list[Route]:
+        api = self.of_type("AWS::Serverless::HttpApi")
+        default_auth = {
+            name: spec["Properties"].get("Auth", {}).get("DefaultAuthorizer")
+            for name, spec in api.items()
+        }
+        routes = []
+        for name, spec in self.of_type("AWS::Serverless::Function").items():
+            for event in spec["Properties"].get("Events", {}).values():
+                if event["Type"] != "HttpApi":
+                    continue
+                props = event["Properties"]
+                api_id = props["ApiId"]["Ref"]
+                authorizer = props.get("Auth", {}).get("Authorizer", default_auth[api_id])
+                routes.append(Route(props["Method"], props["Path"], name, authorizer == "AWS_IAM"))
+        return routes
+
+    def queue_triggers(self) -> list[QueueTrigger]:
+        triggers = []
+        for name, spec in self.of_type("AWS::Serverless::Function").items():
+            for event in spec["Properties"].get("Events", {}).values():
+                if event["Type"] == "SQS":
+                    props = event["Properties"]
+                    queue = props["Queue"]["Fn::GetAtt"][0]
+                    triggers.append(QueueTrigger(name, queue, int(props.get("BatchSize", 10))))
+        return triggers
+
+    def function_environment(self, function: str, overrides: dict[str, Any]) -> dict[str, str]:
+        """Globals plus the function's own variables, resolved, parameters taken from `overrides`
+        or their defaults."""
+        variables = dict(self.body["Globals"]["Function"]["Environment"]["Variables"])
+        own = self.resources[function]["Properties"].get("Environment", {}).get("Variables", {})
+        variables.update(own)
+        return {k: str(self.resolve(v, overrides)) for k, v in variables.items()}
+
+    def resolve(self, value: Any, parameters: dict[str, Any]) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                if arg in parameters:
+                    value = parameters[arg]
+                    kind = self.body.get("Parameters", {}).get(arg, {}).get("Type")
+                    if kind == "CommaDelimitedList" and isinstance(value, str):
+                        return [item.strip() for item in value.split(",")]
+                    return value
+                return self.names[arg]
+            if key == "Fn::GetAtt":
+                return self.attributes[(arg[0], arg[1])]
+            if key == "Fn::Join":
+                separator, items = arg
+                return separator.join(str(i) for i in self.resolve(items, parameters))
+            if key == "Fn::Sub":
+                return re.sub(
+                    r"\$\{([^}]+)\}", lambda m: str(self._sub_var(m.group(1), parameters)), arg
+                )
+        if isinstance(value, list):
+            return [self.resolve(item, parameters) for item in value]
+        if isinstance(value, dict):
+            return {k: self.resolve(v, parameters) for k, v in value.items()}
+        return value
+
+    def _sub_var(self, name: str, parameters: dict[str, Any]) -> Any:
+        if "." in name:
+            resource, attribute = name.split(".", 1)
+            return self.attributes[(resource, attribute)]
+        return self.resolve({"Ref": name}, parameters)
+
+    def state_machine_definition(self, name: str, parameters: dict[str, Any]) -> str:
+        props = self.resources[name]["Properties"]
+        text = (ROOT / props["DefinitionUri"]).read_text()
+        for key, value in props.get("DefinitionSubstitutions", {}).items():
+            text = text.replace("${" + key + "}", str(self.resolve(value, parameters)))
+        json.loads(text)  # a definition that is not JSON after substitution is a template bug
+        return text
+
+
+@lru_cache(maxsize=1)
+def _template_body() -> str:
+    return TEMPLATE_PATH.read_text()
+
+
+def load_template() -> Template:
+    return Template(yaml.load(_template_body(), Loader=_CfnLoader))

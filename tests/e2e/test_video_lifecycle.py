@@ -1,0 +1,107 @@
+"""A video from request to S3 through the offline stack, over HTTP only."""
+
+from __future__ import annotations
+
+import hashlib
+
+import requests
+
+from tests.e2e.conftest import RunningStack
+
+
+def _stored_object_bytes(stack: RunningStack, task: dict) -> bytes:
+    video = task["video"]
+    return stack.s3().get_object(Bucket=video["bucket"], Key=video["key"])["Body"].read()
+
+
+def test_happy_path_stores_the_providers_bytes_in_s3(stack: RunningStack) -> None:
+    # Given a request for a 300 KB video
+    response = stack.create(prompt="a lighthouse in a storm [sim:size=300000]")
+
+    # When the provider finishes and calls back
+    assert response.status_code == 202, response.text
+    created = response.json()
+    assert response.headers["Location"] == f"/v1/videos/{created['id']}"
+    task = stack.wait_for_status(created["id"], {"completed", "failed"})
+
+    # Then the task is completed and our bucket holds exactly the provider's bytes
+    assert task["status"] == "completed", task
+    provider_bytes = requests.get(
+        stack.simulator_task(task["provider_task_id"])["video"]["url"], timeout=30
+    ).content
+    stored = _stored_object_bytes(stack, task)
+    assert stored == provider_bytes
+    assert task["video"]["size_bytes"] == 300000
+    assert task["video"]["sha256"] == hashlib.sha256(stored).hexdigest()
+    assert task["video"]["content_type"] == "video/mp4"
+    assert task["id"] in task["video"]["key"] and task["video"]["key"].endswith(".mp4")
+    # and the presigned download URL serves the same bytes
+    assert requests.get(task["video"]["download_url"], timeout=30).content == stored
+
+
+def test_provider_failure_ends_failed_with_its_code(stack: RunningStack) -> None:
+    # Given a prompt the provider rejects for its content
+    created = stack.create(prompt="something forbidden [sim:fail=CONTENT_VIOLATION]").json()
+
+    # When the provider reports the failure
+    task = stack.wait_for_status(created["id"], {"completed", "failed"})
+
+    # Then the task failed with the shared taxonomy's code and nothing was stored
+    assert task["status"] == "failed"
+    assert task["error"]["code"] == "content_violation"
+    assert task["video"] is None
+
+
+def test_missing_callback_is_finished_by_the_state_machine(stack: RunningStack) -> None:
+    # Given a provider that never calls back
+    created = stack.create(prompt="a quiet pond [sim:no-callback]").json()
+
+    # When only the fallback poller can notice the result
+    task = stack.wait_for_status(created["id"], {"completed", "failed"}, timeout=90)
+
+    # Then the video is stored anyway, and no callback was ever sent
+    assert task["status"] == "completed", task
+    simulated = stack.simulator_task(task["provider_task_id"])
+    assert simulated["callbacks"] == []
+    assert simulated["status_reads"] >= 1
+    assert _stored_object_bytes(stack, task)
+
+
+def test_duplicate_callbacks_produce_one_object(stack: RunningStack) -> None:
+    # Given a provider that sends the same callback three times
+    created = stack.create(prompt="three identical knocks [sim:duplicate-callback]").json()
+
+    # When all three arrive
+    task = stack.wait_for_status(created["id"], {"completed", "failed"})
+    simulated = stack.simulator_task(task["provider_task_id"])
+
+    # Then all were answered 200, and the family folder holds exactly one object
+    assert task["status"] == "completed"
+    assert len(simulated["callbacks"]) == 3
+    assert all(c["status_code"] == 200 for c in simulated["callbacks"])
+    listing = stack.s3().list_objects_v2(
+        Bucket=task["video"]["bucket"], Prefix=f"videos/{task['root_id']}/"
+    )
+    assert [o["Key"] for o in listing["Contents"]] == [task["video"]["key"]]
+
+
+def test_bad_input_gets_a_4xx_naming_the_field(stack: RunningStack) -> None:
+    # Given a request with an unsupported aspect ratio
+    response = stack.create(prompt="a cat", aspect_ratio="1:1")
+
+    # Then it is refused before anything is spent, naming the field
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert "aspect_ratio" in response.json()["error"]["message"]
+
+
+def test_another_principal_cannot_see_the_task(stack: RunningStack) -> None:
+    # Given a task created by one principal
+    created = stack.create(prompt="a private video", principal="alice").json()
+
+    # When another principal asks for it
+    response = stack.get(created["id"], principal="mallory")
+
+    # Then it does not exist for them
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

@@ -1,0 +1,683 @@
+"""Integration: a real local HTTP(S) server -> veo_relay.downloader -> VideoStore -> moto S3.
+
+The video server is stdlib ``http.server`` in a thread on 127.0.0.1, reached as the trusted local
+origin (as the simulator is under ``make run``). S3 is moto's ``mock_aws``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from veo_relay.downloader import (
+    DownloadError,
+    DownloadPolicy,
+    HttpStatusError,
+    NotMp4Error,
+    TooLargeError,
+    TooManyRedirectsError,
+    TruncatedDownloadError,
+    UnsafeUrlError,
+    open_video,
+)
+from veo_relay.video_store import SHA256_TAG, StoredVideo, VideoStore
+
+BUCKET = "veo-relay-videos-test"
+MIB = 1024 * 1024
+MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+_PATTERN = bytes(range(256)) * 4096  # 1 MiB
+
+
+def mp4_bytes(size: int) -> bytes:
+    body = MP4_HEAD + _PATTERN * (size // len(_PATTERN) + 1)
+    return body[:size]
+
+
+# ---------------------------------------------------------------------------- the video server
+
+
+@dataclass
+class VideoServer:
+    """Routes (all GET):
+
+    /video/<size>[?ct=<type>&cl=none&lie=<announced>]  MP4-ish body (cl=none: no Content-Length,
+                                                        close-delimited; lie: announce more, then
+                                                        close early)
+    /html                                               text/html page
+    /raw/<size>                                         video/mp4 without an ftyp box
+    /hop/<n>/<size>                                     n redirects, then /video/<size>
+    /to?u=<url>                                         302 to <url>
+    /status/<code>                                      that status
+    /stall/<seconds>                                    headers, then silence
+    """
+
+    httpd: ThreadingHTTPServer
+    thread: threading.Thread
+    scheme: str = "http"
+    host: str = "127.0.0.1"
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (path, Host header)
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
+    def origin(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        return f"{self.origin}{path}"
+
+
+def _handler(server: list[VideoServer]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # a close-delimited body is possible without Content-Length
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+        def do_GET(self) -> None:
+            server[0].requests.append((self.path, self.headers.get("Host", "")))
+            parts = urlsplit(self.path)
+            segments = parts.path.strip("/").split("/")
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            route = segments[0]
+            if route == "video":
+                self._video(int(segments[1]), query)
+            elif route == "raw":
+                self._send(200, "video/mp4", b"\x00" * int(segments[1]))
+            elif route == "html":
+                self._send(200, "text/html", MP4_HEAD + b"<html></html>")
+            elif route == "hop":
+                left, size = int(segments[1]), segments[2]
+                # Alternate absolute and relative Locations.
+                target = f"/hop/{left - 1}/{size}" if left > 1 else f"/video/{size}"
+                location = server[0].url(target) if left % 2 else target
+                self._redirect(302 if left % 2 else 307, location)
+            elif route == "to":
+                self._redirect(302, query["u"])
+            elif route == "status":
+                self._send(int(segments[1]), "text/plain", b"nope")
+            elif route == "stall":
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(MP4_HEAD)
+                self.wfile.flush()
+                threading.Event().wait(float(segments[1]))
+            else:
+                self._send(404, "text/plain", b"no route")
+
+        def _video(self, size: int, query: dict[str, str]) -> None:
+            body = mp4_bytes(size)
+            self.send_response(200)
+            self.send_header("Content-Type", query.get("ct", "video/mp4"))
+            if "lie" in query:
+                self.send_header("Content-Length", query["lie"])
+            elif query.get("cl") != "none":
+                self.send_header("Content-Length", str(size))
+            self.end_headers()
+            view = memoryview(body)
+            for start in range(0, size, MIB):
+                self.wfile.write(view[start : start + MIB])
+            # Returning closes the connection: with a lying Content-Length that is a truncation.
+
+        def _send(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _redirect(self, status: int, location: str) -> None:
+            self.send_response(status)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    return Handler
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., VideoServer]]:
+    """Factory of video servers on 127.0.0.1; every one is shut down after the test."""
+    started: list[VideoServer] = []
+
+    def start(ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> VideoServer:
+        holder: list[VideoServer] = []
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(holder))
+        httpd.daemon_threads = True
+        httpd.block_on_close = False
+        # Clients hanging up early (refused downloads) are expected: no tracebacks on stderr.
+        httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+        if ssl_context is not None:
+            httpd.socket = ssl_context.wrap_socket(httpd.socket, server_side=True)
+        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.daemon = True
+        server = VideoServer(httpd, thread, scheme="https" if ssl_context else "http", host=host)
+        holder.append(server)
+        thread.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+        server.thread.join(timeout=5)
+
+
+@pytest.fixture
+def server(start_server: Callable[..., VideoServer]) -> VideoServer:
+    return start_server()
+
+
+def local_policy(server: VideoServer, **overrides: Any) -> DownloadPolicy:
+    values: dict[str, Any] = {
+        "allowed_origins": frozenset({"https://cdn.example.com"}),
+        "trusted_local_origins": frozenset({server.origin}),
+        "max_bytes": 64 * MIB,
+        "connect_timeout": 2,
+        "read_timeout": 5,
+    }
+    values.update(overrides)
+    return DownloadPolicy(**values)
+
+
+# ------------------------------------------------------------------------------------------ S3
+
+
+@dataclass
+class S3Env:
+    client: Any
+    store: VideoStore
+    calls: list[str]
+
+    def object_keys(self) -> list[str]:
+        listing = self.client.list_objects_v2(Bucket=BUCKET)
+        return [item["Key"] for item in listing.get("Contents", [])]
+
+    def open_uploads(self) -> list[dict[str, Any]]:
+        return self.client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Env]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        calls: list[str] = []
+
+        def record(model: Any, **kwargs: Any) -> None:
+            calls.append(model.name)
+
+        client.meta.events.register("before-call.s3.*", record)
+        yield S3Env(client, VideoStore(client, BUCKET), calls)
+
+
+def copy(url: str, policy: DownloadPolicy, s3: S3Env, key: str = "videos/t1.mp4") -> StoredVideo:
+    with open_video(url, policy) as stream:
+        return s3.store.store(stream, key, {"task-id": "t1", "provider": "kie"})
+
+
+def assert_nothing_stored(s3: S3Env) -> None:
+    assert s3.open_uploads() == []
+    assert s3.object_keys() == []
+
+
+# --------------------------------------------------------------------------------- happy paths
+
+
+def test_large_video_is_streamed_multipart_with_size_hash_type_and_tag(
+    server: VideoServer, s3: S3Env
+) -> None:
+    # Given a 20 MiB MP4 on the (trusted local) provider origin
+    size = 20 * MIB
+    expected = mp4_bytes(size)
+    # When it is copied into S3
+    stored = copy(server.url(f"/video/{size}"), local_policy(server), s3)
+    # Then the result describes the object exactly
+    sha256 = hashlib.sha256(expected).hexdigest()
+    assert stored == StoredVideo(BUCKET, "videos/t1.mp4", size, sha256, "video/mp4")
+    # And it went up as a 3-part multipart upload (8 + 8 + 4 MiB) with CRC32 checksums
+    assert s3.calls.count("CreateMultipartUpload") == 1
+    assert s3.calls.count("UploadPart") == 3
+    assert s3.calls.count("CompleteMultipartUpload") == 1
+    assert "PutObject" not in s3.calls
+    head = s3.client.head_object(Bucket=BUCKET, Key="videos/t1.mp4", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"]
+    assert head["ContentLength"] == size
+    assert head["ContentType"] == "video/mp4"
+    assert head["Metadata"] == {"task-id": "t1", "provider": "kie"}
+    assert head["ETag"].endswith('-3"')
+    # And the bytes and the sha256 tag are right
+    body = s3.client.get_object(Bucket=BUCKET, Key="videos/t1.mp4")["Body"].read()
+    assert body == expected
+    tags = s3.client.get_object_tagging(Bucket=BUCKET, Key="videos/t1.mp4")["TagSet"]
+    assert tags == [{"Key": SHA256_TAG, "Value": sha256}]
+    # And find() returns the same record; no upload is left open
+    assert s3.store.find("videos/t1.mp4") == stored
+    assert s3.open_uploads() == []
+
+
+def test_small_video_goes_up_in_a_single_put(server: VideoServer, s3: S3Env) -> None:
+    # Given a 1 MiB MP4 served as application/octet-stream without Content-Length
+    url = server.url(f"/video/{MIB}?ct=application/octet-stream&cl=none")
+    # When copied / Then one PutObject, content type normalized to video/mp4
+    stored = copy(url, local_policy(server), s3)
+    assert stored.size_bytes == MIB
+    assert stored.sha256 == hashlib.sha256(mp4_bytes(MIB)).hexdigest()
+    assert stored.content_type == "video/mp4"
+    assert s3.calls.count("PutObject") == 1
+    assert "CreateMultipartUpload" not in s3.calls
+
+
+def test_request_carries_the_url_host_header(server: VideoServer, s3: S3Env) -> None:
+    # Given the server / When a video is fetched / Then the Host header is the URL's host:port
+    copy(server.url("/video/1000"), local_policy(server), s3)
+    assert server.requests == [("/video/1000", f"127.0.0.1:{server.port}")]
+
+
+def test_redirect_chain_within_the_limit_is_followed(server: VideoServer, s3: S3Env) -> None:
+    # Given 3 redirects (absolute and relative Locations) before the video
+    size = 2 * MIB
+    # When copied with max_redirects=3
+    stored = copy(server.url(f"/hop/3/{size}"), local_policy(server, max_redirects=3), s3)
+    # Then the video is stored and the server saw every hop
+    assert stored.size_bytes == size
+    assert [path for path, _ in server.requests] == [
+        f"/hop/3/{size}",
+        f"/hop/2/{size}",
+        f"/hop/1/{size}",
+        f"/video/{size}",
+    ]
+
+
+# ------------------------------------------------------------------------------------ refusals
+
+
+def test_more_redirects_than_allowed_are_refused(server: VideoServer, s3: S3Env) -> None:
+    # Given 4 redirects before the video, with max_redirects=3
+    # When copying / Then it is refused after the 4th redirect, before following it
+    with pytest.raises(TooManyRedirectsError) as exc:
+        copy(server.url("/hop/4/1000"), local_policy(server, max_redirects=3), s3)
+    assert exc.value.retryable is False
+    assert len(server.requests) == 4
+    assert_nothing_stored(s3)
+
+
+@pytest.mark.parametrize("target", ["other-port", "localhost", "metadata", "http-cdn"])
+def test_redirect_to_a_disallowed_origin_is_refused_without_contacting_it(
+    start_server: Callable[..., VideoServer], s3: S3Env, target: str
+) -> None:
+    # Given the trusted provider origin redirecting elsewhere, e.g. another loopback service
+    trusted, other = start_server(), start_server()
+    location = {
+        "other-port": other.url("/video/1000"),
+        "localhost": f"http://localhost:{trusted.port}/video/1000",
+        "metadata": "http://169.254.169.254/latest/meta-data/",
+        "http-cdn": "http://cdn.example.com/video.mp4",
+    }[target]
+    url = trusted.url(f"/to?u={quote(location, safe='')}")
+    # When copying / Then the redirect is refused and the other origin never sees a request
+    with pytest.raises(UnsafeUrlError):
+        copy(url, local_policy(trusted), s3)
+    assert len(trusted.requests) == 1
+    assert other.requests == []
+    assert_nothing_stored(s3)
+
+
+def test_announced_size_over_the_cap_is_refused_before_uploading(
+    server: VideoServer, s3: S3Env
+) -> None:
+    # Given a 3 MiB video and a 2 MiB cap / When copying / Then TooLargeError, nothing sent to S3
+    with pytest.raises(TooLargeError) as exc:
+        copy(server.url(f"/video/{3 * MIB}"), local_policy(server, max_bytes=2 * MIB), s3)
+    assert exc.value.retryable is False
+    assert s3.calls == []
+    assert_nothing_stored(s3)
+
+
+def test_unannounced_size_over_the_cap_aborts_the_multipart_upload(
+    server: VideoServer, s3: S3Env
+) -> None:
+    # Given a 20 MiB video without Content-Length and a 12 MiB cap
+    url = server.url(f"/video/{20 * MIB}?cl=none")
+    # When copying / Then TooLargeError mid-stream; the started upload is aborted
+    with pytest.raises(TooLargeError):
+        copy(url, local_policy(server, max_bytes=12 * MIB), s3)
+    assert "CreateMultipartUpload" in s3.calls
+    assert "AbortMultipartUpload" in s3.calls
+    assert "CompleteMultipartUpload" not in s3.calls
+    assert_nothing_stored(s3)
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/video/5000?ct=text/html", "content type"),
+        ("/html", "content type"),
+        ("/raw/5000", "ftyp"),
+    ],
+)
+def test_not_an_mp4_is_refused(server: VideoServer, s3: S3Env, path: str, reason: str) -> None:
+    # Given a body with a wrong content type or no ftyp box / When copying / Then NotMp4Error
+    with pytest.raises(NotMp4Error, match=reason) as exc:
+        copy(server.url(path), local_policy(server), s3)
+    assert exc.value.retryable is False
+    assert_nothing_stored(s3)
+
+
+def test_truncated_body_fails_and_leaves_no_object_or_upload(
+    server: VideoServer, s3: S3Env
+) -> None:
+    # Given a server announcing 20 MiB that closes the connection after 12 MiB
+    url = server.url(f"/video/{12 * MIB}?lie={20 * MIB}")
+    # When copying / Then a retryable truncation error
+    with pytest.raises(TruncatedDownloadError) as exc:
+        copy(url, local_policy(server), s3)
+    assert exc.value.retryable is True
+    # And the multipart upload that had started was aborted: nothing remains, find() says None
+    assert "CreateMultipartUpload" in s3.calls
+    assert "AbortMultipartUpload" in s3.calls
+    assert_nothing_stored(s3)
+    assert s3.store.find("videos/t1.mp4") is None
+
+
+def test_small_truncated_body_never_reaches_s3(server: VideoServer, s3: S3Env) -> None:
+    # Given 100 KiB announced as 1 MiB / When copying / Then truncation and no PutObject
+    with pytest.raises(TruncatedDownloadError):
+        copy(server.url(f"/video/{100 * 1024}?lie={MIB}"), local_policy(server), s3)
+    assert "PutObject" not in s3.calls
+    assert_nothing_stored(s3)
+
+
+def test_s3_failure_mid_upload_aborts_the_multipart_upload(server: VideoServer, s3: S3Env) -> None:
+    # Given S3 failing the second part
+    parts: list[int] = []
+
+    def fail_second_part(params: dict[str, Any], **kwargs: Any) -> None:
+        parts.append(params["PartNumber"])
+        if params["PartNumber"] == 2:
+            raise ConnectionError("simulated S3 outage")
+
+    s3.client.meta.events.register("before-parameter-build.s3.UploadPart", fail_second_part)
+    # When copying a 20 MiB video / Then the error surfaces and the upload is aborted
+    with pytest.raises(ConnectionError, match="simulated"):
+        copy(server.url(f"/video/{20 * MIB}"), local_policy(server), s3)
+    assert "AbortMultipartUpload" in s3.calls
+    assert_nothing_stored(s3)
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(404, False), (403, False), (503, True)])
+def test_error_status_from_the_server(
+    server: VideoServer, s3: S3Env, status: int, retryable: bool
+) -> None:
+    with pytest.raises(HttpStatusError) as exc:
+        copy(server.url(f"/status/{status}"), local_policy(server), s3)
+    assert (exc.value.status, exc.value.retryable) == (status, retryable)
+    assert_nothing_stored(s3)
+
+
+def test_read_timeout_is_retryable(server: VideoServer, s3: S3Env) -> None:
+    # Given a server that stalls after the first bytes / When copying with a 0.3 s read timeout
+    with pytest.raises(DownloadError, match="timed out") as exc:
+        copy(server.url("/stall/1.5"), local_policy(server, read_timeout=0.3), s3)
+    # Then a retryable error
+    assert exc.value.retryable is True
+    assert_nothing_stored(s3)
+
+
+def test_connection_refused_is_retryable(s3: S3Env) -> None:
+    # Given a trusted local origin where nothing listens
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    origin = f"http://127.0.0.1:{port}"
+    policy = DownloadPolicy(
+        allowed_origins=frozenset(), trusted_local_origins=frozenset({origin}), max_bytes=MIB
+    )
+    # When copying / Then a retryable DownloadError
+    with pytest.raises(DownloadError, match="cannot connect") as exc:
+        copy(f"{origin}/video/1000", policy, s3)
+    assert exc.value.retryable is True
+
+
+# ------------------------------------------------------------------------------ find / presign
+
+
+def test_find_returns_none_for_a_missing_object(s3: S3Env) -> None:
+    assert s3.store.find("videos/absent.mp4") is None
+
+
+@pytest.mark.parametrize(
+    "tags", [[], [{"Key": "other", "Value": "x"}], [{"Key": SHA256_TAG, "Value": "zz"}]]
+)
+def test_find_returns_none_when_the_sha256_tag_is_missing(
+    s3: S3Env, tags: list[dict[str, str]]
+) -> None:
+    # Given an object left by an upload that crashed before tagging (or with a bad tag)
+    s3.client.put_object(Bucket=BUCKET, Key="videos/t1.mp4", Body=mp4_bytes(100))
+    if tags:
+        s3.client.put_object_tagging(Bucket=BUCKET, Key="videos/t1.mp4", Tagging={"TagSet": tags})
+    # When looking it up / Then it does not count as stored
+    assert s3.store.find("videos/t1.mp4") is None
+
+
+def test_storing_again_replaces_an_untagged_leftover(server: VideoServer, s3: S3Env) -> None:
+    # Given an untagged leftover at the key / When the copy is redone / Then find() sees it
+    s3.client.put_object(Bucket=BUCKET, Key="videos/t1.mp4", Body=b"partial")
+    stored = copy(server.url("/video/5000"), local_policy(server), s3)
+    assert s3.store.find("videos/t1.mp4") == stored
+    assert stored.size_bytes == 5000
+
+
+def test_presigned_url_points_at_the_object(s3: S3Env) -> None:
+    url = s3.store.presigned_url("videos/t1.mp4", expires_in=600)
+    parts = urlsplit(url)
+    assert BUCKET in parts.netloc + parts.path
+    assert parts.path.endswith("/videos/t1.mp4")
+    assert "Signature" in parts.query
+    with pytest.raises(ValueError):
+        s3.store.presigned_url("videos/t1.mp4", expires_in=0)
+
+
+# ---------------------------------------------------------------- HTTPS: connect to vetted IP
+
+
+@dataclass
+class Tls:
+    ca_file: str
+    server_context: ssl.SSLContext
+    sni: list[str | None] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def tls_material(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    """A test CA and a certificate for video.test signed by it: (ca, cert, key) PEM paths."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "veo-relay test CA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "video.test")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("video.test")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory = tmp_path_factory.mktemp("tls")
+    paths = (directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
+    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(paths[0]), str(paths[1]), str(paths[2])
+
+
+@pytest.fixture
+def tls(tls_material: tuple[str, str, str]) -> Tls:
+    ca_file, cert_file, key_file = tls_material
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    result = Tls(ca_file=ca_file, server_context=context)
+
+    def record_sni(sock: Any, server_name: str | None, ctx: Any) -> None:
+        result.sni.append(server_name)
+
+    context.sni_callback = record_sni
+    return result
+
+
+@dataclass
+class FakeDns:
+    """Answers for the test's names; everything else goes to the real resolver."""
+
+    answers: dict[str, list[str]]
+    queries: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    real = socket.getaddrinfo
+    fake = FakeDns(answers={})
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in fake.answers:
+            fake.queries.append(host)
+            # Rebinding: the first answer is loopback, later ones point elsewhere.
+            answer = fake.answers[host][0 if fake.queries.count(host) == 1 else -1]
+            return real(answer, port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return fake
+
+
+def test_https_connects_to_the_vetted_ip_with_sni_and_cert_check_for_the_hostname(
+    start_server: Callable[..., VideoServer], tls: Tls, fake_dns: FakeDns, s3: S3Env
+) -> None:
+    # Given video.test resolving first to 127.0.0.1 and afterwards to 10.255.255.1 (rebinding)
+    fake_dns.answers["video.test"] = ["127.0.0.1", "10.255.255.1"]
+    server = start_server(ssl_context=tls.server_context, host="video.test")
+    policy = local_policy(server, ca_certs=tls.ca_file)
+    # When copying over https
+    stored = copy(server.url(f"/video/{MIB}"), policy, s3)
+    # Then it is stored; DNS was asked once and the connection went to the vetted address,
+    # with SNI and Host naming video.test and its certificate verified against that name
+    assert stored.size_bytes == MIB
+    assert fake_dns.queries == ["video.test"]
+    assert tls.sni == ["video.test"]
+    assert server.requests == [(f"/video/{MIB}", f"video.test:{server.port}")]
+
+
+def test_https_certificate_for_another_name_is_refused(
+    start_server: Callable[..., VideoServer], tls: Tls, fake_dns: FakeDns, s3: S3Env
+) -> None:
+    # Given wrong.test resolving to a server whose certificate is for video.test
+    fake_dns.answers["wrong.test"] = ["127.0.0.1"]
+    server = start_server(ssl_context=tls.server_context, host="wrong.test")
+    # When copying / Then a permanent TLS error, nothing requested, nothing stored
+    with pytest.raises(DownloadError, match="TLS") as exc:
+        copy(server.url("/video/1000"), local_policy(server, ca_certs=tls.ca_file), s3)
+    assert exc.value.retryable is False
+    assert tls.sni == ["wrong.test"]
+    assert server.requests == []
+    assert_nothing_stored(s3)
+
+
+def test_https_with_an_untrusted_ca_is_refused(
+    start_server: Callable[..., VideoServer], tls: Tls, fake_dns: FakeDns, s3: S3Env
+) -> None:
+    # Given the right name but the default CA bundle (which does not know the test CA)
+    fake_dns.answers["video.test"] = ["127.0.0.1"]
+    server = start_server(ssl_context=tls.server_context, host="video.test")
+    # When copying / Then a permanent TLS error
+    with pytest.raises(DownloadError, match="TLS") as exc:
+        copy(server.url("/video/1000"), local_policy(server), s3)
+    assert exc.value.retryable is False
+    assert server.requests == []
+
+
+def test_https_public_name_resolving_to_loopback_is_refused(
+    start_server: Callable[..., VideoServer], tls: Tls, fake_dns: FakeDns, s3: S3Env
+) -> None:
+    # Given an allow-listed (not trusted-local) https origin whose name resolves to loopback
+    fake_dns.answers["video.test"] = ["127.0.0.1"]
+    server = start_server(ssl_context=tls.server_context, host="video.test")
+    policy = DownloadPolicy(
+        allowed_origins=frozenset({server.origin}), max_bytes=MIB, ca_certs=tls.ca_file
+    )
+    # When copying / Then refused by the address check, before any TLS handshake
+    with pytest.raises(UnsafeUrlError, match="loopback"):
+        copy(server.url("/video/1000"), policy, s3)
+    assert tls.sni == []
+    assert server.requests == []

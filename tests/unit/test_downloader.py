@@ -1,0 +1,758 @@
+"""Unit tests for veo_relay.downloader: no sockets.
+
+DNS is a fake ``socket.getaddrinfo``; the transport (``downloader._send``) is replaced by a fake
+that serves in-memory ``urllib3.HTTPResponse`` objects; creating a socket fails the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import re
+import socket
+import ssl
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+import urllib3
+from urllib3.exceptions import InvalidHeader, NewConnectionError, ReadTimeoutError, SSLError
+
+from veo_relay import downloader
+from veo_relay.downloader import (
+    DownloadError,
+    DownloadPolicy,
+    HttpStatusError,
+    NotMp4Error,
+    TooLargeError,
+    TooManyRedirectsError,
+    TruncatedDownloadError,
+    UnsafeUrlError,
+    check_address,
+    open_video,
+    origin_of,
+)
+
+CDN = "https://cdn.example.com"
+MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+
+
+def mp4(size: int) -> bytes:
+    body = MP4_HEAD + bytes(range(256)) * (size // 256 + 1)
+    return body[:size]
+
+
+# ------------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(autouse=True)
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("unit tests must not open sockets")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@dataclass
+class FakeDns:
+    table: dict[str, list[str]] = field(default_factory=dict)
+    queries: list[str] = field(default_factory=list)
+
+    def getaddrinfo(self, host: str, port: int, *args: object, **kwargs: object) -> list:
+        self.queries.append(host)
+        if host not in self.table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        infos = []
+        for address in self.table[host]:
+            if ":" in address:
+                infos.append((socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0)))
+            else:
+                infos.append((socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)))
+        return infos
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    fake = FakeDns({"cdn.example.com": ["93.184.216.34"], "other.example.com": ["93.184.216.35"]})
+    monkeypatch.setattr(socket, "getaddrinfo", fake.getaddrinfo)
+    return fake
+
+
+@dataclass
+class FakeWeb:
+    """Serves canned responses by URL; records what was sent and to which vetted addresses."""
+
+    routes: dict[str, Callable[[], urllib3.HTTPResponse]] = field(default_factory=dict)
+    sent: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    closed: int = 0
+
+    def send(self, target, policy, cleanup: contextlib.ExitStack) -> urllib3.HTTPResponse:
+        self.sent.append((target.url, target.addresses))
+        if target.url not in self.routes:
+            raise AssertionError(f"unexpected request to {target.url}")
+        response = self.routes[target.url]()
+        cleanup.callback(self._count_close)
+        return response
+
+    def _count_close(self) -> None:
+        self.closed += 1
+
+    def video(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        content_type: str | None = "video/mp4",
+        content_length: int | None | str = "auto",
+        status: int = 200,
+    ) -> None:
+        headers = urllib3.HTTPHeaderDict()
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        if content_length == "auto":
+            headers["Content-Length"] = str(len(body))
+        elif content_length is not None:
+            headers["Content-Length"] = str(content_length)
+        self.routes[url] = lambda: urllib3.HTTPResponse(
+            body=io.BytesIO(body), headers=headers, status=status, preload_content=False
+        )
+
+    def redirect(self, url: str, location: str | None, status: int = 302) -> None:
+        headers = {"Location": location} if location is not None else {}
+        self.routes[url] = lambda: urllib3.HTTPResponse(
+            body=io.BytesIO(b""), headers=headers, status=status, preload_content=False
+        )
+
+
+@pytest.fixture
+def web(monkeypatch: pytest.MonkeyPatch, dns: FakeDns) -> FakeWeb:
+    fake = FakeWeb()
+    monkeypatch.setattr(downloader, "_send", fake.send)
+    return fake
+
+
+def policy(**overrides: object) -> DownloadPolicy:
+    values: dict[str, object] = {
+        "allowed_origins": frozenset({CDN, "https://other.example.com"}),
+        "max_bytes": 1024 * 1024,
+    }
+    values.update(overrides)
+    return DownloadPolicy(**values)  # type: ignore[arg-type]
+
+
+def download(url: str, pol: DownloadPolicy | None = None, read_size: int = 4096) -> bytes:
+    out = bytearray()
+    with open_video(url, pol or policy()) as stream:
+        while chunk := stream.read(read_size):
+            out += chunk
+    return bytes(out)
+
+
+# ------------------------------------------------------------------------- origins and policy
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://cdn.example.com", "https://cdn.example.com:443"),
+        ("https://CDN.Example.COM/a/b?c=d#e", "https://cdn.example.com:443"),
+        ("HTTPS://cdn.example.com:8443/x", "https://cdn.example.com:8443"),
+        ("http://127.0.0.1:8701/videos/1.mp4", "http://127.0.0.1:8701"),
+        ("http://localhost", "http://localhost:80"),
+        ("https://[2606:4700:0::1111]/", "https://[2606:4700::1111]:443"),
+    ],
+)
+def test_origin_of_normalizes_scheme_host_and_port(url: str, origin: str) -> None:
+    # Given a URL / When its origin is taken / Then it is lower-cased with the port filled in
+    assert origin_of(url) == origin
+
+
+def test_policy_normalizes_origins_given_as_urls() -> None:
+    # Given origins written as URLs / When a policy is built / Then they are stored normalized
+    pol = DownloadPolicy(
+        allowed_origins=frozenset({"https://CDN.example.com/"}),
+        trusted_local_origins=frozenset({"http://127.0.0.1:8701"}),
+        max_bytes=10,
+    )
+    assert pol.allowed_origins == frozenset({"https://cdn.example.com:443"})
+    assert pol.trusted_local_origins == frozenset({"http://127.0.0.1:8701"})
+    assert (pol.connect_timeout, pol.read_timeout, pol.max_redirects) == (5, 60, 3)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"max_bytes": 0}, {"read_timeout": 0}, {"connect_timeout": -1}, {"max_redirects": -1}],
+)
+def test_policy_rejects_nonsense_limits(overrides: dict[str, object]) -> None:
+    # Given a limit that would disable a defence / When building the policy / Then it fails
+    with pytest.raises(ValueError):
+        policy(**overrides)
+
+
+# ------------------------------------------------------------- refused before DNS or connecting
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://cdn.example.com/v.mp4", "plain http"),
+        ("ftp://cdn.example.com/v.mp4", "scheme"),
+        ("file:///etc/passwd", "scheme"),
+        ("gopher://cdn.example.com/", "scheme"),
+        ("//cdn.example.com/v.mp4", "scheme"),
+        ("cdn.example.com/v.mp4", "scheme"),
+        ("https://user:pass@cdn.example.com/v.mp4", "userinfo"),
+        ("https://cdn.example.com@evil.example/v.mp4", "userinfo"),
+        ("https://@cdn.example.com/v.mp4", "userinfo"),
+        ("https://evil.example/v.mp4", "not an allowed download origin"),
+        ("https://cdn.example.com:8443/v.mp4", "not an allowed download origin"),
+        ("https://sub.cdn.example.com/v.mp4", "not an allowed download origin"),
+        ("https://cdn.example.com.evil.example/v.mp4", "not an allowed download origin"),
+        ("https://cdn.example.com\\@evil.example/", "backslash"),
+        ("https://cdn.example.com/a b", "whitespace"),
+        ("https://cdn.example.com/\r\nX-Injected: 1", "control"),
+        ("https://cdn.exämple.com/", "non-ASCII"),
+        ("https://cdn.example.com:99999/", "out of range"),
+        ("https://cdn.example.com:0/", "out of range"),
+        ("https://cdn.example.com:+443/", "host[:port]"),
+        ("https:///v.mp4", "host[:port]"),
+        ("https://cdn..example.com/", "invalid host name"),
+        ("https://cdn.example.com./", "invalid host name"),
+        ("https://[::1/", "host[:port]"),
+        ("", "empty"),
+    ],
+)
+def test_bad_urls_are_refused_before_dns_and_connect(
+    web: FakeWeb, dns: FakeDns, url: str, reason: str
+) -> None:
+    # Given a URL that breaks a rule / When opening it / Then it is refused without any lookup
+    with pytest.raises(UnsafeUrlError, match=reason.replace("[", r"\[").replace("]", r"\]")) as exc:
+        download(url)
+    assert exc.value.retryable is False
+    assert dns.queries == []
+    assert web.sent == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["2130706433", "0x7f000001", "0x7f.1", "0x7f.0.0.1", "0177.0.0.1", "127.1", "127.0.1", "0"],
+)
+def test_integer_octal_hex_and_short_ipv4_forms_are_refused_even_if_allow_listed(
+    web: FakeWeb, dns: FakeDns, host: str
+) -> None:
+    # Given an odd numeric IPv4 form that resolvers read as 127.0.0.1: it cannot even be
+    # put on the allow-list
+    url = f"https://{host}/v.mp4"
+    with pytest.raises(UnsafeUrlError, match="non-canonical numeric IPv4"):
+        policy(allowed_origins=frozenset({url, CDN}))
+    # When opening it / Then the host is refused as a non-canonical IPv4 literal, before DNS
+    with pytest.raises(UnsafeUrlError, match="non-canonical numeric IPv4"):
+        download(url)
+    assert dns.queries == []
+    assert web.sent == []
+
+
+# ------------------------------------------------------------------------ resolved addresses
+
+FORBIDDEN_ADDRESSES = [
+    ("127.0.0.1", "loopback"),
+    ("127.255.255.254", "loopback"),
+    ("::1", "loopback"),
+    ("10.0.0.1", "private"),
+    ("172.16.0.1", "private"),
+    ("172.31.255.255", "private"),
+    ("192.168.1.1", "private"),
+    ("fd00::1", "private"),
+    ("fc00::1", "private"),
+    ("169.254.169.254", "link-local"),
+    ("169.254.170.2", "link-local"),
+    ("fe80::1", "link-local"),
+    ("224.0.0.1", "multicast"),
+    ("239.255.255.250", "multicast"),
+    ("ff02::1", "multicast"),
+    ("0.0.0.0", "unspecified"),
+    ("::", "unspecified"),
+    ("0.1.2.3", "private"),  # "this network"
+    ("240.0.0.1", "private|reserved"),
+    ("255.255.255.255", "private|reserved"),
+    ("100.64.0.1", "100.64.0.0/10"),  # shared address space
+    ("100.127.255.254", "100.64.0.0/10"),
+    ("192.0.0.8", "private|192.0.0.0/24"),
+    ("192.0.2.1", "private"),  # documentation
+    ("198.18.0.1", "private"),  # benchmarking
+    ("2001:db8::1", "private"),
+    ("fec0::1", "site|reserved|private|fec0::/10"),
+    ("::ffff:127.0.0.1", "embeds IPv4 127.0.0.1"),
+    ("::ffff:10.1.2.3", "embeds IPv4 10.1.2.3"),
+    ("::ffff:169.254.169.254", "embeds IPv4 169.254.169.254"),
+    ("::ffff:8.8.8.8", "private|reserved|::ffff:0:0/96"),  # mapped: never connect that way
+    ("::127.0.0.1", "embeds IPv4 127.0.0.1"),  # IPv4-compatible
+    ("::a9fe:a9fe", "embeds IPv4 169.254.169.254"),
+    ("64:ff9b::7f00:1", "embeds IPv4 127.0.0.1"),  # NAT64
+    ("64:ff9b::a9fe:a9fe", "embeds IPv4 169.254.169.254"),
+    ("64:ff9b:1::a00:1", "embeds IPv4 10.0.0.1"),  # local-use NAT64
+    ("2002:7f00:1::1", "embeds IPv4 127.0.0.1"),  # 6to4
+    ("2002:a9fe:a9fe::1", "embeds IPv4 169.254.169.254"),
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "embeds IPv4 127.0.0.1"),  # Teredo client 127.0.0.1
+    ("100::1", "reserved|private|100::/64"),
+]
+
+
+@pytest.mark.parametrize(("address", "reason"), FORBIDDEN_ADDRESSES)
+def test_check_address_refuses_every_non_global_class(address: str, reason: str) -> None:
+    # Given a non-global address / When checked / Then a reason is given
+    problem = check_address(address)
+    assert problem is not None
+    assert re.search(reason, problem), problem
+
+
+@pytest.mark.parametrize(("address", "reason"), FORBIDDEN_ADDRESSES)
+def test_host_resolving_to_a_forbidden_address_is_refused_before_connecting(
+    web: FakeWeb, dns: FakeDns, address: str, reason: str
+) -> None:
+    # Given an allow-listed host whose DNS answer is a non-global address
+    dns.table["cdn.example.com"] = [address]
+    web.video(f"{CDN}/v.mp4", mp4(100))
+    # When opening it / Then it is refused and nothing is sent
+    with pytest.raises(UnsafeUrlError, match="forbidden address") as exc:
+        download(f"{CDN}/v.mp4")
+    assert exc.value.retryable is False
+    assert web.sent == []
+
+
+def test_scoped_ipv6_answer_is_refused(web: FakeWeb, dns: FakeDns) -> None:
+    # Given a DNS answer carrying an interface scope / When opening / Then it is refused
+    dns.table["cdn.example.com"] = ["fe80::1%2"]
+    with pytest.raises(UnsafeUrlError, match="scoped|link-local"):
+        download(f"{CDN}/v.mp4")
+    assert web.sent == []
+
+
+def test_every_resolved_address_must_be_global(web: FakeWeb, dns: FakeDns) -> None:
+    # Given a host that resolves to one public and one private address
+    dns.table["cdn.example.com"] = ["93.184.216.34", "10.0.0.7"]
+    web.video(f"{CDN}/v.mp4", mp4(100))
+    # When opening it / Then it is refused (an attacker could pick which one we use)
+    with pytest.raises(UnsafeUrlError, match="10.0.0.7"):
+        download(f"{CDN}/v.mp4")
+    assert web.sent == []
+
+
+@pytest.mark.parametrize(
+    "addresses", [["93.184.216.34"], ["2606:2800:220:1:248:1893:25c8:1946"], ["8.8.8.8", "1.1.1.1"]]
+)
+def test_global_addresses_pass_and_are_the_ones_connected_to(
+    web: FakeWeb, dns: FakeDns, addresses: list[str]
+) -> None:
+    # Given an allow-listed host with public addresses
+    dns.table["cdn.example.com"] = addresses
+    web.video(f"{CDN}/v.mp4", mp4(100))
+    # When downloading / Then the transport is handed exactly the vetted addresses
+    assert download(f"{CDN}/v.mp4") == mp4(100)
+    assert web.sent == [(f"{CDN}/v.mp4", tuple(addresses))]
+    assert dns.queries == ["cdn.example.com"]
+
+
+def test_dns_failure_is_retryable(web: FakeWeb, dns: FakeDns) -> None:
+    # Given an allow-listed host that does not resolve / When opening / Then a retryable error
+    del dns.table["cdn.example.com"]
+    with pytest.raises(DownloadError, match="cannot resolve") as exc:
+        download(f"{CDN}/v.mp4")
+    assert exc.value.retryable is True
+    assert not isinstance(exc.value, UnsafeUrlError)
+
+
+def test_ip_literal_origin_is_still_address_checked(web: FakeWeb, dns: FakeDns) -> None:
+    # Given a loopback IP literal wrongly put on the (public) allow-list
+    dns.table["127.0.0.1"] = ["127.0.0.1"]
+    pol = policy(allowed_origins=frozenset({"https://127.0.0.1"}))
+    # When opening it / Then the address check still refuses it
+    with pytest.raises(UnsafeUrlError, match="loopback"):
+        download("https://127.0.0.1/v.mp4", pol)
+    assert web.sent == []
+
+
+# ------------------------------------------------------------------------ trusted local origin
+
+LOCAL = "http://127.0.0.1:8701"
+
+
+@pytest.fixture
+def local_policy(dns: FakeDns) -> DownloadPolicy:
+    dns.table["127.0.0.1"] = ["127.0.0.1"]
+    dns.table["localhost"] = ["127.0.0.1"]
+    return policy(trusted_local_origins=frozenset({LOCAL}))
+
+
+def test_trusted_local_origin_may_be_plain_http_on_loopback(
+    web: FakeWeb, local_policy: DownloadPolicy
+) -> None:
+    # Given the simulator's origin is trusted / When downloading from it / Then it works
+    web.video(f"{LOCAL}/v.mp4", mp4(500))
+    assert download(f"{LOCAL}/v.mp4", local_policy) == mp4(500)
+    assert web.sent == [(f"{LOCAL}/v.mp4", ("127.0.0.1",))]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8702/v.mp4",  # another port on loopback
+        "http://localhost:8701/v.mp4",  # same socket, different origin
+        "http://127.0.0.1/v.mp4",
+        "https://127.0.0.1:8701/v.mp4",  # https is a different origin
+    ],
+)
+def test_only_the_trusted_local_origin_itself_is_trusted(
+    web: FakeWeb, local_policy: DownloadPolicy, url: str
+) -> None:
+    # Given a trusted local origin / When opening a neighbour of it / Then it is refused
+    with pytest.raises(UnsafeUrlError):
+        download(url, local_policy)
+    assert web.sent == []
+
+
+# ----------------------------------------------------------------------------------- redirects
+
+
+def test_redirects_within_the_limit_are_followed_and_each_hop_is_vetted(
+    web: FakeWeb, dns: FakeDns
+) -> None:
+    # Given a 3-hop chain: absolute to another allowed host, relative path, relative to root
+    web.redirect(f"{CDN}/start", "https://other.example.com/a/b")
+    web.redirect("https://other.example.com/a/b", "c?sig=1", status=301)
+    web.redirect("https://other.example.com/a/c?sig=1", "/final.mp4", status=307)
+    web.video("https://other.example.com/final.mp4", mp4(300))
+    # When downloading with max_redirects=3
+    with open_video(f"{CDN}/start", policy(max_redirects=3)) as stream:
+        body = stream.read()
+        final_url = stream.url
+    # Then the video arrives, every hop was resolved and vetted, and hops were released
+    assert body == mp4(300)
+    assert final_url == "https://other.example.com/final.mp4"
+    assert [url for url, _ in web.sent] == [
+        f"{CDN}/start",
+        "https://other.example.com/a/b",
+        "https://other.example.com/a/c?sig=1",
+        "https://other.example.com/final.mp4",
+    ]
+    assert dns.queries == ["cdn.example.com"] + ["other.example.com"] * 3
+    assert web.closed == 4
+
+
+@pytest.mark.parametrize("max_redirects", [0, 1, 3])
+def test_more_than_max_redirects_is_refused_without_sending_the_extra_hop(
+    web: FakeWeb, max_redirects: int
+) -> None:
+    # Given an endless redirect loop
+    for i in range(10):
+        web.redirect(f"{CDN}/r{i}", f"/r{i + 1}", status=302 if i % 2 else 308)
+    # When downloading / Then after max_redirects hops it stops, before requesting the next one
+    with pytest.raises(TooManyRedirectsError) as exc:
+        download(f"{CDN}/r0", policy(max_redirects=max_redirects))
+    assert exc.value.retryable is False
+    assert len(web.sent) == max_redirects + 1
+    assert web.closed == max_redirects + 1
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("https://evil.example/v.mp4", "not an allowed download origin"),
+        ("http://cdn.example.com/v.mp4", "plain http"),
+        ("https://cdn.example.com:444/v.mp4", "not an allowed download origin"),
+        ("https://user@cdn.example.com/v.mp4", "userinfo"),
+        ("https://2130706433/", "non-canonical"),
+        ("file:///etc/passwd", "scheme"),
+        ("http://169.254.169.254/latest/meta-data/", "plain http"),
+        ("https://rebind.example.com/v.mp4", "not an allowed download origin"),
+    ],
+)
+def test_redirect_to_a_refused_url_is_refused_without_requesting_it(
+    web: FakeWeb, location: str, reason: str
+) -> None:
+    # Given an allowed URL that redirects somewhere the policy forbids
+    web.redirect(f"{CDN}/v.mp4", location)
+    # When downloading / Then the Location is refused and never requested
+    with pytest.raises(UnsafeUrlError, match=reason):
+        download(f"{CDN}/v.mp4")
+    assert [url for url, _ in web.sent] == [f"{CDN}/v.mp4"]
+
+
+def test_redirect_to_an_allowed_host_now_resolving_private_is_refused(
+    web: FakeWeb, dns: FakeDns
+) -> None:
+    # Given a redirect to an allowed host whose DNS answer is private
+    dns.table["other.example.com"] = ["10.0.0.5"]
+    web.redirect(f"{CDN}/v.mp4", "https://other.example.com/v.mp4")
+    # When downloading / Then the hop's address check refuses it
+    with pytest.raises(UnsafeUrlError, match="10.0.0.5"):
+        download(f"{CDN}/v.mp4")
+    assert len(web.sent) == 1
+
+
+def test_redirect_without_location_is_a_permanent_error(web: FakeWeb) -> None:
+    web.redirect(f"{CDN}/v.mp4", None)
+    with pytest.raises(DownloadError, match="without Location") as exc:
+        download(f"{CDN}/v.mp4")
+    assert (exc.value.retryable, exc.value.status) == (False, 302)
+
+
+# ------------------------------------------------------------------------------------- statuses
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (410, False),
+        (204, False),
+        (206, False),
+        (304, False),
+        (408, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+    ],
+)
+def test_final_status_other_than_200_is_an_error_with_retryability(
+    web: FakeWeb, status: int, retryable: bool
+) -> None:
+    # Given a final response with a non-200 status / When opening / Then HttpStatusError
+    web.video(f"{CDN}/v.mp4?X-Amz-Signature=secret", mp4(100), status=status)
+    with pytest.raises(HttpStatusError) as exc:
+        download(f"{CDN}/v.mp4?X-Amz-Signature=secret")
+    assert exc.value.status == status
+    assert exc.value.retryable is retryable
+    assert "secret" not in str(exc.value)  # signed query strings are not logged
+
+
+# --------------------------------------------------------------------------- content checks
+
+
+@pytest.mark.parametrize(
+    "content_type", ["video/mp4", "Video/MP4; codecs=avc1", "application/octet-stream"]
+)
+def test_mp4_and_octet_stream_content_types_are_accepted(web: FakeWeb, content_type: str) -> None:
+    # Given an MP4 body with an acceptable type / When downloading / Then it passes
+    web.video(f"{CDN}/v.mp4", mp4(100), content_type=content_type)
+    with open_video(f"{CDN}/v.mp4", policy()) as stream:
+        assert stream.content_type == content_type.split(";")[0].lower()
+        assert stream.read() == mp4(100)
+
+
+@pytest.mark.parametrize("content_type", ["text/html", "video/webm", "image/png", "", None])
+def test_other_content_types_are_refused(web: FakeWeb, content_type: str | None) -> None:
+    # Given an MP4 body served with a wrong or missing type / When opening / Then NotMp4Error
+    web.video(f"{CDN}/v.mp4", mp4(100), content_type=content_type)
+    with pytest.raises(NotMp4Error) as exc:
+        download(f"{CDN}/v.mp4")
+    assert exc.value.retryable is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html><body>not a video</body></html>", b"\x1aE\xdf\xa3webm....", b"\x00\x00\x00", b""],
+)
+def test_body_not_starting_with_ftyp_box_is_refused(web: FakeWeb, body: bytes) -> None:
+    # Given a video/mp4 response whose first box is not ftyp / When opening / Then NotMp4Error
+    web.video(f"{CDN}/v.mp4", body)
+    with pytest.raises(NotMp4Error, match="ftyp"):
+        download(f"{CDN}/v.mp4")
+
+
+def test_ftyp_check_reads_only_the_first_chunk(web: FakeWeb) -> None:
+    # Given a large MP4 / When opened / Then nothing was consumed yet beyond one chunk
+    web.video(f"{CDN}/v.mp4", mp4(900_000))
+    with open_video(f"{CDN}/v.mp4", policy()) as stream:
+        assert stream.bytes_read == 0
+        assert stream._received <= downloader._CHUNK_SIZE
+        assert stream.read(8) == MP4_HEAD[:8]
+
+
+def test_announced_length_over_the_cap_is_refused_before_reading(web: FakeWeb) -> None:
+    # Given Content-Length above max_bytes / When opening / Then TooLargeError at once
+    web.video(f"{CDN}/v.mp4", mp4(1000), content_length=2_000_000)
+    with pytest.raises(TooLargeError, match="Content-Length") as exc:
+        download(f"{CDN}/v.mp4", policy(max_bytes=1_000_000))
+    assert exc.value.retryable is False
+
+
+def test_unannounced_body_over_the_cap_fails_while_reading(web: FakeWeb) -> None:
+    # Given no Content-Length and a body one byte over the cap
+    web.video(f"{CDN}/v.mp4", mp4(300_001), content_length=None)
+    with open_video(f"{CDN}/v.mp4", policy(max_bytes=300_000)) as stream:
+        assert stream.content_length is None
+        # When reading it all / Then TooLargeError, and it stays raised
+        with pytest.raises(TooLargeError):
+            while stream.read(65536):
+                pass
+        with pytest.raises(TooLargeError):
+            stream.read(1)
+        assert stream.bytes_read <= 300_000
+
+
+def test_body_exactly_at_the_cap_is_accepted(web: FakeWeb) -> None:
+    web.video(f"{CDN}/v.mp4", mp4(300_000), content_length=None)
+    assert len(download(f"{CDN}/v.mp4", policy(max_bytes=300_000))) == 300_000
+
+
+def test_fewer_bytes_than_content_length_is_a_retryable_truncation(web: FakeWeb) -> None:
+    # Given Content-Length 50,000 but only 30,000 bytes before the connection ends
+    web.video(f"{CDN}/v.mp4", mp4(30_000), content_length=50_000)
+    # When reading to the end / Then TruncatedDownloadError (retryable)
+    with pytest.raises(TruncatedDownloadError) as exc:
+        download(f"{CDN}/v.mp4")
+    assert exc.value.retryable is True
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1e3"])
+def test_invalid_content_length_is_refused(web: FakeWeb, value: str) -> None:
+    web.video(f"{CDN}/v.mp4", mp4(100), content_length=value)
+    with pytest.raises(DownloadError) as exc:
+        download(f"{CDN}/v.mp4")
+    assert exc.value.retryable is False
+
+
+def test_repeated_identical_content_length_is_accepted(web: FakeWeb) -> None:
+    web.video(f"{CDN}/v.mp4", mp4(100), content_length="100, 100")
+    assert download(f"{CDN}/v.mp4") == mp4(100)
+
+
+# --------------------------------------------------------------------------------- the stream
+
+
+@pytest.mark.parametrize("read_size", [1, 7, 8, 4096, 1 << 20])
+def test_stream_counts_and_hashes_what_it_hands_out(web: FakeWeb, read_size: int) -> None:
+    # Given a 200,000-byte MP4
+    body = mp4(200_000)
+    web.video(f"{CDN}/v.mp4", body)
+    with open_video(f"{CDN}/v.mp4", policy()) as stream:
+        assert stream.content_length == 200_000
+        # When read in read_size pieces / Then each read is full-size until the end
+        sizes = []
+        while chunk := stream.read(read_size):
+            sizes.append(len(chunk))
+        assert all(size == read_size for size in sizes[:-1])
+        assert stream.bytes_read == len(body)
+        assert stream.sha256_hex() == hashlib.sha256(body).hexdigest()
+        assert stream.readable() and not stream.seekable()
+    # And leaving the context closes it
+    assert stream.closed
+
+
+def test_stream_holds_constant_memory_for_a_large_body(
+    monkeypatch: pytest.MonkeyPatch, dns: FakeDns
+) -> None:
+    # Given a 64 MiB body produced lazily by the "socket"
+    size = 64 * 1024 * 1024
+
+    class LazyBody(io.RawIOBase):
+        def __init__(self) -> None:
+            self.left = size - len(MP4_HEAD)
+            self.head = MP4_HEAD
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+            if self.head:
+                n = len(self.head)
+                buffer[:n] = self.head
+                self.head = b""
+                return n
+            n = min(len(buffer), self.left)
+            buffer[:n] = b"\x5a" * n
+            self.left -= n
+            return n
+
+    def send(target, pol, cleanup):  # type: ignore[no-untyped-def]
+        return urllib3.HTTPResponse(
+            body=io.BufferedReader(LazyBody()),
+            headers={"Content-Type": "video/mp4", "Content-Length": str(size)},
+            status=200,
+            preload_content=False,
+        )
+
+    monkeypatch.setattr(downloader, "_send", send)
+    # When it is read through in 1 MiB pieces
+    tracemalloc.start()
+    try:
+        with open_video(f"{CDN}/v.mp4", policy(max_bytes=size)) as stream:
+            while stream.read(1 << 20):
+                pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Then all of it was seen and peak memory stayed a few MiB
+    assert stream.bytes_read == size
+    assert peak < 8 * 1024 * 1024, peak
+
+
+# ---------------------------------------------------------------------- transport error mapping
+
+
+@pytest.mark.parametrize(
+    ("exc", "retryable"),
+    [
+        (NewConnectionError(None, "refused"), True),  # type: ignore[arg-type]
+        (ReadTimeoutError(None, "/", "read timed out"), True),  # type: ignore[arg-type]
+        (SSLError(ssl.SSLCertVerificationError(1, "certificate verify failed")), False),
+        (SSLError(ssl.SSLEOFError(8, "EOF occurred")), True),
+        (ConnectionResetError(104, "reset"), True),
+        (InvalidHeader("Content-Length contained multiple unmatching values (10, 20)"), False),
+    ],
+)
+def test_transport_errors_map_to_download_errors(exc: Exception, retryable: bool) -> None:
+    # Given a transport failure / When translated / Then a DownloadError with retryability
+    error = downloader._translate(exc, "https://cdn.example.com/v.mp4?sig=secret")
+    assert isinstance(error, DownloadError)
+    assert error.retryable is retryable
+    assert "secret" not in str(error)
+
+
+def test_error_while_reading_is_translated_and_sticky(
+    monkeypatch: pytest.MonkeyPatch, dns: FakeDns
+) -> None:
+    # Given a body that times out after its first 600,000 bytes
+    class Flaky(io.RawIOBase):
+        good = io.BytesIO(mp4(600_000))
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+            n = self.good.readinto(buffer)
+            if n:
+                return n
+            raise TimeoutError("timed out")
+
+    def send(target, pol, cleanup):  # type: ignore[no-untyped-def]
+        return urllib3.HTTPResponse(
+            body=Flaky(), headers={"Content-Type": "video/mp4"}, status=200, preload_content=False
+        )
+
+    monkeypatch.setattr(downloader, "_send", send)
+    with open_video(f"{CDN}/v.mp4", policy()) as stream:
+        # When reading past the first bytes / Then a retryable DownloadError, every time
+        with pytest.raises(DownloadError) as first:
+            stream.read(1_000_000)
+        with pytest.raises(DownloadError) as second:
+            stream.read(1)
+    assert first.value.retryable is True
+    assert second.value is first.value
+
+
+def test_open_video_is_a_context_manager_yielding_a_stream() -> None:
+    assert isinstance(open_video, Callable)
+    cm = open_video("ftp://x", policy())
+    assert isinstance(cm, contextlib.AbstractContextManager)
+    with pytest.raises(UnsafeUrlError):
+        cm.__enter__()
