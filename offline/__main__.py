@@ -13,6 +13,8 @@ from offline.stack import LocalStack, Ports
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    # Every function shares this process's clients; a burst overflows their pools, harmlessly.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     stack = LocalStack(Ports.from_env(os.environ), os.environ).start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

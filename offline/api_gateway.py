@@ -10,12 +10,13 @@ import logging
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from offline.aws import ACCOUNT
 from offline.functions import LocalFunctions
+from offline.servers import LocalHTTPServer
 from offline.template import Route
 
 log = logging.getLogger("offline.api_gateway")
@@ -35,8 +36,7 @@ class LocalHttpApi:
         self._routes = routes
         self._functions = functions
         handler = type("Handler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = LocalHTTPServer((host, port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -21,7 +21,7 @@ class QueuePollers:
         template: Template,
         functions: LocalFunctions,
         sqs: Any,
-        pollers_per_queue: int = 4,
+        pollers_per_queue: int = 10,
         retry_delay_seconds: int = 2,
     ) -> None:
         self._template = template

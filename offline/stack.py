@@ -11,7 +11,7 @@ from typing import Any
 from offline.aws import REGION, configure_moto, provision
 from offline.template import Template, load_template
 
-SIMULATED_PROVIDERS = ("apixo",)
+SIMULATED_PROVIDERS = ("apixo", "kie", "apimart")
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class Ports:
     api: int = 3000
     aws: int = 5000
     apixo: int = 8701
+    kie: int = 8702
+    apimart: int = 8703
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
@@ -27,6 +29,8 @@ class Ports:
             api=int(env.get("VEO_RELAY_API_PORT", defaults.api)),
             aws=int(env.get("VEO_RELAY_AWS_PORT", defaults.aws)),
             apixo=int(env.get("VEO_RELAY_APIXO_SIM_PORT", defaults.apixo)),
+            kie=int(env.get("VEO_RELAY_KIE_SIM_PORT", defaults.kie)),
+            apimart=int(env.get("VEO_RELAY_APIMART_SIM_PORT", defaults.apimart)),
         )
 
 

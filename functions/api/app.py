@@ -11,13 +11,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from veo_relay.api_models import CreateVideoBody
-from veo_relay.creation import CreateVideo, create_video
-from veo_relay.errors import VeoRelayError
+from veo_relay.api_models import CreateVideoBody, ExtendVideoBody
+from veo_relay.creation import CreateVideo, ExtendVideo, create_video, extend_video
+from veo_relay.errors import Unauthenticated, VeoRelayError
 from veo_relay.http_errors import error_body, status_for, validation_message
 from veo_relay.providers.base import GenerationRequest
 from veo_relay.queries import get_video, list_videos, public_task
 from veo_relay.runtime import get_runtime
+from veo_relay.tasks import Task
 
 logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -39,11 +40,27 @@ def create(body: CreateVideoBody) -> Response[dict[str, Any]]:
             watermark=body.watermark,
         ),
     )
-    task = create_video(runtime, command, _callback_base_url())
+    return _accepted(create_video(runtime, command, _callback_base_url()))
+
+
+@app.post("/v1/videos/<task_id>/extend")
+def extend(task_id: str, body: ExtendVideoBody) -> Response[dict[str, Any]]:
+    command = ExtendVideo(
+        owner=_principal(),
+        parent_id=task_id,
+        prompt=body.prompt,
+        mode=body.mode,
+        seed=body.seed,
+        watermark=body.watermark,
+    )
+    return _accepted(extend_video(get_runtime(), command, _callback_base_url()))
+
+
+def _accepted(task: Task) -> Response[dict[str, Any]]:
     return Response(
         status_code=202,
         content_type="application/json",
-        body=public_task(runtime, task),
+        body=public_task(get_runtime(), task),
         headers={"Location": f"/v1/videos/{task.id}"},
     )
 
@@ -58,8 +75,9 @@ def list_(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query()] = None,
     status: Annotated[str | None, Query()] = None,
+    root_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
-    return list_videos(get_runtime(), _principal(), limit, cursor, status)
+    return list_videos(get_runtime(), _principal(), limit, cursor, status, root_id)
 
 
 @app.exception_handler(VeoRelayError)
@@ -84,12 +102,8 @@ def _principal() -> str:
     iam = app.current_event.request_context.authorizer.iam
     principal = iam.user_arn if iam else None
     if not principal:
-        raise _Unauthenticated()
+        raise Unauthenticated("the request carries no IAM identity")
     return principal
-
-
-class _Unauthenticated(VeoRelayError):
-    code = "unauthorized"
 
 
 def _callback_base_url() -> str:

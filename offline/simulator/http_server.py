@@ -7,9 +7,11 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from offline.servers import LocalHTTPServer
 
 from .mp4 import iter_mp4
 from .tasks import VideoFile
@@ -94,8 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def make_server(host: str, port: int, hooks: AppHooks) -> ThreadingHTTPServer:
+def make_server(host: str, port: int, hooks: AppHooks) -> LocalHTTPServer:
     handler = type("SimulatorHandler", (_Handler,), {"hooks": hooks})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True  # in-flight downloads must not block stop()
-    return server
+    # Daemon threads (LocalHTTPServer's): in-flight downloads must not block stop().
+    return LocalHTTPServer((host, port), handler)

@@ -5,9 +5,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
-from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
+
+from offline.servers import LocalHTTPServer
 
 from .apimart import ApimartProtocol
 from .apixo import ApixoProtocol
@@ -79,7 +80,7 @@ class ProviderSimulator:
             engine, rate_limit=rate_limit, max_concurrent_tasks=max_concurrent_tasks
         )
         self._routes = self._protocol.routes()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalHTTPServer | None = None
 
     @classmethod
     def for_provider(cls, provider: str, **options: Any) -> Self:

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,16 +27,35 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+SIMULATED = ("apixo", "kie", "apimart")
+
+
 @dataclass
 class RunningStack:
     api_url: str
     aws_url: str
-    apixo_url: str
+    simulator_urls: dict[str, str]
 
     def create(self, principal: str = "e2e-user", **body: Any) -> requests.Response:
         return requests.post(
             f"{self.api_url}/v1/videos",
             json=body,
+            headers={"X-Local-Principal": principal},
+            timeout=90,
+        )
+
+    def extend(self, task_id: str, principal: str = "e2e-user", **body: Any) -> requests.Response:
+        return requests.post(
+            f"{self.api_url}/v1/videos/{task_id}/extend",
+            json=body,
+            headers={"X-Local-Principal": principal},
+            timeout=30,
+        )
+
+    def list(self, principal: str = "e2e-user", **query: Any) -> requests.Response:
+        return requests.get(
+            f"{self.api_url}/v1/videos",
+            params=query,
             headers={"X-Local-Principal": principal},
             timeout=30,
         )
@@ -57,8 +77,11 @@ class RunningStack:
                 return task
             time.sleep(0.25)
 
-    def simulator_task(self, provider_task_id: str) -> dict[str, Any]:
-        tasks = requests.get(f"{self.apixo_url}/_sim/tasks", timeout=10).json()["tasks"]
+    def simulator_state(self, provider: str = "apixo") -> dict[str, Any]:
+        return requests.get(f"{self.simulator_urls[provider]}/_sim/tasks", timeout=10).json()
+
+    def simulator_task(self, provider_task_id: str, provider: str = "apixo") -> dict[str, Any]:
+        tasks = self.simulator_state(provider)["tasks"]
         return next(t for t in tasks if t["task_id"] == provider_task_id)
 
     def s3(self) -> Any:
@@ -73,32 +96,58 @@ class RunningStack:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[RunningStack]:
-    ports = {name: _free_port() for name in ("api", "aws", "apixo")}
+    yield from _run_stack(
+        {
+            "POLL_FIRST_WAIT_SECONDS": "3",
+            "POLL_INTERVAL_SECONDS": "1",
+            "POLL_MAX_INTERVAL_SECONDS": "2",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def burst_stack() -> Iterator[RunningStack]:
+    """A stack of its own for the burst: slower fallback polls keep 200 executions cheap."""
+    yield from _run_stack(
+        {
+            "POLL_FIRST_WAIT_SECONDS": "30",
+            "POLL_INTERVAL_SECONDS": "10",
+            "POLL_MAX_INTERVAL_SECONDS": "20",
+        }
+    )
+
+
+def _run_stack(settings: dict[str, str]) -> Iterator[RunningStack]:
+    ports = {name: _free_port() for name in ("api", "aws", *SIMULATED)}
     env = {
         **os.environ,
         "VEO_RELAY_API_PORT": str(ports["api"]),
         "VEO_RELAY_AWS_PORT": str(ports["aws"]),
-        "VEO_RELAY_APIXO_SIM_PORT": str(ports["apixo"]),
-        "POLL_FIRST_WAIT_SECONDS": "3",
-        "POLL_INTERVAL_SECONDS": "1",
-        "POLL_MAX_INTERVAL_SECONDS": "2",
+        **{f"VEO_RELAY_{p.upper()}_SIM_PORT": str(ports[p]) for p in SIMULATED},
+        **settings,
     }
-    env.pop("APIXO_BASE_URL", None)
+    for provider in SIMULATED:
+        env.pop(f"{provider.upper()}_BASE_URL", None)
+    # A file, not a pipe: nobody reads the stack's logs while it runs, and a full pipe would
+    # block it.
+    log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, after the process)
+        mode="w+", prefix="veo-relay-e2e-", suffix=".log", delete=False
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "offline"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
     running = RunningStack(
         api_url=f"http://127.0.0.1:{ports['api']}",
         aws_url=f"http://127.0.0.1:{ports['aws']}",
-        apixo_url=f"http://127.0.0.1:{ports['apixo']}",
+        simulator_urls={p: f"http://127.0.0.1:{ports[p]}" for p in SIMULATED},
     )
     try:
-        _wait_until_ready(process, running)
+        _wait_until_ready(process, running, Path(log.name))
         yield running
     finally:
         process.terminate()
@@ -106,14 +155,15 @@ def stack() -> Iterator[RunningStack]:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
+        Path(log.name).unlink()
 
 
-def _wait_until_ready(process: subprocess.Popen[str], running: RunningStack) -> None:
+def _wait_until_ready(process: subprocess.Popen[str], running: RunningStack, log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            raise RuntimeError(f"`python -m offline` exited early:\n{output}")
+            raise RuntimeError(f"`python -m offline` exited early:\n{log.read_text()}")
         try:
             requests.get(f"{running.api_url}/v1/videos", timeout=1)
             return

@@ -22,3 +22,12 @@ class CreateVideoBody(BaseModel):
     image_urls: Annotated[list[HttpsUrl], Field(max_length=3)] = []
     seed: Annotated[int, Field(ge=0, le=4294967295)] | None = None
     watermark: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+class ExtendVideoBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: Annotated[str, StringConstraints(min_length=1, max_length=10000)]
+    mode: Literal["fast", "quality"] | None = None  # None: the parent's mode
+    seed: Annotated[int, Field(ge=0, le=4294967295)] | None = None
+    watermark: Annotated[str, StringConstraints(max_length=100)] | None = None

@@ -40,7 +40,7 @@ def accept_callback(
     if task.provider_task_id is None and notice.provider_task_id:
         # The submit's answer was lost (timeout or a failed write); the callback to this task's
         # own URL tells us the provider's task id.
-        runtime.tasks.mark_submitted(task.id, notice.provider_task_id)
+        runtime.tasks.mark_submitted(task.id, notice.provider_task_id, None)
     elif notice.provider_task_id not in (None, task.provider_task_id):
         raise InvalidCallback("callback names another provider task")
     if runtime.tasks.record_callback(task.id) is None:

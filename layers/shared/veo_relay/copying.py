@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger
@@ -31,7 +32,7 @@ def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
         return CopyOutcome.ALREADY_CLOSED
     if task.provider_task_id is None:
         return CopyOutcome.STILL_RUNNING
-    status = runtime.provider(task.provider).read_status(task.provider_task_id)
+    status = runtime.provider(task.provider).read_status(task.provider_task_id, task.kind)
     if status.state is ProviderState.RUNNING:
         # The fallback poller keeps watching the task; nothing to copy yet.
         return CopyOutcome.STILL_RUNNING
@@ -39,7 +40,9 @@ def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
         assert status.error is not None
         runtime.tasks.mark_failed(task.id, status.error)
         return CopyOutcome.FAILED
-    if runtime.tasks.mark_storing(task.id) is None:
+    lease = timedelta(seconds=runtime.settings.copy_lease_seconds)
+    if runtime.tasks.mark_storing(task.id, lease) is None:
+        # Closed meanwhile, or another worker's copy is under way (its lease still runs).
         return CopyOutcome.ALREADY_CLOSED
     stored = runtime.videos.find(task.video_key) or _download(runtime, task, status.video_urls)
     if stored is None:

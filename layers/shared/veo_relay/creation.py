@@ -1,78 +1,158 @@
-"""Creating a video task: record it, submit it in callback mode, start its fallback poller."""
+"""Creating video tasks, generations and extensions: checked, recorded, then submitted or queued."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
-from aws_lambda_powertools import Logger
-
-from veo_relay.errors import InvalidRequest, ProviderError
+from veo_relay.errors import InvalidRequest, TaskConflict, TaskNotFound
 from veo_relay.providers.base import GenerationRequest
-from veo_relay.rules import check_generation
+from veo_relay.rules import check_generation, check_prompt_and_seed
 from veo_relay.runtime import Runtime
-from veo_relay.tasks import Task, TaskError, TaskStatus, new_task_id, utc_now
-
-logger = Logger(child=True)
+from veo_relay.submission import (
+    INLINE_WAIT_SECONDS,
+    queue_for_later,
+    reserve_slot,
+    submit_claimed,
+    wait_for_slot,
+)
+from veo_relay.tasks import Task, TaskStatus, new_task_id, utc_now
+from veo_relay.workflow import SubmitTicket
 
 
 @dataclass(frozen=True)
 class CreateVideo:
     owner: str
-    provider: str | None
+    provider: str | None  # a provider's name, "auto" or None (the configured default)
     request: GenerationRequest
 
 
+@dataclass(frozen=True)
+class ExtendVideo:
+    owner: str
+    parent_id: str
+    prompt: str
+    mode: str | None  # None: the parent's
+    seed: int | None = None
+    watermark: str | None = None
+
+
 def create_video(runtime: Runtime, command: CreateVideo, callback_base_url: str) -> Task:
-    provider_name = _choose_provider(runtime, command.provider)
-    check_generation(command.request)
-    task_id = new_task_id()
-    token = f"{task_id}.{secrets.token_urlsafe(24)}"
-    now = utc_now()
+    candidates = _candidates(runtime, command.provider)
+    violations = {}
+    for name in candidates:
+        try:
+            check_generation(name, runtime.provider(name).rules, command.request)
+        except InvalidRequest as exc:
+            violations[name] = exc
+    usable = [name for name in candidates if name not in violations]
+    if not usable:
+        raise violations[candidates[0]]
     request = command.request
-    task = Task(
-        id=task_id,
+    task = _new_task(
         owner=command.owner,
-        status=TaskStatus.QUEUED,
-        provider=provider_name,
+        provider=usable[0],
         prompt=request.prompt,
         mode=request.mode,
         generation_type=request.generation_type,
         aspect_ratio=request.aspect_ratio,
-        image_urls=list(request.image_urls),
-        seed=request.seed,
-        watermark=request.watermark,
+    )
+    task.fallback_providers = usable[1:]
+    task.image_urls = list(request.image_urls)
+    task.seed = request.seed
+    task.watermark = request.watermark
+    return _record_and_submit(runtime, task, callback_base_url)
+
+
+def extend_video(runtime: Runtime, command: ExtendVideo, callback_base_url: str) -> Task:
+    """A child of a completed video, on its parent's provider (and, for apimart, model)."""
+    parent = runtime.tasks.get(command.parent_id)
+    if parent.owner != command.owner:
+        raise TaskNotFound(command.parent_id)
+    if parent.status is not TaskStatus.COMPLETED:
+        raise TaskConflict(
+            f"id: video {parent.id} is {parent.status.value}; "
+            "only a completed video can be extended"
+        )
+    provider = runtime.provider(parent.provider)
+    mode = command.mode or parent.mode
+    if parent.provider == "apimart" and mode != parent.mode:
+        raise InvalidRequest(
+            "mode",
+            f"apimart extends a video with its own model; the parent was made in {parent.mode} "
+            "mode",
+        )
+    if parent.parent_id is not None and not provider.rules.extends_extensions:
+        raise InvalidRequest(
+            "id", f"{parent.provider} can extend a generated video only, not an extension"
+        )
+    check_prompt_and_seed(
+        parent.provider, provider.rules, command.prompt, command.seed, command.watermark
+    )
+    task = _new_task(
+        owner=command.owner,
+        provider=parent.provider,
+        prompt=command.prompt,
+        mode=mode,
+        generation_type=parent.generation_type,
+        aspect_ratio=parent.aspect_ratio,
+    )
+    task.parent_id = parent.id
+    task.root_id = parent.root_id
+    task.seed = command.seed
+    task.watermark = command.watermark
+    return _record_and_submit(runtime, task, callback_base_url)
+
+
+def _candidates(runtime: Runtime, requested: str | None) -> list[str]:
+    if requested == "auto":
+        return list(runtime.settings.provider_preference)
+    name = requested or runtime.settings.default_provider
+    if name not in runtime.settings.providers:
+        raise InvalidRequest("provider", f"{name!r} is not available on this deployment")
+    return [name]
+
+
+def _new_task(
+    *, owner: str, provider: str, prompt: str, mode: str, generation_type: str, aspect_ratio: str
+) -> Task:
+    task_id = new_task_id()
+    now = utc_now()
+    return Task(
+        id=task_id,
+        owner=owner,
+        status=TaskStatus.QUEUED,
+        provider=provider,
+        prompt=prompt,
+        mode=mode,
+        generation_type=generation_type,
+        aspect_ratio=aspect_ratio,
         root_id=task_id,
         created_at=now,
         updated_at=now,
-        callback_token_hash=token_hash(token),
     )
+
+
+def _record_and_submit(runtime: Runtime, task: Task, callback_base_url: str) -> Task:
+    """Submits at once when the provider has a slot within a second (the task is created already
+    claimed: one write), otherwise leaves the task `queued` for the submit queue."""
+    token = f"{task.id}.{secrets.token_urlsafe(24)}"
+    task.callback_token_hash = token_hash(token)
+    ticket = SubmitTicket(task.id, token, callback_base_url)
+    slot_at = reserve_slot(runtime, task.provider)
+    inline = slot_at - time.time() <= INLINE_WAIT_SECONDS
+    if inline:
+        task.submit_claimed_at = utc_now()
     runtime.tasks.create(task)
-    callback_url = f"{callback_base_url.rstrip('/')}/v1/callbacks/{provider_name}/{token}"
-    try:
-        provider_task_id = runtime.provider(provider_name).submit_generation(request, callback_url)
-    except ProviderError as exc:
-        runtime.tasks.mark_failed(
-            task_id,
-            TaskError(
-                exc.code, str(exc), provider_code=exc.raw_code, provider_message=exc.raw_message
-            ),
-        )
-        logger.warning("provider refused the task", extra={"task_id": task_id, "code": exc.code})
-        raise
-    submitted = runtime.tasks.mark_submitted(task_id, provider_task_id)
-    runtime.workflow.start(task_id)
-    # A callback may already have recorded the provider task id: read the stored truth then.
-    return submitted or runtime.tasks.get(task_id)
-
-
-def _choose_provider(runtime: Runtime, requested: str | None) -> str:
-    name = requested if requested not in (None, "auto") else runtime.settings.default_provider
-    if name is None or name not in runtime.settings.providers:
-        raise InvalidRequest("provider", f"{name!r} is not available on this deployment")
-    return name
+    if not inline:
+        queue_for_later(runtime, task, ticket, slot_at)
+        return task
+    wait_for_slot(slot_at)
+    submit_claimed(runtime, task, ticket, slot_at)
+    return runtime.tasks.get(task.id)
 
 
 def token_hash(token: str) -> str:

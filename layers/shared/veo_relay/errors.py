@@ -13,6 +13,12 @@ class ConfigurationError(VeoRelayError):
     code = "configuration_error"
 
 
+class Unauthenticated(VeoRelayError):
+    """No caller identity; API Gateway's IAM auth normally refuses such a request first."""
+
+    code = "unauthorized"
+
+
 class InvalidRequest(VeoRelayError):
     """Bad input; the message names the field at fault."""
 
@@ -45,7 +51,8 @@ class ProviderError(VeoRelayError):
     """A provider refused or failed; `code` is one of the shared taxonomy's codes.
 
     `raw_code` and `raw_message` keep what the provider said, for audit. `retryable` says whether
-    asking again later may succeed.
+    asking again later may succeed; `created_nothing` that the refusal of a submit proves no task
+    (and no charge) exists at the provider, so submitting elsewhere or later cannot pay twice.
     """
 
     def __init__(
@@ -56,9 +63,11 @@ class ProviderError(VeoRelayError):
         raw_code: str | None = None,
         raw_message: str | None = None,
         retryable: bool = False,
+        created_nothing: bool = False,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.raw_code = raw_code
         self.raw_message = raw_message
         self.retryable = retryable
+        self.created_nothing = created_nothing

@@ -10,6 +10,7 @@ from veo_relay.errors import (
     ProviderError,
     TaskConflict,
     TaskNotFound,
+    Unauthenticated,
     VeoRelayError,
 )
 
@@ -23,6 +24,8 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 def status_for(exc: VeoRelayError) -> int:
     if isinstance(exc, InvalidRequest):
         return 422
+    if isinstance(exc, Unauthenticated):
+        return 401
     if isinstance(exc, TaskNotFound):
         return 404
     if isinstance(exc, TaskConflict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,10 +38,8 @@ def poll_task(
     if task.status.is_terminal:
         return closed
     deadline = parse_timestamp(task.created_at) + timedelta(seconds=poll.deadline_seconds)
-    if now >= deadline:
-        runtime.tasks.mark_failed(
-            task.id, TaskError("timeout", f"no result within {poll.deadline_seconds} seconds")
-        )
+    if now >= deadline and not _copy_under_way(runtime, task, now):
+        runtime.tasks.mark_failed(task.id, _deadline_error(task, poll.deadline_seconds))
         return closed
     if _check_provider(runtime, task) == "closed":
         return closed
@@ -52,7 +51,7 @@ def _check_provider(runtime: Runtime, task: Task) -> str:
         # Not submitted yet, or the copy is under way: only the task's own state can change.
         return "open"
     try:
-        status = runtime.provider(task.provider).read_status(task.provider_task_id)
+        status = runtime.provider(task.provider).read_status(task.provider_task_id, task.kind)
     except ProviderError as exc:
         if exc.retryable:
             logger.warning(
@@ -76,9 +75,31 @@ def _check_provider(runtime: Runtime, task: Task) -> str:
     return "open"
 
 
+def _copy_under_way(runtime: Runtime, task: Task, now: datetime) -> bool:
+    """A copy holding its lease is let finish, even past the deadline: failing the task under it
+    would orphan the stored video."""
+    if task.status is not TaskStatus.STORING:
+        return False
+    lease = timedelta(seconds=runtime.settings.copy_lease_seconds)
+    return parse_timestamp(task.updated_at) + lease > now
+
+
+def _deadline_error(task: Task, deadline_seconds: int) -> TaskError:
+    if task.provider_task_id is None and task.submit_claimed_at is not None:
+        return TaskError(
+            "timeout",
+            f"the provider never confirmed the submit within {deadline_seconds} seconds; whether "
+            "it created the task is unknown, and it was not submitted again so as not to pay twice",
+        )
+    return TaskError("timeout", f"no result within {deadline_seconds} seconds")
+
+
 def next_wait_seconds(poll: PollSettings, attempt: int, now: datetime, deadline: datetime) -> int:
-    """Growing, capped and jittered; never past the deadline, so its check runs on time."""
+    """Growing, capped and jittered; never past the deadline, so its check runs on time (past
+    it, a copy is being let finish: the usual interval)."""
     base = min(poll.max_interval_seconds, poll.interval_seconds * 1.5**attempt)
-    jittered = base * random.uniform(0.8, 1.2)
-    remaining = max(1.0, (deadline - now).total_seconds())
-    return max(1, round(min(jittered, remaining)))
+    wait = base * random.uniform(0.8, 1.2)
+    remaining = (deadline - now).total_seconds()
+    if remaining > 0:
+        wait = min(wait, remaining)
+    return max(1, math.floor(wait))

@@ -20,11 +20,19 @@ def get_video(runtime: Runtime, owner: str, task_id: str) -> dict[str, Any]:
 
 
 def list_videos(
-    runtime: Runtime, owner: str, limit: int, cursor: str | None, status: str | None
+    runtime: Runtime,
+    owner: str,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+    root_id: str | None = None,
 ) -> dict[str, Any]:
+    """The caller's tasks, newest first; with `root_id`, one family (a video and its extensions)."""
     if status is not None and status not in {s.value for s in TaskStatus}:
         raise InvalidRequest("status", f"must be one of {', '.join(s.value for s in TaskStatus)}")
-    tasks, last_key = runtime.tasks.list_for_owner(owner, limit, _decode_cursor(cursor), status)
+    tasks, last_key = runtime.tasks.list_for_owner(
+        owner, limit, _decode_cursor(cursor), status, root_id
+    )
     return {
         "items": [public_task(runtime, task) for task in tasks],
         "next_cursor": _encode_cursor(last_key),

@@ -10,9 +10,10 @@ from veo_relay.settings import Settings, get_settings, origin_of
 if TYPE_CHECKING:
     from veo_relay.downloader import DownloadPolicy
     from veo_relay.providers.base import Provider
+    from veo_relay.submit_slots import SubmitSlots
     from veo_relay.task_store import TaskStore
     from veo_relay.video_store import VideoStore
-    from veo_relay.workflow import CopyQueue, FallbackWorkflow
+    from veo_relay.workflow import CopyQueue, FallbackWorkflow, SubmitQueue
 
 
 class Runtime:
@@ -43,6 +44,22 @@ class Runtime:
         if not self.settings.copy_queue_url:
             raise RuntimeError("COPY_QUEUE_URL is not configured for this function")
         return CopyQueue(boto3.client("sqs"), self.settings.copy_queue_url)
+
+    @cached_property
+    def submit_queue(self) -> SubmitQueue:
+        import boto3
+
+        from veo_relay.workflow import SubmitQueue
+
+        if not self.settings.submit_queue_url:
+            raise RuntimeError("SUBMIT_QUEUE_URL is not configured for this function")
+        return SubmitQueue(boto3.client("sqs"), self.settings.submit_queue_url)
+
+    @cached_property
+    def submit_slots(self) -> SubmitSlots:
+        from veo_relay.submit_slots import SubmitSlots
+
+        return SubmitSlots(self.settings.tasks_table)
 
     @cached_property
     def workflow(self) -> FallbackWorkflow:

@@ -10,7 +10,15 @@ from urllib.parse import urlsplit
 
 from veo_relay.errors import ConfigurationError
 
-PROVIDERS = ("apixo",)
+PROVIDERS = ("apixo", "kie", "apimart")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `requests` new tasks per `window_seconds`; beyond, the provider refuses."""
+
+    requests: int
+    window_seconds: int
 
 
 @dataclass(frozen=True)
@@ -19,6 +27,9 @@ class ProviderSettings:
     base_url: str
     api_key: str | None
     download_origins: frozenset[str]
+    rate_limit: RateLimit
+    # kie signs callbacks (X-Webhook-Signature) when its account setting is on; verified when set.
+    webhook_hmac_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,16 +45,22 @@ class Settings:
     tasks_table: str
     video_bucket: str
     copy_queue_url: str | None
+    submit_queue_url: str | None
     state_machine_arn: str | None
     provider_keys_secret_arn: str | None
     public_base_url: str | None
     default_provider: str
+    # The order `provider: "auto"` tries; it moves on only when a refusal proves nothing exists.
+    provider_preference: tuple[str, ...]
     providers: Mapping[str, ProviderSettings]
     poll: PollSettings
     # Only the offline stack sets this: the provider's own (loopback, plain http) origin may serve
     # result videos. A deployed stack never trusts a non-public origin.
     trust_provider_origin: bool
     download_max_bytes: int
+    # How long a copy owns a `storing` task before another worker may take it over: longer than
+    # the copy worker's timeout.
+    copy_lease_seconds: int
     presign_expires_seconds: int
 
     @classmethod
@@ -53,10 +70,14 @@ class Settings:
             tasks_table=reader.required("TASKS_TABLE"),
             video_bucket=reader.required("VIDEO_BUCKET"),
             copy_queue_url=reader.optional("COPY_QUEUE_URL"),
+            submit_queue_url=reader.optional("SUBMIT_QUEUE_URL"),
             state_machine_arn=reader.optional("STATE_MACHINE_ARN"),
             provider_keys_secret_arn=reader.optional("PROVIDER_KEYS_SECRET_ARN"),
             public_base_url=reader.url("PUBLIC_BASE_URL", required=False),
             default_provider=reader.choice("DEFAULT_PROVIDER", PROVIDERS, default="apixo"),
+            provider_preference=reader.choices(
+                "PROVIDER_PREFERENCE", PROVIDERS, default=",".join(PROVIDERS)
+            ),
             providers={name: _provider_settings(name, reader) for name in PROVIDERS},
             poll=PollSettings(
                 first_wait_seconds=reader.integer("POLL_FIRST_WAIT_SECONDS", 90, minimum=0),
@@ -65,6 +86,7 @@ class Settings:
                 deadline_seconds=reader.integer("TASK_DEADLINE_SECONDS", 2700, minimum=1),
             ),
             trust_provider_origin=reader.boolean("TRUST_PROVIDER_ORIGIN", default=False),
+            copy_lease_seconds=reader.integer("COPY_LEASE_SECONDS", 360, minimum=1),
             download_max_bytes=reader.integer("DOWNLOAD_MAX_BYTES", 4 * 1024**3, minimum=1),
             presign_expires_seconds=reader.integer("PRESIGN_EXPIRES_SECONDS", 3600, minimum=1),
         )
@@ -75,8 +97,19 @@ class Settings:
         return settings
 
 
-_DEFAULT_BASE_URLS = {"apixo": "https://api.apixo.ai"}
-_DEFAULT_DOWNLOAD_ORIGINS = {"apixo": "https://r2.apixo.ai,https://cdn.apixo.ai"}
+_DEFAULT_BASE_URLS = {
+    "apixo": "https://api.apixo.ai",
+    "kie": "https://api.kie.ai",
+    "apimart": "https://api.apimart.ai",
+}
+_DEFAULT_DOWNLOAD_ORIGINS = {
+    "apixo": "https://r2.apixo.ai,https://cdn.apixo.ai",
+    "kie": "https://tempfile.aiquickdraw.com,https://tempfile.redpandaai.co",
+    "apimart": "https://upload.apimart.ai",
+}
+# Documented limits (kie: 20 new tasks per 10 s; apixo: 10,000 requests a minute); apimart
+# documents none, so a cautious one.
+_DEFAULT_RATE_LIMITS = {"apixo": "10000/60", "kie": "20/10", "apimart": "60/10"}
 
 
 def _provider_settings(name: str, reader: _EnvReader) -> ProviderSettings:
@@ -88,6 +121,8 @@ def _provider_settings(name: str, reader: _EnvReader) -> ProviderSettings:
         base_url=base_url.rstrip("/"),
         api_key=reader.optional(f"{prefix}_API_KEY"),
         download_origins=frozenset(origin_of(o.strip()) for o in origins.split(",") if o.strip()),
+        rate_limit=reader.rate_limit(f"{prefix}_RATE_LIMIT", _DEFAULT_RATE_LIMITS[name]),
+        webhook_hmac_key=reader.optional(f"{prefix}_WEBHOOK_HMAC_KEY"),
     )
 
 
@@ -129,6 +164,19 @@ class _EnvReader:
             raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
         return value
 
+    def rate_limit(self, name: str, default: str) -> RateLimit:
+        raw = self.optional(name) or default
+        requests, _, window = raw.partition("/")
+        try:
+            limit = RateLimit(int(requests), int(window))
+        except ValueError:
+            raise ConfigurationError(
+                f"{name} must read REQUESTS/SECONDS (e.g. 20/10), got {raw!r}"
+            ) from None
+        if limit.requests < 1 or limit.window_seconds < 1:
+            raise ConfigurationError(f"{name} must be positive, got {raw!r}")
+        return limit
+
     def boolean(self, name: str, default: bool) -> bool:
         raw = self.optional(name)
         if raw is None:
@@ -144,6 +192,14 @@ class _EnvReader:
         if value not in choices:
             raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
+
+    def choices(self, name: str, choices: tuple[str, ...], default: str) -> tuple[str, ...]:
+        raw = self.optional(name) or default
+        values = tuple(v.strip() for v in raw.split(",") if v.strip())
+        unknown = [v for v in values if v not in choices]
+        if unknown or not values:
+            raise ConfigurationError(f"{name} must list some of {', '.join(choices)}, got {raw!r}")
+        return values
 
     def url(self, name: str, default: str | None = None, required: bool = True) -> str:
         value = self.optional(name) or default

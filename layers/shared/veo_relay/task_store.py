@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
 )
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
@@ -27,6 +29,7 @@ from veo_relay.tasks import (
     Task,
     TaskError,
     TaskStatus,
+    format_timestamp,
     utc_now,
 )
 
@@ -37,6 +40,15 @@ class OwnerCreatedIndex(GlobalSecondaryIndex["TaskRecord"]):
         projection = AllProjection()
 
     owner = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class RootCreatedIndex(GlobalSecondaryIndex["TaskRecord"]):
+    class Meta:
+        index_name = "root-created-index"
+        projection = AllProjection()
+
+    root_id = UnicodeAttribute(hash_key=True)
     created_at = UnicodeAttribute(range_key=True)
 
 
@@ -60,14 +72,20 @@ class TaskRecord(Model):
     seed = NumberAttribute(null=True)
     watermark = UnicodeAttribute(null=True)
     parent_id = UnicodeAttribute(null=True)
+    fallback_providers = ListAttribute(of=UnicodeAttribute, default=list)
     provider_task_id = UnicodeAttribute(null=True)
+    provider_model = UnicodeAttribute(null=True)
+    submit_claimed_at = UnicodeAttribute(null=True)
     callback_token_hash = UnicodeAttribute(null=True)
     callback_received_at = UnicodeAttribute(null=True)
     completed_at = UnicodeAttribute(null=True)
     video = MapAttribute(null=True)  # type: ignore[var-annotated]
     error = MapAttribute(null=True)  # type: ignore[var-annotated]
+    # Only failed tasks expire: they hold no video, and a completed task's record is kept forever.
+    expires_at = TTLAttribute(null=True)
 
     owner_index = OwnerCreatedIndex()
+    root_index = RootCreatedIndex()
 
 
 def _is_condition_failure(exc: PutError | UpdateError) -> bool:
@@ -78,7 +96,8 @@ class TaskStore:
     """The task table. Transitions return the updated task, or None when the task was no longer in
     a state the transition may start from (a duplicate or late event: a no-op by design)."""
 
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, failed_retention: timedelta = timedelta(days=90)) -> None:
+        self._failed_retention = failed_retention
         TaskRecord.Meta.table_name = table_name
         TaskRecord._connection = None  # a previous binding's connection names another table
 
@@ -92,43 +111,84 @@ class TaskStore:
             raise TaskNotFound(task_id) from None
 
     def list_for_owner(
-        self, owner: str, limit: int, cursor: dict[str, Any] | None, status: str | None
+        self,
+        owner: str,
+        limit: int,
+        cursor: dict[str, Any] | None,
+        status: str | None,
+        root_id: str | None = None,
     ) -> tuple[list[Task], dict[str, Any] | None]:
-        query = TaskRecord.owner_index.query(
-            owner,
+        """Newest first. With `root_id`, one family (a root and all its extensions)."""
+        condition = TaskRecord.owner == owner if root_id else None
+        if status:
+            status_condition = TaskRecord.status == status
+            condition = status_condition if condition is None else condition & status_condition
+        index = TaskRecord.root_index if root_id else TaskRecord.owner_index
+        query = index.query(
+            root_id or owner,
             scan_index_forward=False,
             limit=limit,
             last_evaluated_key=cursor,
-            filter_condition=(TaskRecord.status == status) if status else None,
+            filter_condition=condition,
         )
         tasks = [_to_task(record) for record in _take(query, limit)]
         return tasks, query.last_evaluated_key
 
-    def mark_submitted(self, task_id: str, provider_task_id: str) -> Task | None:
-        return self._transition(
+    def claim_submit(self, task_id: str) -> Task | None:
+        """Takes the right to submit a queued task; None when another submit holds or used it."""
+        return self._update(
             task_id,
-            SUBMITTED_FROM,
-            TaskStatus.IN_PROGRESS,
-            [TaskRecord.provider_task_id.set(provider_task_id)],
+            [TaskRecord.submit_claimed_at.set(utc_now())],
+            (TaskRecord.status == TaskStatus.QUEUED.value)
+            & TaskRecord.submit_claimed_at.does_not_exist(),
         )
+
+    def release_submit(self, task_id: str, provider: str, fallback_providers: list[str]) -> None:
+        """After a refusal that proves nothing was created: the task may be submitted again, to
+        `provider`."""
+        self._update(
+            task_id,
+            [
+                TaskRecord.submit_claimed_at.remove(),
+                TaskRecord.provider.set(provider),
+                TaskRecord.fallback_providers.set(fallback_providers),  # type: ignore[arg-type]
+            ],
+            TaskRecord.status == TaskStatus.QUEUED.value,
+        )
+
+    def mark_submitted(
+        self, task_id: str, provider_task_id: str, provider_model: str | None
+    ) -> Task | None:
+        actions = [TaskRecord.provider_task_id.set(provider_task_id)]
+        if provider_model:
+            actions.append(TaskRecord.provider_model.set(provider_model))
+        return self._transition(task_id, SUBMITTED_FROM, TaskStatus.IN_PROGRESS, actions)
 
     def record_callback(self, task_id: str) -> Task | None:
         """Notes the first callback of an open task; None for every later one."""
-        try:
-            record = TaskRecord(id=task_id)
-            record.update(
-                actions=[TaskRecord.callback_received_at.set(utc_now())],
-                condition=TaskRecord.status.is_in(*OPEN_STATUSES)
-                & TaskRecord.callback_received_at.does_not_exist(),
-            )
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
-        return _to_task(record)
+        return self._update(
+            task_id,
+            [TaskRecord.callback_received_at.set(utc_now())],
+            TaskRecord.status.is_in(*OPEN_STATUSES)
+            & TaskRecord.callback_received_at.does_not_exist(),
+        )
 
-    def mark_storing(self, task_id: str) -> Task | None:
-        return self._transition(task_id, STORING_FROM, TaskStatus.STORING, [])
+    def mark_storing(self, task_id: str, lease: timedelta) -> Task | None:
+        """Takes the copy. A task already `storing` is taken over only when the previous copy's
+        lease has run out (its worker crashed or timed out), so two copies never overlap."""
+        now = datetime.now(UTC)
+        stale = format_timestamp(now - lease)
+        condition = TaskRecord.status.is_in(*(s.value for s in STORING_FROM)) | (
+            (TaskRecord.status == TaskStatus.STORING.value) & (TaskRecord.updated_at < stale)
+        )
+        return self._update(
+            task_id,
+            [
+                TaskRecord.status.set(TaskStatus.STORING.value),
+                TaskRecord.updated_at.set(format_timestamp(now)),
+            ],
+            condition,
+        )
 
     def mark_completed(self, task_id: str, video: StoredVideoRef) -> Task | None:
         now = utc_now()
@@ -143,7 +203,13 @@ class TaskStore:
     def mark_failed(self, task_id: str, error: TaskError) -> Task | None:
         fields = {k: v for k, v in asdict(error).items() if v is not None}
         return self._transition(
-            task_id, FAILED_FROM, TaskStatus.FAILED, [TaskRecord.error.set(fields)]
+            task_id,
+            FAILED_FROM,
+            TaskStatus.FAILED,
+            [
+                TaskRecord.error.set(fields),
+                TaskRecord.expires_at.set(datetime.now(UTC) + self._failed_retention),
+            ],
         )
 
     def _transition(
@@ -154,16 +220,22 @@ class TaskStore:
         actions: list[Any],
         now: str | None = None,
     ) -> Task | None:
+        return self._update(
+            task_id,
+            [
+                TaskRecord.status.set(to.value),
+                TaskRecord.updated_at.set(now or utc_now()),
+                *actions,
+            ],
+            TaskRecord.status.is_in(*(s.value for s in allowed_from)),
+        )
+
+    @staticmethod
+    def _update(task_id: str, actions: list[Any], condition: Any) -> Task | None:
+        """One conditional UpdateItem; None when the condition does not hold (a no-op by design)."""
         record = TaskRecord(id=task_id)
         try:
-            record.update(
-                actions=[
-                    TaskRecord.status.set(to.value),
-                    TaskRecord.updated_at.set(now or utc_now()),
-                    *actions,
-                ],
-                condition=TaskRecord.status.is_in(*(s.value for s in allowed_from)),
-            )
+            record.update(actions=actions, condition=condition)
         except UpdateError as exc:
             if _is_condition_failure(exc):
                 return None
@@ -207,7 +279,10 @@ def _to_task(record: TaskRecord) -> Task:
         seed=int(record.seed) if record.seed is not None else None,
         watermark=record.watermark,
         parent_id=record.parent_id,
+        fallback_providers=[str(p) for p in record.fallback_providers or []],
         provider_task_id=record.provider_task_id,
+        provider_model=record.provider_model,
+        submit_claimed_at=record.submit_claimed_at,
         callback_token_hash=record.callback_token_hash,
         callback_received_at=record.callback_received_at,
         completed_at=record.completed_at,

@@ -9,6 +9,11 @@ from enum import StrEnum
 from typing import Any
 
 
+class TaskKind(StrEnum):
+    GENERATE = "generate"
+    EXTEND = "extend"
+
+
 class TaskStatus(StrEnum):
     QUEUED = "queued"
     IN_PROGRESS = "in_progress"
@@ -27,7 +32,8 @@ OPEN_STATUSES = frozenset(set(TaskStatus) - TERMINAL_STATUSES)
 # Each transition names the states it may start from; the store writes it conditionally, so a
 # duplicate or late event that finds the task elsewhere changes nothing.
 SUBMITTED_FROM = frozenset({TaskStatus.QUEUED})
-STORING_FROM = frozenset({TaskStatus.QUEUED, TaskStatus.IN_PROGRESS, TaskStatus.STORING})
+# `storing` again only once the previous copy's lease has run out (see TaskStore.mark_storing).
+STORING_FROM = frozenset({TaskStatus.QUEUED, TaskStatus.IN_PROGRESS})
 COMPLETED_FROM = frozenset({TaskStatus.STORING})
 FAILED_FROM = OPEN_STATUSES
 
@@ -66,7 +72,13 @@ class Task:
     seed: int | None = None
     watermark: str | None = None
     parent_id: str | None = None
+    # Providers `auto` may still try, in order, should `provider` refuse without creating a task.
+    fallback_providers: list[str] = field(default_factory=list)
     provider_task_id: str | None = None
+    provider_model: str | None = None
+    # Set once a submit to the provider is under way; cleared only by a refusal that proves no task
+    # was created. While set, nothing submits the task again: a repeat could pay twice.
+    submit_claimed_at: str | None = None
     callback_token_hash: str | None = None
     callback_received_at: str | None = None
     completed_at: str | None = None
@@ -107,6 +119,10 @@ class Task:
             "video": video,
             "error": error,
         }
+
+    @property
+    def kind(self) -> TaskKind:
+        return TaskKind.EXTEND if self.parent_id else TaskKind.GENERATE
 
     @property
     def video_key(self) -> str:

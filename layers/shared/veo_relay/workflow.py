@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import time
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from veo_relay.settings import PollSettings
+
+
+@dataclass(frozen=True)
+class SubmitTicket:
+    """What a submit needs beyond the stored task: the raw callback token is never stored."""
+
+    task_id: str
+    callback_token: str
+    callback_base_url: str
+
+    def callback_url(self, provider: str) -> str:
+        return f"{self.callback_base_url.rstrip('/')}/v1/callbacks/{provider}/{self.callback_token}"
 
 
 class CopyQueue:
@@ -19,6 +34,35 @@ class CopyQueue:
             QueueUrl=self._queue_url,
             MessageBody=json.dumps({"task_id": task_id, "reason": reason}),
         )
+
+
+class SubmitQueue:
+    """Tasks waiting for a submit slot. The message carries the callback token, which is never
+    stored (the queue is encrypted at rest)."""
+
+    MAX_DELAY_SECONDS = 900  # SQS's limit; a later slot is waited for in more than one hop
+    # Delivered this much before the slot, so that polling latency never makes a submit late.
+    EARLY_SECONDS = 2
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+
+    def request_submit(self, ticket: SubmitTicket, slot_at: float) -> None:
+        delay = min(
+            self.MAX_DELAY_SECONDS, max(0, math.floor(slot_at - time.time()) - self.EARLY_SECONDS)
+        )
+        self._sqs.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=json.dumps({**asdict(ticket), "slot_at": slot_at}),
+            DelaySeconds=delay,
+        )
+
+
+def parse_submit_request(body: str) -> tuple[SubmitTicket, float]:
+    message = json.loads(body)
+    slot_at = float(message.pop("slot_at", 0))
+    return SubmitTicket(**message), slot_at
 
 
 def copy_request_task_id(body: str) -> str:

@@ -1,4 +1,8 @@
-"""Provider adapters, one module per provider behind `Provider`."""
+"""Provider adapters, one module per provider behind `Provider`.
+
+Each adapter module is imported only when its provider is first used, so a cold start pays for
+one provider at most.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,18 @@ from veo_relay.settings import ProviderSettings
 
 
 def build_provider(settings: ProviderSettings, api_key: Callable[[], str | None]) -> Provider:
+    """`api_key` is called on the first request only: parsing a callback needs no secret."""
     http = ProviderHttp(settings.base_url, api_key)
     if settings.name == "apixo":
         from veo_relay.providers.apixo import ApixoProvider
 
         return ApixoProvider(http)
+    if settings.name == "kie":
+        from veo_relay.providers.kie import KieProvider
+
+        return KieProvider(http, webhook_hmac_key=settings.webhook_hmac_key)
+    if settings.name == "apimart":
+        from veo_relay.providers.apimart import ApimartProvider
+
+        return ApimartProvider(http)
     raise ValueError(f"unknown provider {settings.name!r}")

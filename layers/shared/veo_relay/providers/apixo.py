@@ -1,5 +1,9 @@
 """apixo: `message` envelope, real HTTP statuses, `resultJson` as a JSON string, callback body
-shaped like the status body."""
+shaped like the status body (reference/providers.md §1).
+
+Generate and extend are two models on the same generic routes, `/generateTask/{model}` and
+`/statusTask/{model}`: a task's status is read on the path of the model it was created on.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,39 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import requests
+
 from veo_relay.errors import InvalidCallback, ProviderError
 from veo_relay.providers.base import (
     CallbackNotice,
+    ExtensionRequest,
     GenerationRequest,
+    ProviderRules,
     ProviderState,
     ProviderStatus,
+    Submission,
+    TaskKind,
 )
 from veo_relay.providers.http import ProviderHttp, json_body
 from veo_relay.providers.taxonomy import code_for_failure, error_for_status
 from veo_relay.tasks import TaskError
 
-MODEL = "veo-3-1"
+GENERATE_MODEL = "veo-3-1"
+EXTEND_MODEL = "veo-3-1-extend"
+_MODEL_OF = {TaskKind.GENERATE: GENERATE_MODEL, TaskKind.EXTEND: EXTEND_MODEL}
 
 
 class ApixoProvider:
     name = "apixo"
+    supports_callbacks = True
+    # REFERENCE_2_VIDEO needs mode=fast and 16:9 (documented). `seed` has no documented range,
+    # so the defaults' unsigned 32-bit range stands.
+    rules = ProviderRules(extends_extensions=False)  # extend takes veo-3-1 task ids only
 
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
 
-    def submit_generation(self, request: GenerationRequest, callback_url: str | None) -> str:
+    def submit_generation(self, request: GenerationRequest, callback_url: str | None) -> Submission:
         task_input: dict[str, Any] = {
             "mode": request.mode,
             "prompt": request.prompt,
@@ -36,27 +52,29 @@ class ApixoProvider:
         }
         if request.image_urls:
             task_input["image_urls"] = list(request.image_urls)
-        if request.seed is not None:
-            task_input["seed"] = request.seed
-        if request.watermark:
-            task_input["watermark"] = request.watermark
-        body: dict[str, Any] = {"input": task_input}
-        if callback_url:
-            body.update(request_type="callback", callback_url=callback_url)
-        else:
-            body["request_type"] = "async"
-        envelope = self._envelope(self._http.post(f"/api/v1/generateTask/{MODEL}", body))
-        task_id = (envelope.get("data") or {}).get("taskId")
-        if not isinstance(task_id, str) or not task_id:
-            raise ProviderError("provider_error", "apixo accepted the task but sent no taskId")
-        return task_id
+        _add_optional(task_input, request.seed, request.watermark)
+        return Submission(self._submit(GENERATE_MODEL, task_input, callback_url), GENERATE_MODEL)
 
-    def read_status(self, provider_task_id: str) -> ProviderStatus:
-        response = self._http.get(f"/api/v1/statusTask/{MODEL}", {"taskId": provider_task_id})
-        data = self._envelope(response).get("data") or {}
+    def submit_extension(self, request: ExtensionRequest, callback_url: str | None) -> Submission:
+        # `taskId` is apixo's own id of a veo-3-1 task (not an upstream id, not an extend task).
+        task_input: dict[str, Any] = {
+            "taskId": request.parent_provider_task_id,
+            "mode": request.mode,
+            "prompt": request.prompt,
+        }
+        _add_optional(task_input, request.seed, request.watermark)
+        return Submission(self._submit(EXTEND_MODEL, task_input, callback_url), EXTEND_MODEL)
+
+    def read_status(self, provider_task_id: str, kind: TaskKind) -> ProviderStatus:
+        path = f"/api/v1/statusTask/{_MODEL_OF[kind]}"
+        response = self._http.get(path, {"taskId": provider_task_id})
+        data = _envelope(response).get("data")
+        if not isinstance(data, dict):
+            raise ProviderError("provider_error", "apixo answered the status read without data")
         return _status_from_data(data)
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> CallbackNotice:
+        # apixo documents no signature; the callback is only a notification anyway.
         try:
             payload = json.loads(body or b"{}")
         except ValueError:
@@ -65,13 +83,51 @@ class ApixoProvider:
         task_id = data.get("taskId") if isinstance(data, dict) else None
         return CallbackNotice(provider_task_id=task_id if isinstance(task_id, str) else None)
 
-    @staticmethod
-    def _envelope(response: Any) -> dict[str, Any]:
-        body = json_body(response)
-        if response.status_code != 200 or body.get("code") not in (200, None):
-            status = response.status_code if response.status_code != 200 else int(body["code"])
-            raise error_for_status(status, _message(body))
+    def _submit(self, model: str, task_input: dict[str, Any], callback_url: str | None) -> str:
+        body: dict[str, Any] = {"input": task_input}
+        if callback_url:
+            body.update(request_type="callback", callback_url=callback_url)
+        else:
+            body["request_type"] = "async"
+        envelope = _envelope(self._http.post(f"/api/v1/generateTask/{model}", body))
+        data = envelope.get("data")
+        task_id = data.get("taskId") if isinstance(data, dict) else None
+        if not isinstance(task_id, str) or not task_id:
+            raise ProviderError("provider_error", "apixo accepted the task but sent no taskId")
+        return task_id
+
+
+def _add_optional(task_input: dict[str, Any], seed: int | None, watermark: str | None) -> None:
+    if seed is not None:
+        task_input["seed"] = seed
+    if watermark:
+        task_input["watermark"] = watermark
+
+
+def _envelope(response: requests.Response) -> dict[str, Any]:
+    """The body of a 200 whose envelope code is 200 too; anything else raises the refusal."""
+    if response.status_code != 200:
+        try:
+            body: dict[str, Any] | None = json_body(response)
+        except ProviderError:
+            body = None  # e.g. a gateway's HTML page
+        raise _refusal(response.status_code, body, response.text)
+    body = json_body(response)
+    code = body.get("code")
+    if code in (200, "200", None):
         return body
+    status = int(str(code)) if str(code).isdigit() else 400
+    raise _refusal(status, body, "")
+
+
+def _refusal(status: int, body: dict[str, Any] | None, text: str) -> ProviderError:
+    message = _message(body) if body is not None else (text.strip()[:200] or None)
+    raw_code = str(body["code"]) if body is not None and body.get("code") is not None else None
+    # An invalid, expired or non-veo-3-1 parent is TASKID_ERROR; apixo does not say with which
+    # status it comes, so the marker decides (the taxonomy also spots it in a 400's message).
+    evidence = f"{raw_code or ''} {message or ''}".upper()
+    code = "task_not_found" if "TASKID_ERROR" in evidence else None
+    return error_for_status(status, message, raw_code, code=code)
 
 
 def _message(body: dict[str, Any]) -> str | None:
@@ -89,13 +145,16 @@ def _status_from_data(data: Mapping[str, Any]) -> ProviderStatus:
         )
     if state == "failed":
         raw_code = data.get("failCode")
+        raw_code = str(raw_code) if raw_code is not None else None
+        fail_message = data.get("failMsg") or None
         error = TaskError(
-            code=code_for_failure(raw_code),
-            message=data.get("failMsg") or "apixo reported the task failed",
+            code=code_for_failure(raw_code, fail_message),
+            message=fail_message or "apixo reported the task failed",
             provider_code=raw_code,
-            provider_message=data.get("failMsg"),
+            provider_message=fail_message,
         )
         return ProviderStatus(ProviderState.FAILED, error=error, raw=data)
+    # pending, processing (and any state apixo adds later): not finished yet.
     return ProviderStatus(ProviderState.RUNNING, raw=data)
 
 
@@ -109,4 +168,7 @@ def _result_urls(result_json: Any) -> tuple[str, ...]:
         ) from None
     if isinstance(urls, str):
         urls = [urls]
-    return tuple(u for u in urls if isinstance(u, str))
+    found = tuple(u for u in urls if isinstance(u, str) and u) if isinstance(urls, list) else ()
+    if not found:
+        raise ProviderError("provider_error", "apixo reported success with no result URL")
+    return found

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from veo_relay.tasks import TaskError
+from veo_relay.tasks import TaskError, TaskKind
+
+__all__ = ["TaskKind"]  # re-exported: adapters speak of kinds too
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,41 @@ class GenerationRequest:
     image_urls: tuple[str, ...] = ()
     seed: int | None = None
     watermark: str | None = None
+
+
+@dataclass(frozen=True)
+class ExtensionRequest:
+    """Continue the parent's video. `parent_model` is the provider-side model the parent ran on,
+    when known (a task recovered through its callback never learnt it)."""
+
+    parent_provider_task_id: str
+    parent_model: str | None
+    prompt: str
+    mode: str
+    aspect_ratio: str
+    seed: int | None = None
+    watermark: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    provider_task_id: str
+    model: str  # the provider-side model name, e.g. "veo3_fast"; an extension may need it
+
+
+@dataclass(frozen=True)
+class ProviderRules:
+    """What the provider accepts, checked before any credit is spent."""
+
+    reference_requires_fast: bool = True
+    reference_requires_16_9: bool = True
+    seed_range: tuple[int, int] = (0, 4294967295)
+    max_prompt_length: int = 10000
+    # False when the provider's API has no seed field, so a requested seed cannot be honoured.
+    accepts_seed: bool = True
+    accepts_watermark: bool = True
+    # False when only a generated video, not an extension, can be extended again.
+    extends_extensions: bool = True
 
 
 class ProviderState(StrEnum):
@@ -44,11 +81,19 @@ class CallbackNotice:
 
 class Provider(Protocol):
     name: str
+    supports_callbacks: bool
+    rules: ProviderRules
 
-    def submit_generation(self, request: GenerationRequest, callback_url: str | None) -> str:
-        """Creates the provider task; returns the provider's task id."""
+    def submit_generation(
+        self, request: GenerationRequest, callback_url: str | None
+    ) -> Submission: ...
+
+    def submit_extension(
+        self, request: ExtensionRequest, callback_url: str | None
+    ) -> Submission: ...
+
+    def read_status(self, provider_task_id: str, kind: TaskKind) -> ProviderStatus: ...
+
+    def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> CallbackNotice:
+        """Raises InvalidCallback when the body, or a signature the provider sends, is wrong."""
         ...
-
-    def read_status(self, provider_task_id: str) -> ProviderStatus: ...
-
-    def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> CallbackNotice: ...

@@ -7,6 +7,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from veo_relay.errors import ProviderError
@@ -49,17 +50,17 @@ class ProviderHttp:
     def post(self, path: str, body: dict[str, Any]) -> requests.Response:
         try:
             return self.session.post(self.base_url + path, json=body, timeout=SUBMIT_TIMEOUT)
-        except requests.Timeout as exc:
-            # The provider may or may not have created the task: the outcome is unknown.
-            raise ProviderError(
-                "timeout", f"provider did not answer the submit in time ({exc.__class__.__name__})"
-            ) from exc
-        except requests.RequestException as exc:
+        except requests.ConnectionError as exc:
+            if not _never_sent(exc):
+                raise _outcome_unknown(exc) from exc
             raise ProviderError(
                 "provider_unavailable",
                 f"provider unreachable: {exc.__class__.__name__}",
                 retryable=True,
+                created_nothing=True,
             ) from exc
+        except requests.RequestException as exc:
+            raise _outcome_unknown(exc) from exc
 
     def get(self, path: str, params: dict[str, str] | None = None) -> requests.Response:
         try:
@@ -70,6 +71,22 @@ class ProviderHttp:
                 f"provider status unreachable: {exc.__class__.__name__}",
                 retryable=True,
             ) from exc
+
+
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """True when no connection was made (refused, unresolvable, connect timeout), so the provider
+    cannot have seen the request; a connection dropped mid-request is not such a case."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError | NameResolutionError)
+
+
+def _outcome_unknown(exc: Exception) -> ProviderError:
+    # Sent, but no answer: the provider may or may not have created (and charged for) the task.
+    return ProviderError(
+        "timeout", f"provider did not answer the submit in time ({exc.__class__.__name__})"
+    )
 
 
 def json_body(response: requests.Response) -> dict[str, Any]:

@@ -13,34 +13,99 @@ _HTTP_STATUS_CODES = {
     404: "task_not_found",
     422: "invalid_request",
     429: "rate_limited",
+    # kie: "system is under maintenance".
     455: "provider_unavailable",
     500: "provider_error",
+    # kie: "generation failed" / "extension failed".
     501: "generation_failed",
     502: "provider_unavailable",
     503: "provider_unavailable",
     504: "provider_unavailable",
+    # kie: "the requested feature is currently disabled". Not worth retrying soon, but a refusal
+    # of the whole feature rather than of this request, so the provider is what is unavailable.
+    505: "provider_unavailable",
 }
 _RETRYABLE = frozenset({429, 455, 500, 502, 503, 504})
+# A refusal with one of these proves that the submit created nothing; a 500, 501, 502 or 504 may
+# have come after the provider created the task, so its outcome is unknown.
+_CREATED_NOTHING = frozenset({400, 401, 402, 403, 404, 422, 429, 455, 503, 505})
+# Input refusals whose message can say more than the status does (apixo answers "Insufficient
+# credits" and TASKID_ERROR with a 400; kie a missing record with a 422).
+_REFINED_BY_MESSAGE = frozenset({400, 422})
 
 _CONTENT_MARKERS = ("CONTENT", "NSFW", "SENSITIVE", "PROHIBITED", "SAFETY", "POLICY")
 
+# Phrases in a provider's free-text message, lower case. Checked after the code's own markers.
+_REFUSAL_MESSAGE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "task_not_found",
+        (
+            "taskid_error",
+            "taskid not found",
+            "task not found",
+            "record is null",
+            "recordinfo is null",
+            "records within 14 days",
+        ),
+    ),
+    ("insufficient_credits", ("insufficient credit", "insufficient balance")),
+    (
+        "content_violation",
+        (
+            "content polic",
+            "usage polic",
+            "content violat",
+            "violates content",
+            "content violates",
+            "flagged",
+            "nsfw",
+            "sensitive content",
+            "prohibited",
+            "safety guideline",
+        ),
+    ),
+)
+# A task's failure may also say it timed out; a refusal never maps to "timeout", which means an
+# unknown outcome (the submit itself timed out).
+_FAILURE_MESSAGE_MARKERS = (
+    *_REFUSAL_MESSAGE_MARKERS,
+    ("timeout", ("timeout", "timed out")),
+)
+
+# Numeric failure codes (kie's errorCode) that say more than "it failed".
+_NUMERIC_FAILURE_CODES = {
+    402: "insufficient_credits",
+    404: "task_not_found",
+    408: "timeout",  # kie: no upstream result for more than 10 minutes
+}
+
 
 def error_for_status(
-    status: int, raw_message: str | None, raw_code: str | None = None
+    status: int, raw_message: str | None, raw_code: str | None = None, *, code: str | None = None
 ) -> ProviderError:
-    code = _HTTP_STATUS_CODES.get(status, "provider_error" if status >= 500 else "invalid_request")
+    """A provider's refusal as a ProviderError. `code` overrides the taxonomy's choice; without it,
+    a 400 or 422 whose message is specific (a missing task, no credits, a content refusal) maps
+    to that, and otherwise the status decides."""
+    if code is None and status in _REFINED_BY_MESSAGE:
+        code = _code_in_message(raw_message, _REFUSAL_MESSAGE_MARKERS)
+    if code is None:
+        code = _HTTP_STATUS_CODES.get(
+            status, "provider_error" if status >= 500 else "invalid_request"
+        )
     return ProviderError(
         code,
         f"provider answered {status}: {raw_message or 'no message'}",
         raw_code=raw_code or str(status),
         raw_message=raw_message,
         retryable=status in _RETRYABLE,
+        created_nothing=status in _CREATED_NOTHING,
     )
 
 
-def code_for_failure(raw_code: str | None) -> str:
-    """Maps a provider's task failure code (an opaque string) to ours."""
-    normalized = (raw_code or "").upper()
+def code_for_failure(raw_code: str | None, raw_message: str | None = None) -> str:
+    """Maps a provider's task failure code (an opaque string, or kie's number) to ours; when the
+    code says nothing specific, the message may."""
+    normalized = (raw_code or "").strip().upper()
     if any(marker in normalized for marker in _CONTENT_MARKERS):
         return "content_violation"
     if "TIMEOUT" in normalized:
@@ -49,4 +114,16 @@ def code_for_failure(raw_code: str | None) -> str:
         return "insufficient_credits"
     if "TASKID" in normalized or "NOT_FOUND" in normalized:
         return "task_not_found"
-    return "generation_failed"
+    if normalized.isdigit() and int(normalized) in _NUMERIC_FAILURE_CODES:
+        return _NUMERIC_FAILURE_CODES[int(normalized)]
+    return _code_in_message(raw_message, _FAILURE_MESSAGE_MARKERS) or "generation_failed"
+
+
+def _code_in_message(
+    raw_message: str | None, markers: tuple[tuple[str, tuple[str, ...]], ...]
+) -> str | None:
+    text = (raw_message or "").lower()
+    for code, phrases in markers:
+        if any(phrase in text for phrase in phrases):
+            return code
+    return None

@@ -1,0 +1,36 @@
+"""Submit worker: each SQS message is a queued task whose submit slot has come."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from veo_relay.runtime import get_runtime
+from veo_relay.submission import submit_queued
+from veo_relay.workflow import parse_submit_request
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def handle_submit_request(record: SQSRecord) -> str:
+    ticket, slot_at = parse_submit_request(record.body)
+    logger.append_keys(task_id=ticket.task_id)
+    outcome = submit_queued(get_runtime(), ticket, slot_at)
+    logger.info("submit request handled", extra={"outcome": outcome.value})
+    return outcome.value
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=handle_submit_request, processor=processor, context=context
+    )

@@ -1,0 +1,187 @@
+"""Submitting a task to its provider: paced to the provider's rate, never twice.
+
+A submit first claims the task (a conditional write). The claim is released only by a refusal that
+proves the provider created nothing (e.g. 402, 429, 455, 503): then the task is offered to the
+next provider `auto` may use, or stays `queued` for a later slot. After an ambiguous failure (a
+timeout, a 500) the provider may have created the task and charged for it, so it is never
+submitted again: the callback to the task's own URL, or the deadline, settles it.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+
+from aws_lambda_powertools import Logger
+
+from veo_relay.errors import ProviderError
+from veo_relay.providers.base import ExtensionRequest, GenerationRequest, Submission
+from veo_relay.runtime import Runtime
+from veo_relay.tasks import Task, TaskError, TaskKind
+from veo_relay.workflow import SubmitTicket
+
+logger = Logger(child=True)
+
+# A slot this close is waited for in the request; a later one is left to the submit queue, whose
+# messages arrive a little early (SubmitQueue.EARLY_SECONDS) and wait for their slot here.
+INLINE_WAIT_SECONDS = 1.0
+QUEUED_WAIT_SECONDS = 3.0
+# A submit later than this after its slot takes a new one: sent late, it could crowd the next
+# slots' window past the provider's limit.
+LATE_TOLERANCE_SECONDS = 0.5
+# Refusals after which `auto` tries the next provider: this one cannot take the task now.
+_FALL_THROUGH_CODES = frozenset(
+    {"insufficient_credits", "rate_limited", "provider_unavailable", "unauthorized"}
+)
+
+
+class SubmitOutcome(StrEnum):
+    SUBMITTED = "submitted"
+    QUEUED = "queued"
+    FAILED = "failed"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    NOT_MINE = "not_mine"  # another submit holds the claim, or the task is no longer queued
+
+
+def reserve_slot(runtime: Runtime, provider: str) -> float:
+    return runtime.submit_slots.reserve(provider, runtime.settings.providers[provider].rate_limit)
+
+
+def wait_for_slot(slot_at: float, longest: float = INLINE_WAIT_SECONDS) -> bool:
+    """Sleeps until a near slot; False when the slot is further than `longest` seconds."""
+    delay = slot_at - time.time()
+    if delay > longest:
+        return False
+    if delay > 0:
+        time.sleep(delay)
+    return True
+
+
+def queue_for_later(runtime: Runtime, task: Task, ticket: SubmitTicket, slot_at: float) -> None:
+    """Leaves the task `queued` until `slot_at`. Its fallback poller runs meanwhile (a second
+    start is a no-op), so the deadline covers a task that never leaves the queue."""
+    runtime.submit_queue.request_submit(ticket, slot_at)
+    runtime.workflow.start(task.id)
+
+
+def submit_queued(runtime: Runtime, ticket: SubmitTicket, slot_at: float) -> SubmitOutcome:
+    """The submit queue's consumer: the slot was reserved when the ticket was queued."""
+    if not wait_for_slot(slot_at, QUEUED_WAIT_SECONDS):
+        runtime.submit_queue.request_submit(ticket, slot_at)
+        return SubmitOutcome.QUEUED
+    task = runtime.tasks.claim_submit(ticket.task_id)
+    if task is None:
+        return SubmitOutcome.NOT_MINE
+    try:
+        return submit_claimed(runtime, task, ticket, slot_at)
+    except ProviderError:
+        return SubmitOutcome.FAILED  # recorded on the task; nobody waits for the error here
+
+
+def submit_claimed(
+    runtime: Runtime, task: Task, ticket: SubmitTicket, slot_at: float
+) -> SubmitOutcome:
+    """Submits a task whose claim this caller holds, in its slot. Raises the provider's error
+    only when the task is failed for good by it."""
+    if time.time() - slot_at > LATE_TOLERANCE_SECONDS:
+        runtime.tasks.release_submit(task.id, task.provider, task.fallback_providers)
+        queue_for_later(runtime, task, ticket, reserve_slot(runtime, task.provider))
+        return SubmitOutcome.QUEUED
+    provider = runtime.provider(task.provider)
+    callback_url = ticket.callback_url(task.provider) if provider.supports_callbacks else None
+    try:
+        submission = _submit(runtime, task, callback_url)
+    except ProviderError as exc:
+        return _after_refusal(runtime, task, ticket, exc)
+    runtime.tasks.mark_submitted(task.id, submission.provider_task_id, submission.model)
+    runtime.workflow.start(task.id)
+    logger.info(
+        "task submitted",
+        extra={"task_id": task.id, "provider": task.provider, "kind": task.kind.value},
+    )
+    return SubmitOutcome.SUBMITTED
+
+
+def _submit(runtime: Runtime, task: Task, callback_url: str | None) -> Submission:
+    provider = runtime.provider(task.provider)
+    if task.kind is TaskKind.GENERATE:
+        return provider.submit_generation(
+            GenerationRequest(
+                prompt=task.prompt,
+                mode=task.mode,
+                generation_type=task.generation_type,
+                aspect_ratio=task.aspect_ratio,
+                image_urls=tuple(task.image_urls),
+                seed=task.seed,
+                watermark=task.watermark,
+            ),
+            callback_url,
+        )
+    assert task.parent_id is not None
+    parent = runtime.tasks.get(task.parent_id)
+    assert parent.provider_task_id is not None  # a completed task always has one
+    return provider.submit_extension(
+        ExtensionRequest(
+            parent_provider_task_id=parent.provider_task_id,
+            parent_model=parent.provider_model,
+            prompt=task.prompt,
+            mode=task.mode,
+            aspect_ratio=task.aspect_ratio,
+            seed=task.seed,
+            watermark=task.watermark,
+        ),
+        callback_url,
+    )
+
+
+def _after_refusal(
+    runtime: Runtime, task: Task, ticket: SubmitTicket, exc: ProviderError
+) -> SubmitOutcome:
+    extra = {"task_id": task.id, "provider": task.provider, "code": exc.code}
+    if not exc.created_nothing:
+        return _outcome_unknown(runtime, task, exc)
+    if exc.code in _FALL_THROUGH_CODES and task.fallback_providers:
+        provider, *rest = task.fallback_providers
+        logger.info("provider refused; trying the next", extra={**extra, "next": provider})
+        runtime.tasks.release_submit(task.id, provider, rest)
+        queue_for_later(runtime, task, ticket, reserve_slot(runtime, provider))
+        return SubmitOutcome.QUEUED
+    if exc.retryable:
+        # No capacity now (rate limit, maintenance): the task waits for a later slot.
+        logger.info("provider busy; task stays queued", extra=extra)
+        runtime.tasks.release_submit(task.id, task.provider, task.fallback_providers)
+        queue_for_later(runtime, task, ticket, reserve_slot(runtime, task.provider))
+        return SubmitOutcome.QUEUED
+    logger.warning("provider refused the task", extra=extra)
+    runtime.tasks.mark_failed(task.id, _task_error(exc))
+    raise exc
+
+
+def _outcome_unknown(runtime: Runtime, task: Task, exc: ProviderError) -> SubmitOutcome:
+    provider = runtime.provider(task.provider)
+    logger.warning(
+        "submit outcome unknown; not repeating it",
+        extra={"task_id": task.id, "provider": task.provider, "code": exc.code},
+    )
+    if provider.supports_callbacks:
+        # The provider calls the task's own URL if it did create the task; the poller's deadline
+        # ends the task otherwise.
+        runtime.workflow.start(task.id)
+        return SubmitOutcome.OUTCOME_UNKNOWN
+    runtime.tasks.mark_failed(
+        task.id,
+        TaskError(
+            "timeout",
+            f"the provider's answer to the submit was lost ({exc}); whether it created the task "
+            "is unknown, and it is not submitted again so as not to pay twice",
+            provider_code=exc.raw_code,
+            provider_message=exc.raw_message,
+        ),
+    )
+    return SubmitOutcome.FAILED
+
+
+def _task_error(exc: ProviderError) -> TaskError:
+    return TaskError(
+        exc.code, str(exc), provider_code=exc.raw_code, provider_message=exc.raw_message
+    )

@@ -1,0 +1,62 @@
+"""A burst far above a provider's rate limit is absorbed, not passed on."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.e2e.conftest import RunningStack
+
+BURST = 200
+
+
+@pytest.mark.timeout(600)
+def test_a_burst_of_200_against_20_per_10_seconds_completes_without_a_429(
+    burst_stack: RunningStack,
+) -> None:
+    # Given kie, which takes 20 new tasks per 10 seconds and refuses (429) beyond
+    prompts = [f"burst video {i} [sim:size=4096]" for i in range(BURST)]
+
+    # When 200 creates arrive at once
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        responses = list(pool.map(lambda p: burst_stack.create(prompt=p, provider="kie"), prompts))
+
+    # Then every one is accepted at once, none throttled
+    assert Counter(r.status_code for r in responses) == {202: BURST}
+    ids = [r.json()["id"] for r in responses]
+
+    # and all of them complete, each with exactly one stored object
+    tasks = _wait_until_closed(burst_stack, ids, timeout=400)
+    assert Counter(t["status"] for t in tasks) == {"completed": BURST}
+    s3 = burst_stack.s3()
+    for task in tasks:
+        listing = s3.list_objects_v2(
+            Bucket=task["video"]["bucket"], Prefix=f"videos/{task['root_id']}/"
+        )
+        assert [o["Key"] for o in listing["Contents"]] == [task["video"]["key"]]
+
+    # and kie never refused a submit, took each task once, and never faster than its limit
+    state = burst_stack.simulator_state("kie")
+    assert Counter(s["http_status"] for s in state["submissions"]) == {200: BURST}
+    assert all(s["response_code"] == 200 for s in state["submissions"])
+    assert sorted(t["task_id"] for t in state["tasks"]) == sorted(
+        t["provider_task_id"] for t in tasks
+    )
+    times = sorted(s["received_at"] for s in state["submissions"])
+    busiest = max(sum(1 for t in times if start <= t < start + 10) for start in times)
+    assert busiest <= 20
+
+
+def _wait_until_closed(stack: RunningStack, ids: list[str], timeout: float) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        while True:
+            tasks = list(pool.map(lambda i: stack.get(i).json(), ids))
+            if all(t["status"] in ("completed", "failed") for t in tasks):
+                return tasks
+            if time.monotonic() > deadline:
+                return tasks
+            time.sleep(5)

@@ -1,0 +1,167 @@
+"""Shared test helpers: the sample events in events/ and small builders on top of them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+
+ALICE = "arn:aws:iam::123456789012:user/alice"
+BOB = "arn:aws:iam::123456789012:user/bob"
+
+T = TypeVar("T")
+
+
+def load_event(name: str, **overrides: Any) -> dict[str, Any]:
+    """events/<name>(.json), with `overrides` merged in: a mapping is merged key by key into the
+    mapping it replaces, anything else replaces the value. A `body` given as a dict or list is
+    serialized to JSON, as API Gateway and SQS deliver it."""
+    file_name = name if name.endswith(".json") else f"{name}.json"
+    event = json.loads((EVENTS / file_name).read_text())
+    if isinstance(overrides.get("body"), dict | list):
+        overrides["body"] = json.dumps(overrides["body"])
+    return _merge(event, overrides)
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def api_event(
+    name: str,
+    *,
+    path: str | None = None,
+    principal: str | None = ALICE,
+    body: Any = None,
+    raw_body: str | None = None,
+    query: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """An HTTP API (payload 2.0) sample event for `path`, called by `principal` (None: no IAM
+    authorizer context at all)."""
+    overrides: dict[str, Any] = {}
+    if path is not None:
+        overrides["rawPath"] = path
+        overrides["requestContext"] = {"http": {"path": path}}
+        if path.startswith("/v1/videos/"):
+            overrides["pathParameters"] = {"id": path.removeprefix("/v1/videos/")}
+    if body is not None:
+        overrides["body"] = body
+    if raw_body is not None:
+        overrides["body"] = raw_body
+    if query is not None:
+        overrides["rawQueryString"] = urlencode(dict(query))
+        overrides["queryStringParameters"] = dict(query) or None
+    if headers:
+        overrides["headers"] = dict(headers)
+    event = load_event(name, **overrides)
+    if query is not None:
+        event["queryStringParameters"] = dict(query) or None  # replace, do not merge
+    if principal is None:
+        event["requestContext"].pop("authorizer", None)
+    else:
+        event["requestContext"]["authorizer"]["iam"]["userArn"] = principal
+    return event
+
+
+def callback_event(token: str, body: Any, provider: str = "apixo") -> dict[str, Any]:
+    """The provider's POST to /v1/callbacks/{provider}/{token}, as API Gateway hands it over."""
+    path = f"/v1/callbacks/{provider}/{token}"
+    return load_event(
+        "callback_apixo",
+        rawPath=path,
+        pathParameters={"provider": provider, "token": token},
+        requestContext={"http": {"path": path}},
+        body=body,
+    )
+
+
+def copy_request_event(*task_ids: str) -> dict[str, Any]:
+    """An SQS event with one copy request per task id."""
+    template = load_event("copy_request")["Records"][0]
+    records = []
+    for index, task_id in enumerate(task_ids):
+        record = _merge(
+            template,
+            {
+                "messageId": f"{template['messageId'][:-4]}{index:04d}",
+                "body": json.dumps({"task_id": task_id, "reason": "callback"}),
+            },
+        )
+        records.append(record)
+    return {"Records": records}
+
+
+def apixo_status_body(
+    task_id: str,
+    state: str,
+    *,
+    video_url: str | None = None,
+    fail_code: str | None = None,
+    fail_msg: str | None = None,
+) -> dict[str, Any]:
+    """apixo's status response (and callback body) as reference/providers.md §1.5 documents it."""
+    data: dict[str, Any] = {"taskId": task_id, "state": state, "createTime": 1795255200000}
+    if state == "success":
+        data["resultJson"] = json.dumps({"resultUrls": [video_url or "https://cdn.apixo.ai/a.mp4"]})
+        data["costTime"] = 12500
+        data["completeTime"] = 1795255212500
+    elif state == "failed":
+        data["failCode"] = fail_code or "GENERATION_FAILED"
+        data["failMsg"] = fail_msg or "Generation failed"
+        data["completeTime"] = 1795255205000
+    return {"code": 200, "message": "success", "data": data}
+
+
+def response_json(response: Mapping[str, Any]) -> Any:
+    return json.loads(response["body"]) if response.get("body") else None
+
+
+def header(response: Mapping[str, Any], name: str) -> str | None:
+    """A response header, case-insensitively, from `headers` or `multiValueHeaders`."""
+    for key, value in (response.get("headers") or {}).items():
+        if key.lower() == name.lower():
+            return value
+    for key, values in (response.get("multiValueHeaders") or {}).items():
+        if key.lower() == name.lower():
+            return ",".join(values)
+    return None
+
+
+def wait_until(
+    probe: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = "condition"
+) -> T:
+    """Calls `probe` until it returns something truthy, and returns that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def forbid_sockets(monkeypatch: Any) -> None:
+    """Unit tests stay off the network: opening a socket fails the test."""
+    import socket
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("unit tests must not open sockets")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)

@@ -1,0 +1,341 @@
+"""The integration stack: moto with the template's resources, the real handlers, the real state
+machine definition, the apixo simulator and a local HTTP API that receives its callbacks.
+
+Everything is built per test and torn down after it (executions stopped, servers closed, moto
+reset, environment and caches restored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import moto
+import pytest
+
+from offline.api_gateway import LocalHttpApi
+from offline.aws import REGION, configure_moto, provision
+from offline.event_sources import QueuePollers
+from offline.functions import LocalFunctions
+from offline.simulator import ProviderSimulator
+from offline.template import Template, load_template
+from tests.helpers import ALICE, api_event, copy_request_event, response_json, wait_until
+
+SIM_API_KEY = "sim-test-key"
+# Providers other than apixo are never reached from these tests: a closed loopback port.
+UNREACHABLE = "http://127.0.0.1:9"
+
+# Seconds, so that a state machine run takes a few seconds of wall time.
+TEST_TIMINGS = {
+    "POLL_FIRST_WAIT_SECONDS": "1",
+    "POLL_INTERVAL_SECONDS": "1",
+    "POLL_MAX_INTERVAL_SECONDS": "2",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "stack_env(**variables): environment variables for the integration stack's functions",
+    )
+
+
+@dataclass
+class Stack:
+    template: Template
+    functions: LocalFunctions
+    session: boto3.Session
+    simulator: ProviderSimulator
+    api: LocalHttpApi
+    _pollers: QueuePollers | None = field(default=None, repr=False)
+
+    # resources, as provisioned from template.yaml
+
+    @property
+    def table(self) -> str:
+        return self.template.names["TasksTable"]
+
+    @property
+    def bucket(self) -> str:
+        return self.template.names["VideoBucket"]
+
+    @property
+    def copy_queue_url(self) -> str:
+        return self.template.names["CopyQueue"]
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.template.names["FallbackPoller"]
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service)
+
+    # functions
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        return self.functions.invoke(function, event)
+
+    def create_video(self, body: dict[str, Any] | str, principal: str = ALICE) -> dict[str, Any]:
+        """POST /v1/videos through the API handler; returns the response (statusCode, ...)."""
+        if isinstance(body, str):
+            event = api_event("api_create_video", principal=principal, raw_body=body)
+        else:
+            event = api_event("api_create_video", principal=principal, body=body)
+        return self.invoke("ApiFunction", event)
+
+    def create_task(self, prompt: str, principal: str = ALICE, **fields: Any) -> dict[str, Any]:
+        """A created task's public object (asserts the 202)."""
+        response = self.create_video({"prompt": prompt, **fields}, principal)
+        assert response["statusCode"] == 202, response
+        return response_json(response)
+
+    def copy(self, *task_ids: str) -> dict[str, Any]:
+        return self.invoke("CopyWorkerFunction", copy_request_event(*task_ids))
+
+    # state
+
+    def item(self, task_id: str) -> dict[str, Any] | None:
+        """The raw DynamoDB item (consistent read), in the low-level attribute-value form."""
+        found = self.client("dynamodb").get_item(
+            TableName=self.table, Key={"id": {"S": task_id}}, ConsistentRead=True
+        )
+        return found.get("Item")
+
+    def task_items(self) -> list[dict[str, Any]]:
+        """Every task in the table (other records, such as submit schedules, left out)."""
+        items = self.client("dynamodb").scan(TableName=self.table, ConsistentRead=True)["Items"]
+        return [i for i in items if i["id"]["S"].startswith("vid_")]
+
+    def status(self, task_id: str) -> str | None:
+        item = self.item(task_id)
+        return item["status"]["S"] if item else None
+
+    def wait_for_status(self, task_id: str, *statuses: str, timeout: float = 15.0) -> str:
+        return wait_until(
+            lambda: (s := self.status(task_id)) in statuses and s,
+            timeout=timeout,
+            what=f"task {task_id} to be {' or '.join(statuses)}",
+        )
+
+    def copy_messages(self, wait: float = 0.0) -> list[dict[str, Any]]:
+        """Receives every visible copy request (they stay in flight, so each is seen once)."""
+        sqs = self.client("sqs")
+        messages: list[dict[str, Any]] = []
+        while True:
+            received = sqs.receive_message(
+                QueueUrl=self.copy_queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=int(wait) if not messages else 0,
+            ).get("Messages", [])
+            if not received:
+                return messages
+            messages.extend(received)
+
+    @staticmethod
+    def bodies(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [json.loads(m["Body"]) for m in messages]
+
+    def sim_task_for(self, task_id: str) -> Any:
+        provider_task_id = self.item(task_id)["provider_task_id"]["S"]  # type: ignore[index]
+        return self.simulator.task(provider_task_id)
+
+    # the state machine
+
+    def execution_arn(self, task_id: str) -> str:
+        name = self.state_machine_arn.split(":")[-1]
+        return f"arn:aws:states:{REGION}:123456789012:execution:{name}:{task_id}"
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 20.0) -> dict[str, Any]:
+        sfn = self.client("stepfunctions")
+        return wait_until(
+            lambda: (
+                (d := sfn.describe_execution(executionArn=execution_arn))["status"] != "RUNNING"
+                and d
+            ),
+            timeout=timeout,
+            interval=0.1,
+            what=f"execution {execution_arn} to end",
+        )
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        return self.client("stepfunctions").get_execution_history(
+            executionArn=execution_arn, maxResults=1000
+        )["events"]
+
+    def start_queue_pollers(self) -> None:
+        """Lambda's SQS event source mapping for the copy worker, as the offline stack runs it."""
+        self._pollers = QueuePollers(
+            self.template, self.functions, self.client("sqs"), pollers_per_queue=1
+        )
+        self._pollers.start()
+
+    def stop(self) -> None:
+        if self._pollers is not None:
+            self._pollers.stop()
+        sfn = self.client("stepfunctions")
+        for execution in sfn.list_executions(
+            stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
+        )["executions"]:
+            _stop_execution(sfn, execution["executionArn"])
+        # Let an execution thread that is inside a Lambda task finish it while AWS is still mocked.
+        _join_execution_threads(timeout=5)
+
+
+def _stop_execution(sfn: Any, execution_arn: str) -> None:
+    # moto fails to stop an execution whose worker thread has not set itself up yet: retry.
+    for _ in range(50):
+        try:
+            sfn.stop_execution(executionArn=execution_arn)
+            return
+        except AttributeError:
+            time.sleep(0.02)
+    sfn.stop_execution(executionArn=execution_arn)
+
+
+def _join_execution_threads(timeout: float) -> None:
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    current = threading.current_thread()
+    for thread in list(TMP_THREADS):
+        if thread is not current:
+            thread.join(timeout=timeout)
+    TMP_THREADS.clear()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and no endpoint override: nothing can reach a real AWS account."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+@pytest.fixture(scope="session")
+def local_functions() -> LocalFunctions:
+    """The template's handlers, loaded once (as a warm Lambda keeps them)."""
+    return LocalFunctions(load_template())
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[ProviderSimulator]:
+    """The apixo simulator; shared, since every test uses its own tasks."""
+    sim = ProviderSimulator.for_provider("apixo", port=0, api_key=SIM_API_KEY, default_delay=0.2)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def http_api(local_functions: LocalFunctions) -> Iterator[LocalHttpApi]:
+    """The template's routes on a free loopback port: the simulator's callbacks come in here."""
+    api = LocalHttpApi(load_template().routes(), local_functions, "127.0.0.1", 0)
+    api.start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="session")
+def boto_session() -> boto3.Session:
+    return boto3.Session(region_name=REGION)
+
+
+@pytest.fixture(scope="session")
+def botocore_loader() -> Any:
+    """One loader for every botocore session the tests create: its caches are read-only."""
+    import botocore.loaders
+
+    return botocore.loaders.create_loader()
+
+
+@pytest.fixture
+def fast_pynamodb_sessions(monkeypatch: pytest.MonkeyPatch, botocore_loader: Any) -> None:
+    """PynamoDB makes a fresh botocore session per connection and thread, each loading the service
+    models from disk again; with a shared loader they are read once per test run."""
+    import botocore.session
+    import pynamodb.connection.base
+
+    def get_session() -> botocore.session.Session:
+        session = botocore.session.get_session()
+        session.register_component("data_loader", botocore_loader)
+        return session
+
+    monkeypatch.setattr(pynamodb.connection.base, "get_session", get_session)
+
+
+@pytest.fixture
+def stack(
+    request: pytest.FixtureRequest,
+    boto_session: boto3.Session,
+    aws_env: None,
+    fast_pynamodb_sessions: None,
+    monkeypatch: pytest.MonkeyPatch,
+    local_functions: LocalFunctions,
+    simulator: ProviderSimulator,
+    http_api: LocalHttpApi,
+) -> Iterator[Stack]:
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    from veo_relay.runtime import get_runtime
+    from veo_relay.settings import get_settings
+
+    marker = request.node.get_closest_marker("stack_env")
+    extra_env = {k: str(v) for k, v in (marker.kwargs if marker else {}).items()}
+
+    with contextlib.ExitStack() as cleanup:
+        # Callbacks run in reverse: caches and moto last, executions first.
+        get_settings.cache_clear()
+        get_runtime.cache_clear()
+        cleanup.callback(get_runtime.cache_clear)
+        cleanup.callback(get_settings.cache_clear)
+        original_invoke = LambdaSimpleBackend.invoke
+        cleanup.callback(setattr, LambdaSimpleBackend, "invoke", original_invoke)
+        from moto.core.config import default_user_config
+
+        mock = moto.mock_aws(
+            config={
+                "stepfunctions": {"execute_state_machine": True},
+                "lambda": {"use_docker": False},
+                # Keep boto3's default session (and its loaded service models) between tests:
+                # reloading them for every test costs more than the test itself.
+                "core": {**default_user_config["core"], "reset_boto3_session": False},
+            }
+        )
+        mock.start()
+        cleanup.callback(mock.stop)
+
+        template = load_template()
+        configure_moto(local_functions.invoke)
+        session = boto_session
+        parameters = template.parameter_defaults()
+        provision(template, session, parameters)
+
+        env: dict[str, str] = {}
+        for function in template.of_type("AWS::Serverless::Function"):
+            env.update(template.function_environment(function, parameters))
+        env.update(TEST_TIMINGS)
+        env.update(
+            APIXO_BASE_URL=simulator.base_url,
+            APIXO_API_KEY=SIM_API_KEY,
+            KIE_BASE_URL=UNREACHABLE,
+            APIMART_BASE_URL=UNREACHABLE,
+            TRUST_PROVIDER_ORIGIN="true",
+            PUBLIC_BASE_URL=http_api.url,
+            POWERTOOLS_LOG_LEVEL="WARNING",
+        )
+        env.update(extra_env)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+
+        built = Stack(template, local_functions, session, simulator, http_api)
+        cleanup.callback(built.stop)
+        yield built

@@ -1,0 +1,361 @@
+"""The client API handler against moto: create, read and list video tasks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import pytest
+
+from tests.helpers import ALICE, BOB, api_event, header, load_event, response_json
+
+TASK_FIELDS = {
+    "id",
+    "status",
+    "provider",
+    "provider_task_id",
+    "mode",
+    "generation_type",
+    "aspect_ratio",
+    "prompt",
+    "parent_id",
+    "root_id",
+    "created_at",
+    "updated_at",
+    "completed_at",
+    "video",
+    "error",
+}
+
+# The background poller would otherwise read the provider while these tests look at the task.
+pytestmark = pytest.mark.stack_env(POLL_FIRST_WAIT_SECONDS=600)
+
+
+def get(stack, task_id: str, principal: str = ALICE) -> dict:
+    return stack.invoke(
+        "ApiFunction", api_event("api_get_video", path=f"/v1/videos/{task_id}", principal=principal)
+    )
+
+
+def list_(stack, principal: str = ALICE, **query: str) -> dict:
+    return stack.invoke(
+        "ApiFunction", api_event("api_list_videos", principal=principal, query=query)
+    )
+
+
+def assert_error(response: dict, status: int, code: str, field: str | None = None) -> dict:
+    assert response["statusCode"] == status, response
+    body = response_json(response)
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message"}
+    assert body["error"]["code"] == code
+    if field is not None:
+        assert body["error"]["message"].startswith(f"{field}:"), body
+    return body["error"]
+
+
+class TestCreate:
+    def test_the_sample_event_creates_a_task_submitted_in_callback_mode(self, stack):
+        # Given the sample create event, exactly as `sam local invoke -e` would send it
+        event = load_event("api_create_video")
+
+        # When the API function handles it
+        response = stack.invoke("ApiFunction", event)
+
+        # Then it answers 202 with the task object and its Location
+        assert response["statusCode"] == 202, response
+        task = response_json(response)
+        assert set(task) >= TASK_FIELDS
+        assert task["status"] == "in_progress"
+        assert task["provider"] == "apixo"
+        assert task["prompt"] == json.loads(event["body"])["prompt"]
+        assert (task["mode"], task["generation_type"], task["aspect_ratio"]) == (
+            "fast",
+            "TEXT_2_VIDEO",
+            "16:9",
+        )
+        assert task["root_id"] == task["id"] and task["parent_id"] is None
+        assert task["video"] is None and task["error"] is None and task["completed_at"] is None
+        assert header(response, "Location") == f"/v1/videos/{task['id']}"
+
+        # And the task is in DynamoDB, owned by the IAM principal, with only a hash of its token
+        item = stack.item(task["id"])
+        assert item["owner"]["S"] == event["requestContext"]["authorizer"]["iam"]["userArn"]
+        assert item["status"]["S"] == "in_progress"
+        assert item["provider_task_id"]["S"] == task["provider_task_id"]
+
+        # And the provider got a callback-mode request whose URL carries that token
+        sim_task = stack.simulator.task(task["provider_task_id"])
+        prefix = f"{stack.api.url}/v1/callbacks/apixo/"
+        assert sim_task.callback_url.startswith(prefix)
+        token = sim_task.callback_url.removeprefix(prefix)
+        assert token.startswith(f"{task['id']}.")
+        assert item["callback_token_hash"]["S"] == hashlib.sha256(token.encode()).hexdigest()
+        assert token not in json.dumps(item)
+
+        # And the fallback poller runs, as an execution named after the task
+        execution = stack.client("stepfunctions").describe_execution(
+            executionArn=stack.execution_arn(task["id"])
+        )
+        assert execution["name"] == task["id"]
+        assert execution["status"] == "RUNNING"
+        assert json.loads(execution["input"]) == {
+            "task_id": task["id"],
+            "first_wait_seconds": 600,
+            "poll": {"attempt": 0},
+        }
+
+    def test_every_option_reaches_the_provider(self, stack, monkeypatch):
+        # Given a record of what the apixo adapter posts
+        from veo_relay.providers.http import ProviderHttp
+
+        sent_bodies: list[dict] = []
+        real_post = ProviderHttp.post
+
+        def recording_post(self, path, body):
+            sent_bodies.append(body)
+            return real_post(self, path, body)
+
+        monkeypatch.setattr(ProviderHttp, "post", recording_post)
+        # And a request that sets every optional field
+        body = {
+            "prompt": "two frames",
+            "provider": "auto",
+            "mode": "quality",
+            "generation_type": "FIRST_AND_LAST_FRAMES_2_VIDEO",
+            "aspect_ratio": "9:16",
+            "image_urls": ["https://img.example.com/a.png", "https://img.example.com/b.png"],
+            "seed": 42,
+            "watermark": "veo-relay",
+        }
+
+        # When it is created
+        task = stack.create_task(**body)
+
+        # Then the task and the provider's input both carry them
+        assert task["mode"] == "quality" and task["aspect_ratio"] == "9:16"
+        assert task["generation_type"] == "FIRST_AND_LAST_FRAMES_2_VIDEO"
+        [sent] = sent_bodies
+        assert sent["request_type"] == "callback"
+        assert sent["callback_url"] == stack.simulator.task(task["provider_task_id"]).callback_url
+        assert sent["input"] == {
+            "mode": "quality",
+            "prompt": "two frames",
+            "generationType": "FIRST_AND_LAST_FRAMES_2_VIDEO",
+            "aspect_ratio": "9:16",
+            "image_urls": body["image_urls"],
+            "seed": 42,
+            "watermark": "veo-relay",
+        }
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"mode": "fast"}, "prompt"),
+            ({"prompt": ""}, "prompt"),
+            ({"prompt": "x" * 10001}, "prompt"),
+            ({"prompt": "a cat", "aspect_ratio": "4:3"}, "aspect_ratio"),
+            ({"prompt": "a cat", "mode": "slow"}, "mode"),
+            ({"prompt": "a cat", "provider": "sora"}, "provider"),
+            ({"prompt": "a cat", "seed": "abc"}, "seed"),
+            ({"prompt": "a cat", "seed": -1}, "seed"),
+            (
+                {
+                    "prompt": "a cat",
+                    "generation_type": "REFERENCE_2_VIDEO",
+                    "mode": "quality",
+                    "image_urls": ["https://img.example.com/ref.png"],
+                },
+                "mode",
+            ),
+            (
+                {
+                    "prompt": "a cat",
+                    "generation_type": "FIRST_AND_LAST_FRAMES_2_VIDEO",
+                    "image_urls": ["http://img.example.com/first.png"],
+                },
+                "image_urls.0",
+            ),
+            ({"prompt": "a cat", "image_urls": ["https://img.example.com/a.png"]}, "image_urls"),
+            ({"prompt": "a cat", "colour": "red"}, "colour"),
+        ],
+        ids=[
+            "missing-prompt",
+            "empty-prompt",
+            "long-prompt",
+            "bad-aspect-ratio",
+            "bad-mode",
+            "unknown-provider",
+            "seed-not-int",
+            "negative-seed",
+            "reference-in-quality-mode",
+            "http-image-url",
+            "images-for-text",
+            "unknown-field",
+        ],
+    )
+    def test_invalid_bodies_are_422_naming_the_field(self, stack, body, field):
+        # Given a body that breaks one rule
+        submitted_before = len(stack.simulator.submissions())
+
+        # When it is posted
+        response = stack.create_video(body)
+
+        # Then the answer is 422, names the field, and nothing was created anywhere
+        assert_error(response, 422, "invalid_request", field)
+        assert stack.task_items() == []
+        assert len(stack.simulator.submissions()) == submitted_before
+
+    @pytest.mark.parametrize("raw", ['{"prompt": ', "not json", "{'prompt': 'a'}"])
+    def test_malformed_json_is_400(self, stack, raw):
+        # Given a body that is not JSON
+        submitted_before = len(stack.simulator.submissions())
+
+        # When it is posted
+        response = stack.create_video(raw)
+
+        # Then the answer is 400 with the error shape, and nothing reached the provider
+        error = assert_error(response, 400, "invalid_request")
+        assert "JSON" in error["message"]
+        assert len(stack.simulator.submissions()) == submitted_before
+
+    def test_a_provider_refusal_fails_the_task_and_answers_5xx(self, stack, monkeypatch):
+        # Given a provider that refuses our key
+        monkeypatch.setenv("APIXO_API_KEY", "wrong-key")
+        from veo_relay.runtime import get_runtime
+        from veo_relay.settings import get_settings
+
+        get_settings.cache_clear()
+        get_runtime.cache_clear()
+
+        # When a video is created
+        response = stack.create_video({"prompt": "a cat"})
+
+        # Then the caller learns that the provider failed, and the task is recorded as failed
+        error = assert_error(response, 502, "unauthorized")
+        assert "401" in error["message"]
+        items = stack.task_items()
+        assert [i["status"]["S"] for i in items] == ["failed"]
+        assert items[0]["error"]["M"]["code"]["S"] == "unauthorized"
+        # And no fallback poller was started for it
+        assert (
+            stack.client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)[
+                "executions"
+            ]
+            == []
+        )
+
+
+class TestRead:
+    def test_the_owner_reads_the_task(self, stack):
+        # Given a task created by alice
+        created = stack.create_task("a cat")
+
+        # When alice reads it with the sample event, its id patched in
+        response = get(stack, created["id"])
+
+        # Then she gets 200 and the same task object
+        assert response["statusCode"] == 200, response
+        task = response_json(response)
+        assert set(task) >= TASK_FIELDS
+        assert {k: task[k] for k in ("id", "prompt", "provider_task_id", "created_at")} == {
+            k: created[k] for k in ("id", "prompt", "provider_task_id", "created_at")
+        }
+
+    def test_another_principal_gets_404(self, stack):
+        # Given a task created by alice
+        created = stack.create_task("a cat")
+
+        # When bob asks for it
+        response = get(stack, created["id"], principal=BOB)
+
+        # Then it does not exist for him
+        assert_error(response, 404, "not_found")
+
+    def test_an_unknown_id_is_404(self, stack):
+        assert_error(get(stack, "vid_000000000000000000000000"), 404, "not_found")
+
+    def test_a_request_without_iam_identity_is_401(self, stack):
+        # Given an event without the IAM authorizer context
+        event = api_event("api_list_videos", principal=None)
+
+        # When the API handles it
+        response = stack.invoke("ApiFunction", event)
+
+        # Then it is refused as unauthenticated
+        assert_error(response, 401, "unauthorized")
+
+
+class TestList:
+    def _create(self, stack, principal: str, *prompts: str) -> list[str]:
+        ids = []
+        for prompt in prompts:
+            ids.append(stack.create_task(prompt, principal=principal)["id"])
+            time.sleep(0.002)  # distinct created_at (milliseconds)
+        return ids
+
+    def test_pages_through_the_callers_tasks_newest_first(self, stack):
+        # Given three tasks by alice and one by bob
+        alice = self._create(stack, ALICE, "one", "two", "three")
+        self._create(stack, BOB, "bob's")
+
+        # When alice lists two at a time
+        first = list_(stack, limit="2")
+        assert first["statusCode"] == 200, first
+        page1 = response_json(first)
+        second = list_(stack, limit="2", cursor=page1["next_cursor"])
+        page2 = response_json(second)
+
+        # Then she sees exactly her own tasks, newest first, and the last page has no cursor
+        assert set(page1) == {"items", "next_cursor"}
+        assert [t["id"] for t in page1["items"]] == [alice[2], alice[1]]
+        assert isinstance(page1["next_cursor"], str)
+        assert [t["id"] for t in page2["items"]] == [alice[0]]
+        assert page2["next_cursor"] is None
+        assert all(set(t) >= TASK_FIELDS for t in page1["items"] + page2["items"])
+
+    def test_the_sample_event_lists_with_the_default_limit(self, stack):
+        # Given two tasks by alice
+        alice = self._create(stack, ALICE, "one", "two")
+
+        # When the sample list event is handled unchanged
+        response = stack.invoke("ApiFunction", load_event("api_list_videos"))
+
+        # Then both come back on one page
+        body = response_json(response)
+        assert response["statusCode"] == 200
+        assert [t["id"] for t in body["items"]] == alice[::-1]
+        assert body["next_cursor"] is None
+
+    def test_filters_by_status(self, stack):
+        # Given two open tasks and one that the provider failed
+        open_ids = self._create(stack, ALICE, "one", "two")
+        failed = stack.create_task("three [sim:fail=CONTENT_VIOLATION] [sim:no-callback]")
+        sim_id = failed["provider_task_id"]
+        stack.simulator.wait_for(lambda: stack.simulator.task(sim_id).state == "failed")
+        stack.copy(failed["id"])
+        assert stack.status(failed["id"]) == "failed"
+
+        # When alice lists by status, one at a time
+        failed_page = response_json(list_(stack, status="failed", limit="1"))
+        open_page = response_json(list_(stack, status="in_progress", limit="5"))
+
+        # Then each status shows only its own tasks
+        assert [t["id"] for t in failed_page["items"]] == [failed["id"]]
+        assert failed_page["items"][0]["error"]["code"] == "content_violation"
+        assert [t["id"] for t in open_page["items"]] == open_ids[::-1]
+        assert open_page["next_cursor"] is None
+
+    @pytest.mark.parametrize(
+        ("query", "field"),
+        [
+            ({"limit": "0"}, "limit"),
+            ({"limit": "101"}, "limit"),
+            ({"limit": "ten"}, "limit"),
+            ({"status": "done"}, "status"),
+            ({"cursor": "not-a-cursor!"}, "cursor"),
+        ],
+    )
+    def test_bad_queries_are_422_naming_the_parameter(self, stack, query, field):
+        assert_error(list_(stack, **query), 422, "invalid_request", field)

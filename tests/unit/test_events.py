@@ -1,0 +1,230 @@
+"""The sample events in events/: each has the shape its trigger delivers, reaches the function
+the template routes it to, and matches what the code reads from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from offline.template import ROOT, load_template
+from tests.helpers import (
+    EVENTS,
+    api_event,
+    callback_event,
+    copy_request_event,
+    forbid_sockets,
+    load_event,
+)
+from veo_relay.settings import Settings
+
+API_EVENTS = {
+    "api_create_video": ("POST", "/v1/videos"),
+    "api_extend_video": ("POST", "/v1/videos/{id}/extend"),
+    "api_get_video": ("GET", "/v1/videos/{id}"),
+    "api_list_videos": ("GET", "/v1/videos"),
+    "callback_apixo": ("POST", "/v1/callbacks/{provider}/{token}"),
+}
+QUEUE_EVENTS = {"copy_request": "CopyWorkerFunction", "submit_request": "SubmitWorkerFunction"}
+DIRECT_EVENTS = {"poller_step": "PollerFunction"}
+
+
+@pytest.fixture(autouse=True)
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_sockets(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def template():
+    return load_template()
+
+
+def all_event_files() -> list[Path]:
+    return sorted(p for p in EVENTS.glob("*.json") if p.name != "env.json")
+
+
+@pytest.mark.parametrize("path", all_event_files(), ids=lambda p: p.name)
+def test_every_event_file_is_json_with_an_object(path):
+    assert isinstance(json.loads(path.read_text()), dict)
+
+
+def test_every_function_and_trigger_has_a_sample_event(template):
+    # Given the template's HTTP routes, queue triggers and directly invoked functions
+    routes = {(r.method, r.path) for r in template.routes()}
+    triggers = {t.function for t in template.queue_triggers()}
+    functions = set(template.of_type("AWS::Serverless::Function"))
+
+    # Then each route and trigger has its sample, and each function at least one
+    assert routes == set(API_EVENTS.values())
+    assert triggers == set(QUEUE_EVENTS.values())
+    covered = {r.function for r in template.routes()} | triggers | set(DIRECT_EVENTS.values())
+    assert covered == functions
+    names = set(API_EVENTS) | set(QUEUE_EVENTS) | set(DIRECT_EVENTS)
+    assert {p.stem for p in all_event_files()} == names
+
+
+@pytest.mark.parametrize("name", sorted(API_EVENTS))
+def test_http_api_events_are_payload_2_0_for_their_route(name, template):
+    # Given an HTTP API sample event
+    event = load_event(name)
+    method, path = API_EVENTS[name]
+    route = next(r for r in template.routes() if (r.method, r.path) == (method, path))
+
+    # Then it is a payload 2.0 event for that route
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == event["requestContext"]["routeKey"] == f"{method} {path}"
+    assert event["requestContext"]["http"]["method"] == method
+    assert event["requestContext"]["http"]["path"] == event["rawPath"]
+    params = route.match(method, event["rawPath"])
+    assert params is not None
+    assert (event.get("pathParameters") or {}) == params
+    assert event["isBase64Encoded"] is False
+    assert all(key == key.lower() for key in event["headers"])
+
+    # And only routes with IAM auth carry an IAM identity, as API Gateway sends it
+    authorizer = event["requestContext"].get("authorizer")
+    if route.authorized:
+        assert authorizer["iam"]["userArn"].startswith("arn:aws:iam::")
+        assert authorizer["iam"]["accountId"] == event["requestContext"]["accountId"]
+    else:
+        assert authorizer is None
+
+
+@pytest.mark.parametrize("name", ["api_create_video", "api_extend_video"])
+def test_request_bodies_are_json_with_a_prompt_and_a_true_content_length(name):
+    event = load_event(name)
+    body = json.loads(event["body"])
+    assert body["prompt"]
+    assert event["headers"]["content-type"] == "application/json"
+    assert int(event["headers"]["content-length"]) == len(event["body"].encode())
+
+
+def test_the_list_event_has_its_query_twice_as_api_gateway_sends_it():
+    event = load_event("api_list_videos")
+    assert event["rawQueryString"] == "limit=20"
+    assert event["queryStringParameters"] == {"limit": "20"}
+
+
+def test_the_callback_event_carries_an_apixo_status_body():
+    # Given the callback sample
+    event = load_event("callback_apixo")
+    body = json.loads(event["body"])
+
+    # Then its body is apixo's documented status shape (resultJson a JSON string)
+    assert body["code"] == 200 and body["message"] == "success"
+    data = body["data"]
+    assert data["state"] == "success"
+    assert isinstance(data["resultJson"], str)
+    assert json.loads(data["resultJson"])["resultUrls"][0].endswith(".mp4")
+    assert data["taskId"]
+    # And its token is task id "." secret, as the relay hands out
+    token = event["pathParameters"]["token"]
+    task_id, _, secret = token.partition(".")
+    assert task_id.startswith("vid_") and secret
+    assert event["pathParameters"]["provider"] == "apixo"
+
+
+@pytest.mark.parametrize("name", sorted(QUEUE_EVENTS))
+def test_queue_events_are_sqs_batches(name, template):
+    # Given an SQS sample event
+    event = load_event(name)
+    trigger = next(t for t in template.queue_triggers() if t.function == QUEUE_EVENTS[name])
+
+    # Then it is a batch no larger than the trigger's, with the fields Lambda sends
+    records = event["Records"]
+    assert 1 <= len(records) <= trigger.batch_size
+    for record in records:
+        assert record["eventSource"] == "aws:sqs"
+        assert record["eventSourceARN"].startswith("arn:aws:sqs:")
+        assert {"messageId", "receiptHandle", "body", "attributes", "md5OfBody"} <= set(record)
+        assert json.loads(record["body"])["task_id"].startswith("vid_")
+
+
+def test_the_copy_request_body_is_what_the_copy_queue_carries():
+    from veo_relay.workflow import copy_request_task_id
+
+    body = load_event("copy_request")["Records"][0]["body"]
+    assert copy_request_task_id(body) == "vid_0123456789abcdef01234567"
+
+
+def test_the_submit_request_body_is_what_the_submit_queue_carries():
+    from veo_relay.workflow import parse_submit_request
+
+    ticket, slot_at = parse_submit_request(load_event("submit_request")["Records"][0]["body"])
+    assert ticket.task_id == "vid_0123456789abcdef01234567"
+    assert ticket.callback_token.startswith(f"{ticket.task_id}.")
+    assert slot_at > 0
+
+
+def test_the_poller_event_is_what_the_state_machine_passes():
+    # Given the PollProvider state's payload in the real definition
+    definition = json.loads((ROOT / "statemachine" / "fallback_poller.asl.json").read_text())
+    payload = definition["States"]["PollProvider"]["Parameters"]["Payload"]
+    passed = {key.removesuffix(".$") for key in payload}
+
+    # Then the sample event has exactly those keys
+    event = load_event("poller_step")
+    assert set(event) == passed
+    assert event["attempt"] == 0
+
+
+class TestEnvFile:
+    @pytest.fixture(scope="class")
+    def env_file(self) -> dict[str, dict[str, str]]:
+        return json.loads((EVENTS / "env.json").read_text())
+
+    def test_it_is_keyed_by_every_function_logical_id(self, env_file, template):
+        assert set(env_file) == set(template.of_type("AWS::Serverless::Function"))
+
+    def test_it_sets_only_variables_the_template_declares(self, env_file, template):
+        # sam local invoke --env-vars overrides declared variables only; others are dropped
+        declared_globally = set(template.body["Globals"]["Function"]["Environment"]["Variables"])
+        for function, variables in env_file.items():
+            own = template.resources[function]["Properties"].get("Environment", {})
+            declared = declared_globally | set(own.get("Variables", {}))
+            assert set(variables) == declared, function
+            assert all(isinstance(v, str) for v in variables.values()), function
+
+    def test_each_functions_variables_are_valid_settings(self, env_file):
+        for variables in env_file.values():
+            Settings.from_env(variables)  # raises ConfigurationError when not
+
+
+class TestLoadEvent:
+    def test_overrides_merge_into_nested_objects(self):
+        # When an override names part of a nested object
+        event = load_event(
+            "api_get_video", requestContext={"authorizer": {"iam": {"userArn": "arn:x"}}}
+        )
+
+        # Then only that part changes
+        assert event["requestContext"]["authorizer"]["iam"]["userArn"] == "arn:x"
+        assert event["requestContext"]["authorizer"]["iam"]["accountId"] == "123456789012"
+        assert event["requestContext"]["http"]["method"] == "GET"
+
+    def test_a_dict_body_is_serialized(self):
+        event = load_event("api_create_video", body={"prompt": "p"})
+        assert json.loads(event["body"]) == {"prompt": "p"}
+
+    def test_each_load_is_a_fresh_copy(self):
+        load_event("poller_step")["task_id"] = "changed"
+        assert load_event("poller_step")["task_id"] != "changed"
+
+    def test_api_event_patches_path_principal_and_query(self):
+        event = api_event("api_get_video", path="/v1/videos/vid_x", principal="arn:bob")
+        assert event["rawPath"] == event["requestContext"]["http"]["path"] == "/v1/videos/vid_x"
+        assert event["pathParameters"] == {"id": "vid_x"}
+        assert event["requestContext"]["authorizer"]["iam"]["userArn"] == "arn:bob"
+        listed = api_event("api_list_videos", query={"status": "failed"})
+        assert listed["queryStringParameters"] == {"status": "failed"}
+        assert listed["rawQueryString"] == "status=failed"
+        assert "authorizer" not in api_event("api_list_videos", principal=None)["requestContext"]
+
+    def test_callback_and_copy_builders(self):
+        event = callback_event("vid_a.secret", {"code": 200})
+        assert event["pathParameters"] == {"provider": "apixo", "token": "vid_a.secret"}
+        assert event["rawPath"] == "/v1/callbacks/apixo/vid_a.secret"
+        batch = copy_request_event("vid_a", "vid_b")
+        assert [json.loads(r["body"])["task_id"] for r in batch["Records"]] == ["vid_a", "vid_b"]
+        assert len({r["messageId"] for r in batch["Records"]}) == 2

@@ -1,0 +1,227 @@
+"""Settings.from_env: the only reader of the environment, and its validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import forbid_sockets
+from veo_relay.errors import ConfigurationError
+from veo_relay.settings import Settings, get_settings, origin_of
+
+MINIMAL = {"TASKS_TABLE": "tasks", "VIDEO_BUCKET": "videos"}
+
+
+@pytest.fixture(autouse=True)
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_sockets(monkeypatch)
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env({**MINIMAL, **env})
+
+
+def config_error(**env: str) -> str:
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_env(env)
+    return str(raised.value)
+
+
+class TestRequired:
+    @pytest.mark.parametrize("name", ["TASKS_TABLE", "VIDEO_BUCKET"])
+    def test_a_missing_required_variable_is_named(self, name):
+        # Given an environment without it
+        env = {k: v for k, v in MINIMAL.items() if k != name}
+
+        # Then reading fails, naming the variable
+        assert name in config_error(**env)
+
+    @pytest.mark.parametrize("blank", ["", "   "])
+    def test_a_blank_required_variable_counts_as_missing(self, blank):
+        assert "TASKS_TABLE" in config_error(**{**MINIMAL, "TASKS_TABLE": blank})
+
+    def test_values_are_stripped(self):
+        assert settings(TASKS_TABLE="  tasks \n").tasks_table == "tasks"
+
+
+class TestDefaults:
+    def test_a_minimal_environment_gets_the_documented_defaults(self):
+        # Given only the required variables
+        s = settings()
+
+        # Then everything else has its default
+        assert s.default_provider == "apixo"
+        assert s.providers["apixo"].base_url == "https://api.apixo.ai"
+        assert s.providers["apixo"].api_key is None
+        assert s.providers["apixo"].download_origins == {
+            "https://r2.apixo.ai:443",
+            "https://cdn.apixo.ai:443",
+        }
+        assert (
+            s.poll.first_wait_seconds,
+            s.poll.interval_seconds,
+            s.poll.max_interval_seconds,
+            s.poll.deadline_seconds,
+        ) == (90, 15, 120, 2700)
+        assert s.public_base_url is None
+        assert s.copy_queue_url is None and s.state_machine_arn is None
+        assert s.trust_provider_origin is False
+        assert s.download_max_bytes == 4 * 1024**3
+        assert s.presign_expires_seconds == 3600
+
+    def test_the_template_defaults_agree_with_the_code_defaults(self):
+        # Given the template's parameter defaults for apixo and the poller
+        from offline.template import load_template
+
+        parameters = load_template().parameter_defaults()
+        s = settings()
+
+        # Then a function deployed with them behaves as one with nothing set
+        assert parameters["ApixoBaseUrl"] == s.providers["apixo"].base_url
+        assert {origin_of(o) for o in parameters["ApixoDownloadOrigins"].split(",")} == set(
+            s.providers["apixo"].download_origins
+        )
+        assert parameters["PollFirstWaitSeconds"] == s.poll.first_wait_seconds
+        assert parameters["PollIntervalSeconds"] == s.poll.interval_seconds
+        assert parameters["PollMaxIntervalSeconds"] == s.poll.max_interval_seconds
+        assert parameters["TaskDeadlineSeconds"] == s.poll.deadline_seconds
+
+
+class TestIntegers:
+    @pytest.mark.parametrize("raw", ["abc", "1.5", "10s", "0x10"])
+    def test_a_non_integer_is_refused_with_its_name_and_value(self, raw):
+        message = config_error(**MINIMAL, POLL_INTERVAL_SECONDS=raw)
+        assert "POLL_INTERVAL_SECONDS" in message and repr(raw) in message
+
+    @pytest.mark.parametrize(
+        ("name", "raw"),
+        [
+            ("POLL_INTERVAL_SECONDS", "0"),
+            ("POLL_MAX_INTERVAL_SECONDS", "0"),
+            ("TASK_DEADLINE_SECONDS", "0"),
+            ("POLL_FIRST_WAIT_SECONDS", "-1"),
+            ("DOWNLOAD_MAX_BYTES", "0"),
+            ("PRESIGN_EXPIRES_SECONDS", "-5"),
+        ],
+    )
+    def test_a_value_below_its_minimum_is_refused(self, name, raw):
+        assert name in config_error(**MINIMAL, **{name: raw})
+
+    def test_a_first_wait_of_zero_is_allowed(self):
+        assert settings(POLL_FIRST_WAIT_SECONDS="0").poll.first_wait_seconds == 0
+
+    def test_integers_are_read(self):
+        s = settings(
+            POLL_FIRST_WAIT_SECONDS="4",
+            POLL_INTERVAL_SECONDS="2",
+            POLL_MAX_INTERVAL_SECONDS="5",
+            TASK_DEADLINE_SECONDS="300",
+        )
+        assert (s.poll.first_wait_seconds, s.poll.interval_seconds) == (4, 2)
+        assert (s.poll.max_interval_seconds, s.poll.deadline_seconds) == (5, 300)
+
+    def test_the_maximum_interval_may_not_be_below_the_interval(self):
+        message = config_error(
+            **MINIMAL, POLL_INTERVAL_SECONDS="30", POLL_MAX_INTERVAL_SECONDS="10"
+        )
+        assert "POLL_MAX_INTERVAL_SECONDS" in message
+
+
+class TestUrls:
+    @pytest.mark.parametrize(
+        "raw", ["api.apixo.ai", "ftp://api.apixo.ai", "https://", "file:///etc/passwd", "//x.y"]
+    )
+    def test_a_base_url_that_is_not_http_is_refused(self, raw):
+        message = config_error(**MINIMAL, APIXO_BASE_URL=raw)
+        assert "APIXO_BASE_URL" in message
+
+    @pytest.mark.parametrize("raw", ["not a url", "mailto:x@y.z"])
+    def test_a_public_base_url_that_is_not_http_is_refused(self, raw):
+        assert "PUBLIC_BASE_URL" in config_error(**MINIMAL, PUBLIC_BASE_URL=raw)
+
+    def test_the_base_url_loses_its_trailing_slash(self):
+        # Given an origin written with a trailing slash
+        s = settings(APIXO_BASE_URL="http://127.0.0.1:8701/")
+
+        # Then documented paths can be appended to it as they are
+        assert s.providers["apixo"].base_url == "http://127.0.0.1:8701"
+
+    def test_the_public_base_url_is_kept(self):
+        assert settings(PUBLIC_BASE_URL="https://relay.example").public_base_url == (
+            "https://relay.example"
+        )
+
+
+class TestOrigins:
+    def test_download_origins_are_normalized(self):
+        # Given origins written loosely: case, explicit default ports, spaces, empty items
+        s = settings(
+            APIXO_DOWNLOAD_ORIGINS=" https://CDN.Apixo.AI , https://r2.apixo.ai:443,,"
+            "http://127.0.0.1:8701/files/ ,https://[::1]:9000"
+        )
+
+        # Then each is scheme://host:port, lower-case, with the port filled in
+        assert s.providers["apixo"].download_origins == {
+            "https://cdn.apixo.ai:443",
+            "https://r2.apixo.ai:443",
+            "http://127.0.0.1:8701",
+            "https://[::1]:9000",
+        }
+
+    @pytest.mark.parametrize(
+        ("url", "origin"),
+        [
+            ("https://cdn.apixo.ai/output/a.mp4", "https://cdn.apixo.ai:443"),
+            ("http://Example.COM/x", "http://example.com:80"),
+            ("http://127.0.0.1:8701", "http://127.0.0.1:8701"),
+            ("https://[2001:DB8::1]/v.mp4", "https://[2001:db8::1]:443"),
+        ],
+    )
+    def test_origin_of(self, url, origin):
+        assert origin_of(url) == origin
+
+    @pytest.mark.parametrize("url", ["ftp://x.y/z", "cdn.apixo.ai", "https:///path", ""])
+    def test_origin_of_refuses_what_is_not_an_http_url(self, url):
+        with pytest.raises(ValueError):
+            origin_of(url)
+
+    def test_a_bad_download_origin_is_refused(self):
+        with pytest.raises((ConfigurationError, ValueError)):
+            settings(APIXO_DOWNLOAD_ORIGINS="https://cdn.apixo.ai,ftp://files.apixo.ai")
+
+
+class TestChoices:
+    @pytest.mark.parametrize(("raw", "value"), [("true", True), ("1", True), ("YES", True)])
+    def test_true_booleans(self, raw, value):
+        assert settings(TRUST_PROVIDER_ORIGIN=raw).trust_provider_origin is value
+
+    @pytest.mark.parametrize("raw", ["false", "0", "No"])
+    def test_false_booleans(self, raw):
+        assert settings(TRUST_PROVIDER_ORIGIN=raw).trust_provider_origin is False
+
+    def test_a_boolean_that_is_neither_is_refused(self):
+        assert "TRUST_PROVIDER_ORIGIN" in config_error(**MINIMAL, TRUST_PROVIDER_ORIGIN="maybe")
+
+    def test_an_unknown_default_provider_is_refused(self):
+        message = config_error(**MINIMAL, DEFAULT_PROVIDER="sora")
+        assert "DEFAULT_PROVIDER" in message and "'sora'" in message
+
+    def test_the_api_key_is_read_per_provider(self):
+        assert settings(APIXO_API_KEY="k-123").providers["apixo"].api_key == "k-123"
+
+
+def test_get_settings_reads_the_process_environment_once(monkeypatch):
+    # Given a process environment
+    monkeypatch.setenv("TASKS_TABLE", "from-env")
+    monkeypatch.setenv("VIDEO_BUCKET", "bucket")
+    get_settings.cache_clear()
+    try:
+        first = get_settings()
+
+        # When the environment changes afterwards
+        monkeypatch.setenv("TASKS_TABLE", "changed")
+
+        # Then the settings read at start stay
+        assert get_settings() is first
+        assert first.tasks_table == "from-env"
+    finally:
+        get_settings.cache_clear()
