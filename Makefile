@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help test lint validate unit integration e2e run build deploy bench clean
+.PHONY: help test lint validate unit integration e2e run openapi build deploy bench clean
 
 help:
 	@echo "make test      lint, template validation and every test suite (what CI runs)"
 	@echo "make run       the whole system offline: API :3000, AWS :5000, provider simulators"
+	@echo "make openapi   regenerate docs/openapi.json from the API's routes"
 	@echo "make build     sam build (layer built for arm64 / python3.13)"
 	@echo "make deploy    sam deploy (guided the first time)"
 
@@ -42,6 +43,9 @@ e2e: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(BIN)/python -m offline
+
+openapi: $(VENV)/.installed
+	$(BIN)/python -m tools.openapi
 
 build: $(VENV)/.installed
 	$(BIN)/sam build

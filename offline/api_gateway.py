@@ -58,13 +58,14 @@ class LocalHttpApi:
         for route in self._routes:
             params = route.match(method, parts.path)
             if params is not None:
-                event = self._event(route, params, parts.path, parts.query, headers, body)
+                event = self._event(route, method, params, parts.path, parts.query, headers, body)
                 return _response(self._functions.invoke(route.function, event))
         return _json(404, {"message": "Not Found"})
 
     def _event(
         self,
         route: Route,
+        method: str,
         params: dict[str, str],
         path: str,
         query: str,
@@ -78,14 +79,14 @@ class LocalHttpApi:
             "domainName": self.url.split("://", 1)[1],
             "domainPrefix": "local",
             "http": {
-                "method": route.method,
+                "method": method,
                 "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "127.0.0.1",
                 "userAgent": headers.get("user-agent", ""),
             },
             "requestId": str(uuid.uuid4()),
-            "routeKey": f"{route.method} {route.path}",
+            "routeKey": "$default" if route.path == "$default" else f"{route.method} {route.path}",
             "stage": "$default",
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "timeEpoch": int(now * 1000),
@@ -140,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
     api: LocalHttpApi
     protocol_version = "HTTP/1.1"
 
-    def _serve(self) -> None:
+    def _serve(self, send_body: bool = True) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             status, headers, body = _json(413, {"message": "Request Entity Too Large"})
@@ -161,9 +162,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if send_body:
+            self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+    def do_HEAD(self) -> None:
+        self._serve(send_body=False)
+
+    def __getattr__(self, name: str) -> Any:
+        # Every other method goes to the routes too (API Gateway has its `ANY`/`$default`).
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)

@@ -137,4 +137,8 @@ class LocalStack:
         env.update(
             {k: v for k, v in self._env.items() if k in env and k not in ("PUBLIC_BASE_URL",)}
         )
+        # The template's per-provider first waits are minutes; locally they follow the one setting.
+        for provider in SIMULATED_PROVIDERS:
+            name = f"{provider.upper()}_POLL_FIRST_WAIT_SECONDS"
+            env[name] = self._env.get(name, env["POLL_FIRST_WAIT_SECONDS"])
         return env

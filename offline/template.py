@@ -44,7 +44,9 @@ class Route:
     authorized: bool
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
-        if method != self.method:
+        if self.path == "$default":
+            return {}  # API Gateway's catch-all: routes() puts it last
+        if self.method not in (method, "ANY"):
             return None
         pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
         found = re.fullmatch(pattern, path)
@@ -90,8 +92,11 @@ class Template:
                 props = event["Properties"]
                 api_id = props["ApiId"]["Ref"]
                 authorizer = props.get("Auth", {}).get("Authorizer", default_auth[api_id])
-                routes.append(Route(props["Method"], props["Path"], name, authorizer == "AWS_IAM"))
-        return routes
+                routes.append(
+                    Route(props["Method"].upper(), props["Path"], name, authorizer == "AWS_IAM")
+                )
+        # As in API Gateway: the catch-all is tried only when no other route matches.
+        return sorted(routes, key=lambda route: route.path == "$default")
 
     def queue_triggers(self) -> list[QueueTrigger]:
         triggers = []

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from veo_relay.api_models import CreateVideoBody, ExtendVideoBody
+from veo_relay.api_models import CreateVideoBody, ErrorBody, ExtendVideoBody
 from veo_relay.creation import CreateVideo, ExtendVideo, create_video, extend_video
 from veo_relay.errors import Unauthenticated, VeoRelayError
-from veo_relay.http_errors import error_body, status_for, validation_message
+from veo_relay.http_errors import (
+    error_body,
+    refuse_raw_request,
+    status_for,
+    validation_message,
+)
 from veo_relay.providers.base import GenerationRequest
 from veo_relay.queries import get_video, list_videos, public_task
 from veo_relay.runtime import get_runtime
@@ -24,11 +30,54 @@ logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True)
 
 
-@app.post("/v1/videos")
-def create(body: CreateVideoBody) -> Response[dict[str, Any]]:
-    runtime = get_runtime()
+def _errors(*statuses: int) -> dict[int, Any]:
+    """OpenAPI responses for these error statuses, all with the one error body."""
+    descriptions = {
+        400: "Malformed JSON",
+        401: "No caller identity",
+        404: "Unknown, or not the caller's",
+        409: "Conflict: Idempotency-Key reused with another body, or the parent is not completed",
+        413: "Body too large",
+        415: "Content-Type is not application/json",
+        422: "Invalid input; the message names the field",
+        502: "The provider refused or failed",
+        503: "The provider is unavailable",
+    }
+    return {
+        status: {
+            "description": descriptions[status],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+        for status in statuses
+    }
+
+
+TASK_ACCEPTED = {
+    202: {"description": "Accepted: the task object", "content": {"application/json": {}}}
+}
+TASK_FOUND = {200: {"description": "The task object", "content": {"application/json": {}}}}
+TASKS_LISTED = {
+    200: {
+        "description": '{"items": [task objects], "next_cursor": string or null}',
+        "content": {"application/json": {}},
+    }
+}
+IdempotencyKey = Annotated[
+    str | None, Header(alias="idempotency-key", min_length=1, max_length=255)
+]
+
+
+@app.post(
+    "/v1/videos",
+    summary="Create a generation",
+    responses={**TASK_ACCEPTED, **_errors(400, 401, 409, 413, 415, 422, 502, 503)},
+)
+def create(
+    body: CreateVideoBody, idempotency_key: IdempotencyKey = None
+) -> Response[dict[str, Any]]:
+    owner = _principal()
     command = CreateVideo(
-        owner=_principal(),
+        owner=owner,
         provider=body.provider,
         request=GenerationRequest(
             prompt=body.prompt,
@@ -40,20 +89,52 @@ def create(body: CreateVideoBody) -> Response[dict[str, Any]]:
             watermark=body.watermark,
         ),
     )
-    return _accepted(create_video(runtime, command, _callback_base_url()))
+    return _accepted(
+        _once(owner, idempotency_key, {"create": body.model_dump()}, create_video, command)
+    )
 
 
-@app.post("/v1/videos/<task_id>/extend")
-def extend(task_id: str, body: ExtendVideoBody) -> Response[dict[str, Any]]:
+@app.post(
+    "/v1/videos/<task_id>/extend",
+    summary="Continue a completed video; the child stays on its parent's provider",
+    responses={**TASK_ACCEPTED, **_errors(400, 401, 404, 409, 413, 415, 422, 502, 503)},
+)
+def extend(
+    task_id: str, body: ExtendVideoBody, idempotency_key: IdempotencyKey = None
+) -> Response[dict[str, Any]]:
+    owner = _principal()
     command = ExtendVideo(
-        owner=_principal(),
+        owner=owner,
         parent_id=task_id,
         prompt=body.prompt,
         mode=body.mode,
         seed=body.seed,
         watermark=body.watermark,
     )
-    return _accepted(extend_video(get_runtime(), command, _callback_base_url()))
+    return _accepted(
+        _once(
+            owner,
+            idempotency_key,
+            {"extend": task_id, **body.model_dump()},
+            extend_video,
+            command,
+        )
+    )
+
+
+def _once(
+    owner: str, key: str | None, fingerprint: dict[str, Any], use_case: Any, command: Any
+) -> Task:
+    """Runs the use case, or with an Idempotency-Key, only the first time for that key."""
+    runtime = get_runtime()
+    callback_base_url = _callback_base_url()
+    if key is None:
+        return use_case(runtime, command, callback_base_url)  # type: ignore[no-any-return]
+    runtime.idempotent_creates.register(app.lambda_context)
+    task_id = runtime.idempotent_creates.create(
+        owner, key, fingerprint, lambda: use_case(runtime, command, callback_base_url)
+    )
+    return runtime.tasks.get(task_id)
 
 
 def _accepted(task: Task) -> Response[dict[str, Any]]:
@@ -65,12 +146,20 @@ def _accepted(task: Task) -> Response[dict[str, Any]]:
     )
 
 
-@app.get("/v1/videos/<task_id>")
+@app.get(
+    "/v1/videos/<task_id>",
+    summary="A task, with a presigned download_url once completed",
+    responses={**TASK_FOUND, **_errors(401, 404, 422)},
+)
 def read(task_id: str) -> dict[str, Any]:
     return get_video(get_runtime(), _principal(), task_id)
 
 
-@app.get("/v1/videos")
+@app.get(
+    "/v1/videos",
+    summary="The caller's tasks, newest first; root_id lists one family",
+    responses={**TASKS_LISTED, **_errors(401, 422)},
+)
 def list_(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query()] = None,
@@ -78,6 +167,13 @@ def list_(
     root_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     return list_videos(get_runtime(), _principal(), limit, cursor, status, root_id)
+
+
+@app.not_found
+def no_such_route(exc: Exception) -> Response[dict[str, Any]]:
+    return _error(
+        404, "not_found", f"no route {app.current_event.http_method} {app.current_event.path}"
+    )
 
 
 @app.exception_handler(VeoRelayError)
@@ -113,4 +209,12 @@ def _callback_base_url() -> str:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    refusal = refuse_raw_request(event)
+    if refusal is not None:
+        status, code, message = refusal
+        return {
+            "statusCode": status,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(error_body(code, message)),
+        }
     return app.resolve(event, context)

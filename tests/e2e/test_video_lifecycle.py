@@ -105,3 +105,37 @@ def test_another_principal_cannot_see_the_task(stack: RunningStack) -> None:
     # Then it does not exist for them
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_repeated_create_with_the_same_idempotency_key_spends_nothing(
+    stack: RunningStack,
+) -> None:
+    # Given a create sent with an Idempotency-Key
+    body = {"prompt": "a kite over the dunes [sim:size=2048]"}
+    headers = {"X-Local-Principal": "e2e-user", "Idempotency-Key": "kite-1"}
+    first = requests.post(f"{stack.api_url}/v1/videos", json=body, headers=headers, timeout=30)
+    submissions = len(stack.simulator_state()["submissions"])
+
+    # When the client repeats it (a retry after a lost answer)
+    again = requests.post(f"{stack.api_url}/v1/videos", json=body, headers=headers, timeout=30)
+
+    # Then it gets the same task back and the provider saw no second submit
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json()["id"] == first.json()["id"]
+    assert len(stack.simulator_state()["submissions"]) == submissions
+
+    # And the same key with another body is a conflict
+    other = requests.post(
+        f"{stack.api_url}/v1/videos", json={"prompt": "another"}, headers=headers, timeout=30
+    )
+    assert other.status_code == 409
+    assert "Idempotency-Key" in other.json()["error"]["message"]
+
+
+def test_a_body_too_large_is_413(stack: RunningStack) -> None:
+    # Given a body far above any valid request
+    response = stack.create(prompt="x" * 100_000)
+
+    # Then it is refused as too large, in the one error shape
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"

@@ -28,7 +28,8 @@ from offline.template import Template, load_template
 from tests.helpers import ALICE, api_event, copy_request_event, response_json, wait_until
 
 SIM_API_KEY = "sim-test-key"
-# Providers other than apixo are never reached from these tests: a closed loopback port.
+# Providers other than apixo are never reached from these tests unless a test asks for their
+# simulator (the `apimart` and `kie` fixtures): a closed loopback port.
 UNREACHABLE = "http://127.0.0.1:9"
 
 # Seconds, so that a state machine run takes a few seconds of wall time.
@@ -322,6 +323,9 @@ def stack(
         env: dict[str, str] = {}
         for function in template.of_type("AWS::Serverless::Function"):
             env.update(template.function_environment(function, parameters))
+        # The template's per-provider first waits are minutes; here the one for all applies.
+        for provider in ("APIXO", "KIE", "APIMART"):
+            env.pop(f"{provider}_POLL_FIRST_WAIT_SECONDS")
         env.update(TEST_TIMINGS)
         env.update(
             APIXO_BASE_URL=simulator.base_url,
@@ -339,3 +343,53 @@ def stack(
         built = Stack(template, local_functions, session, simulator, http_api)
         cleanup.callback(built.stop)
         yield built
+
+
+@pytest.fixture(scope="session")
+def other_simulators() -> Iterator[dict[str, ProviderSimulator]]:
+    """kie and apimart simulators, started only for the tests that ask for one of them."""
+    started = {
+        name: ProviderSimulator.for_provider(
+            name, port=0, api_key=SIM_API_KEY, default_delay=0.2
+        ).start()
+        for name in ("apimart", "kie")
+    }
+    yield started
+    for sim in started.values():
+        sim.stop()
+
+
+def _point_provider_at(
+    name: str, sim: ProviderSimulator, monkeypatch: pytest.MonkeyPatch
+) -> ProviderSimulator:
+    from veo_relay.runtime import get_runtime
+    from veo_relay.settings import get_settings
+
+    prefix = name.upper()
+    monkeypatch.setenv(f"{prefix}_BASE_URL", sim.base_url)
+    monkeypatch.setenv(f"{prefix}_API_KEY", SIM_API_KEY)
+    # Read again on the next invocation (the stack fixture's own clean-up clears them after).
+    get_settings.cache_clear()
+    get_runtime.cache_clear()
+    return sim
+
+
+@pytest.fixture
+def apimart(
+    stack: Stack,
+    other_simulators: dict[str, ProviderSimulator],
+    monkeypatch: pytest.MonkeyPatch,
+) -> ProviderSimulator:
+    """The stack with APIMART_BASE_URL/APIMART_API_KEY pointing at the apimart simulator (which
+    has no callbacks for veo3.1); request it together with `stack`."""
+    return _point_provider_at("apimart", other_simulators["apimart"], monkeypatch)
+
+
+@pytest.fixture
+def kie(
+    stack: Stack,
+    other_simulators: dict[str, ProviderSimulator],
+    monkeypatch: pytest.MonkeyPatch,
+) -> ProviderSimulator:
+    """The stack with KIE_BASE_URL/KIE_API_KEY pointing at the kie simulator."""
+    return _point_provider_at("kie", other_simulators["kie"], monkeypatch)

@@ -29,7 +29,7 @@ TASK_FIELDS = {
 }
 
 # The background poller would otherwise read the provider while these tests look at the task.
-pytestmark = pytest.mark.stack_env(POLL_FIRST_WAIT_SECONDS=600)
+pytestmark = pytest.mark.stack_env(APIXO_POLL_FIRST_WAIT_SECONDS=600)
 
 
 def get(stack, task_id: str, principal: str = ALICE) -> dict:
@@ -100,11 +100,16 @@ class TestCreate:
         )
         assert execution["name"] == task["id"]
         assert execution["status"] == "RUNNING"
-        assert json.loads(execution["input"]) == {
+        execution_input = json.loads(execution["input"])
+        failed_expires_at = int(execution_input.pop("failed_expires_at"))
+        assert execution_input == {
             "task_id": task["id"],
             "first_wait_seconds": 600,
+            "copy_lease_seconds": 360,
             "poll": {"attempt": 0},
         }
+        # (a task the state machine itself closes expires like any failed task: ~90 days on)
+        assert 89 * 86400 < failed_expires_at - time.time() < 92 * 86400
 
     def test_every_option_reaches_the_provider(self, stack, monkeypatch):
         # Given a record of what the apixo adapter posts

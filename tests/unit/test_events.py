@@ -24,6 +24,7 @@ API_EVENTS = {
     "api_extend_video": ("POST", "/v1/videos/{id}/extend"),
     "api_get_video": ("GET", "/v1/videos/{id}"),
     "api_list_videos": ("GET", "/v1/videos"),
+    "api_unmatched_route": ("ANY", "$default"),
     "callback_apixo": ("POST", "/v1/callbacks/{provider}/{token}"),
 }
 QUEUE_EVENTS = {"copy_request": "CopyWorkerFunction", "submit_request": "SubmitWorkerFunction"}
@@ -73,8 +74,9 @@ def test_http_api_events_are_payload_2_0_for_their_route(name, template):
 
     # Then it is a payload 2.0 event for that route
     assert event["version"] == "2.0"
-    assert event["routeKey"] == event["requestContext"]["routeKey"] == f"{method} {path}"
-    assert event["requestContext"]["http"]["method"] == method
+    route_key = path if path == "$default" else f"{method} {path}"  # API Gateway's catch-all
+    assert event["routeKey"] == event["requestContext"]["routeKey"] == route_key
+    assert method in ("ANY", event["requestContext"]["http"]["method"])
     assert event["requestContext"]["http"]["path"] == event["rawPath"]
     params = route.match(method, event["rawPath"])
     assert params is not None

@@ -13,9 +13,7 @@ from veo_relay.settings import PollSettings
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 FAR = NOW + timedelta(hours=1)
-POLL = PollSettings(
-    first_wait_seconds=90, interval_seconds=15, max_interval_seconds=120, deadline_seconds=2700
-)
+POLL = PollSettings(interval_seconds=15, max_interval_seconds=120, deadline_seconds=2700)
 
 
 @pytest.fixture(autouse=True)

@@ -228,6 +228,7 @@ def _settings(name: str, webhook_hmac_key: str | None = None) -> ProviderSetting
         api_key=None,
         download_origins=frozenset(),
         rate_limit=RateLimit(10, 10),
+        first_wait_seconds=90,
         webhook_hmac_key=webhook_hmac_key,
     )
 
@@ -288,7 +289,9 @@ def test_adapter_modules_are_imported_only_when_their_provider_is_built():
         from veo_relay.settings import ProviderSettings, RateLimit
         adapters = {"veo_relay.providers." + n for n in ("apixo", "kie", "apimart")}
         before = sorted(adapters & set(sys.modules))
-        settings = ProviderSettings("kie", "https://k.example", None, frozenset(), RateLimit(1, 1))
+        settings = ProviderSettings(
+            "kie", "https://k.example", None, frozenset(), RateLimit(1, 1), first_wait_seconds=90
+        )
         build_provider(settings, lambda: None)
         after = sorted(adapters & set(sys.modules))
         print(before, after)

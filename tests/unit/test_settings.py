@@ -56,12 +56,16 @@ class TestDefaults:
             "https://r2.apixo.ai:443",
             "https://cdn.apixo.ai:443",
         }
+        assert {name: p.first_wait_seconds for name, p in s.providers.items()} == {
+            "apixo": 90,
+            "kie": 100,
+            "apimart": 120,
+        }
         assert (
-            s.poll.first_wait_seconds,
             s.poll.interval_seconds,
             s.poll.max_interval_seconds,
             s.poll.deadline_seconds,
-        ) == (90, 15, 120, 2700)
+        ) == (15, 180, 2700)
         assert s.public_base_url is None
         assert s.copy_queue_url is None and s.state_machine_arn is None
         assert s.trust_provider_origin is False
@@ -80,7 +84,9 @@ class TestDefaults:
         assert {origin_of(o) for o in parameters["ApixoDownloadOrigins"].split(",")} == set(
             s.providers["apixo"].download_origins
         )
-        assert parameters["PollFirstWaitSeconds"] == s.poll.first_wait_seconds
+        for name in ("Apixo", "Kie", "Apimart"):
+            first_wait = s.providers[name.lower()].first_wait_seconds
+            assert parameters[f"{name}PollFirstWaitSeconds"] == first_wait
         assert parameters["PollIntervalSeconds"] == s.poll.interval_seconds
         assert parameters["PollMaxIntervalSeconds"] == s.poll.max_interval_seconds
         assert parameters["TaskDeadlineSeconds"] == s.poll.deadline_seconds
@@ -107,7 +113,15 @@ class TestIntegers:
         assert name in config_error(**MINIMAL, **{name: raw})
 
     def test_a_first_wait_of_zero_is_allowed(self):
-        assert settings(POLL_FIRST_WAIT_SECONDS="0").poll.first_wait_seconds == 0
+        assert settings(POLL_FIRST_WAIT_SECONDS="0").providers["kie"].first_wait_seconds == 0
+
+    def test_a_providers_own_first_wait_wins_over_the_one_for_all(self):
+        # Given a first wait for all providers and one for kie
+        s = settings(POLL_FIRST_WAIT_SECONDS="4", KIE_POLL_FIRST_WAIT_SECONDS="7")
+
+        # Then kie uses its own, the others the one for all
+        assert s.providers["kie"].first_wait_seconds == 7
+        assert s.providers["apixo"].first_wait_seconds == 4
 
     def test_integers_are_read(self):
         s = settings(
@@ -116,7 +130,7 @@ class TestIntegers:
             POLL_MAX_INTERVAL_SECONDS="5",
             TASK_DEADLINE_SECONDS="300",
         )
-        assert (s.poll.first_wait_seconds, s.poll.interval_seconds) == (4, 2)
+        assert (s.providers["apixo"].first_wait_seconds, s.poll.interval_seconds) == (4, 2)
         assert (s.poll.max_interval_seconds, s.poll.deadline_seconds) == (5, 300)
 
     def test_the_maximum_interval_may_not_be_below_the_interval(self):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s/?#@]+[^\s]*$", max_length=2048)]
 
@@ -20,7 +20,7 @@ class CreateVideoBody(BaseModel):
     ] = "TEXT_2_VIDEO"
     aspect_ratio: Literal["16:9", "9:16"] = "16:9"
     image_urls: Annotated[list[HttpsUrl], Field(max_length=3)] = []
-    seed: Annotated[int, Field(ge=0, le=4294967295)] | None = None
+    seed: Annotated[StrictInt, Field(ge=0, le=4294967295)] | None = None
     watermark: Annotated[str, StringConstraints(max_length=100)] | None = None
 
 
@@ -29,5 +29,16 @@ class ExtendVideoBody(BaseModel):
 
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=10000)]
     mode: Literal["fast", "quality"] | None = None  # None: the parent's mode
-    seed: Annotated[int, Field(ge=0, le=4294967295)] | None = None
+    seed: Annotated[StrictInt, Field(ge=0, le=4294967295)] | None = None
     watermark: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx body."""
+
+    error: ErrorDetail

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from veo_relay.errors import (
@@ -50,3 +52,31 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[int, str]:
     elif first.get("type") == "missing":
         message = "is required"
     return 422, f"{field}: {message}"
+
+
+# Far above any valid body (a 10,000-character prompt, three image URLs); API Gateway's own
+# limit is 10 MB.
+MAX_BODY_BYTES = 64 * 1024
+
+
+def refuse_raw_request(event: dict[str, Any]) -> tuple[int, str, str] | None:
+    """What is wrong with a request before it is parsed (size, media type, encoding), if anything:
+    (status, code, message)."""
+    body = event.get("body") or ""
+    if not body:
+        return None
+    try:
+        raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    except (binascii.Error, UnicodeEncodeError):
+        return 400, "invalid_request", "body: is not valid base64"
+    if len(raw) > MAX_BODY_BYTES:
+        return 413, "payload_too_large", f"body: larger than {MAX_BODY_BYTES} bytes"
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    media_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        return 415, "unsupported_media_type", "Content-Type: must be application/json"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return 400, "invalid_request", "body: is not valid UTF-8 JSON"
+    return None

@@ -31,7 +31,7 @@ def list_videos(
     if status is not None and status not in {s.value for s in TaskStatus}:
         raise InvalidRequest("status", f"must be one of {', '.join(s.value for s in TaskStatus)}")
     tasks, last_key = runtime.tasks.list_for_owner(
-        owner, limit, _decode_cursor(cursor), status, root_id
+        owner, limit, _decode_cursor(cursor, owner, root_id), status, root_id
     )
     return {
         "items": [public_task(runtime, task) for task in tasks],
@@ -54,13 +54,24 @@ def _encode_cursor(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
 
 
-def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+def _decode_cursor(cursor: str | None, owner: str, root_id: str | None) -> dict[str, Any] | None:
+    """A cursor is the last key of the previous page, of this caller's listing and no other."""
     if not cursor:
         return None
+    refused = InvalidRequest("cursor", "is not a cursor this API returned for this listing")
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, binascii.Error):
-        raise InvalidRequest("cursor", "is not a cursor this API returned") from None
-    if not isinstance(key, dict):
-        raise InvalidRequest("cursor", "is not a cursor this API returned")
+        raise refused from None
+    partition = {"root_id": root_id} if root_id else {"owner": owner}
+    expected = {"id", "created_at", *partition}
+    if not isinstance(key, dict) or set(key) != expected:
+        raise refused
+    values = {
+        name: value.get("S") if isinstance(value, dict) else None for name, value in key.items()
+    }
+    if any(not isinstance(v, str) or not v for v in values.values()):
+        raise refused
+    if any(values[name] != value for name, value in partition.items()):
+        raise refused
     return key

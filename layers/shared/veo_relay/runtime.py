@@ -9,6 +9,7 @@ from veo_relay.settings import Settings, get_settings, origin_of
 
 if TYPE_CHECKING:
     from veo_relay.downloader import DownloadPolicy
+    from veo_relay.idempotency import IdempotentCreates
     from veo_relay.providers.base import Provider
     from veo_relay.submit_slots import SubmitSlots
     from veo_relay.task_store import TaskStore
@@ -56,6 +57,14 @@ class Runtime:
         return SubmitQueue(boto3.client("sqs"), self.settings.submit_queue_url)
 
     @cached_property
+    def idempotent_creates(self) -> IdempotentCreates:
+        from veo_relay.idempotency import IdempotentCreates
+
+        if not self.settings.idempotency_table:
+            raise RuntimeError("IDEMPOTENCY_TABLE is not configured for this function")
+        return IdempotentCreates(self.settings.idempotency_table)
+
+    @cached_property
     def submit_slots(self) -> SubmitSlots:
         from veo_relay.submit_slots import SubmitSlots
 
@@ -70,7 +79,10 @@ class Runtime:
         if not self.settings.state_machine_arn:
             raise RuntimeError("STATE_MACHINE_ARN is not configured for this function")
         return FallbackWorkflow(
-            boto3.client("stepfunctions"), self.settings.state_machine_arn, self.settings.poll
+            boto3.client("stepfunctions"),
+            self.settings.state_machine_arn,
+            self.settings.poll.deadline_seconds,
+            self.settings.copy_lease_seconds,
         )
 
     def provider(self, name: str) -> Provider:

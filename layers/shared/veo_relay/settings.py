@@ -28,13 +28,14 @@ class ProviderSettings:
     api_key: str | None
     download_origins: frozenset[str]
     rate_limit: RateLimit
+    # The fallback poller's first look comes after about the provider's usual completion time.
+    first_wait_seconds: int
     # kie signs callbacks (X-Webhook-Signature) when its account setting is on; verified when set.
     webhook_hmac_key: str | None = None
 
 
 @dataclass(frozen=True)
 class PollSettings:
-    first_wait_seconds: int
     interval_seconds: int
     max_interval_seconds: int
     deadline_seconds: int
@@ -46,6 +47,7 @@ class Settings:
     video_bucket: str
     copy_queue_url: str | None
     submit_queue_url: str | None
+    idempotency_table: str | None
     state_machine_arn: str | None
     provider_keys_secret_arn: str | None
     public_base_url: str | None
@@ -71,6 +73,7 @@ class Settings:
             video_bucket=reader.required("VIDEO_BUCKET"),
             copy_queue_url=reader.optional("COPY_QUEUE_URL"),
             submit_queue_url=reader.optional("SUBMIT_QUEUE_URL"),
+            idempotency_table=reader.optional("IDEMPOTENCY_TABLE"),
             state_machine_arn=reader.optional("STATE_MACHINE_ARN"),
             provider_keys_secret_arn=reader.optional("PROVIDER_KEYS_SECRET_ARN"),
             public_base_url=reader.url("PUBLIC_BASE_URL", required=False),
@@ -80,9 +83,8 @@ class Settings:
             ),
             providers={name: _provider_settings(name, reader) for name in PROVIDERS},
             poll=PollSettings(
-                first_wait_seconds=reader.integer("POLL_FIRST_WAIT_SECONDS", 90, minimum=0),
                 interval_seconds=reader.integer("POLL_INTERVAL_SECONDS", 15, minimum=1),
-                max_interval_seconds=reader.integer("POLL_MAX_INTERVAL_SECONDS", 120, minimum=1),
+                max_interval_seconds=reader.integer("POLL_MAX_INTERVAL_SECONDS", 180, minimum=1),
                 deadline_seconds=reader.integer("TASK_DEADLINE_SECONDS", 2700, minimum=1),
             ),
             trust_provider_origin=reader.boolean("TRUST_PROVIDER_ORIGIN", default=False),
@@ -110,6 +112,8 @@ _DEFAULT_DOWNLOAD_ORIGINS = {
 # Documented limits (kie: 20 new tasks per 10 s; apixo: 10,000 requests a minute); apimart
 # documents none, so a cautious one.
 _DEFAULT_RATE_LIMITS = {"apixo": "10000/60", "kie": "20/10", "apimart": "60/10"}
+# Usual completion times: apixo says "wait 90 seconds, then poll"; kie and apimart take ~2 minutes.
+_DEFAULT_FIRST_WAITS = {"apixo": 90, "kie": 100, "apimart": 120}
 
 
 def _provider_settings(name: str, reader: _EnvReader) -> ProviderSettings:
@@ -122,6 +126,12 @@ def _provider_settings(name: str, reader: _EnvReader) -> ProviderSettings:
         api_key=reader.optional(f"{prefix}_API_KEY"),
         download_origins=frozenset(origin_of(o.strip()) for o in origins.split(",") if o.strip()),
         rate_limit=reader.rate_limit(f"{prefix}_RATE_LIMIT", _DEFAULT_RATE_LIMITS[name]),
+        # A provider's own setting, else the one for all (e.g. seconds under `make run`).
+        first_wait_seconds=reader.integer(
+            f"{prefix}_POLL_FIRST_WAIT_SECONDS",
+            reader.integer("POLL_FIRST_WAIT_SECONDS", _DEFAULT_FIRST_WAITS[name], minimum=0),
+            minimum=0,
+        ),
         webhook_hmac_key=reader.optional(f"{prefix}_WEBHOOK_HMAC_KEY"),
     )
 

@@ -57,11 +57,16 @@ def wait_for_slot(slot_at: float, longest: float = INLINE_WAIT_SECONDS) -> bool:
     return True
 
 
+def start_fallback_poller(runtime: Runtime, task: Task) -> None:
+    provider = runtime.settings.providers[task.provider]
+    runtime.workflow.start(task.id, provider.first_wait_seconds)
+
+
 def queue_for_later(runtime: Runtime, task: Task, ticket: SubmitTicket, slot_at: float) -> None:
     """Leaves the task `queued` until `slot_at`. Its fallback poller runs meanwhile (a second
     start is a no-op), so the deadline covers a task that never leaves the queue."""
     runtime.submit_queue.request_submit(ticket, slot_at)
-    runtime.workflow.start(task.id)
+    start_fallback_poller(runtime, task)
 
 
 def submit_queued(runtime: Runtime, ticket: SubmitTicket, slot_at: float) -> SubmitOutcome:
@@ -94,7 +99,7 @@ def submit_claimed(
     except ProviderError as exc:
         return _after_refusal(runtime, task, ticket, exc)
     runtime.tasks.mark_submitted(task.id, submission.provider_task_id, submission.model)
-    runtime.workflow.start(task.id)
+    start_fallback_poller(runtime, task)
     logger.info(
         "task submitted",
         extra={"task_id": task.id, "provider": task.provider, "kind": task.kind.value},
@@ -166,7 +171,7 @@ def _outcome_unknown(runtime: Runtime, task: Task, exc: ProviderError) -> Submit
     if provider.supports_callbacks:
         # The provider calls the task's own URL if it did create the task; the poller's deadline
         # ends the task otherwise.
-        runtime.workflow.start(task.id)
+        start_fallback_poller(runtime, task)
         return SubmitOutcome.OUTCOME_UNKNOWN
     runtime.tasks.mark_failed(
         task.id,

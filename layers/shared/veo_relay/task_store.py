@@ -22,6 +22,7 @@ from veo_relay.errors import TaskNotFound
 from veo_relay.tasks import (
     COMPLETED_FROM,
     FAILED_FROM,
+    FAILED_TASK_RETENTION,
     OPEN_STATUSES,
     STORING_FROM,
     SUBMITTED_FROM,
@@ -96,8 +97,7 @@ class TaskStore:
     """The task table. Transitions return the updated task, or None when the task was no longer in
     a state the transition may start from (a duplicate or late event: a no-op by design)."""
 
-    def __init__(self, table_name: str, failed_retention: timedelta = timedelta(days=90)) -> None:
-        self._failed_retention = failed_retention
+    def __init__(self, table_name: str) -> None:
         TaskRecord.Meta.table_name = table_name
         TaskRecord._connection = None  # a previous binding's connection names another table
 
@@ -208,7 +208,7 @@ class TaskStore:
             TaskStatus.FAILED,
             [
                 TaskRecord.error.set(fields),
-                TaskRecord.expires_at.set(datetime.now(UTC) + self._failed_retention),
+                TaskRecord.expires_at.set(datetime.now(UTC) + FAILED_TASK_RETENTION),
             ],
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +25,9 @@ class TaskStatus(StrEnum):
     def is_terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
+
+# Failed tasks hold no video; their records expire after this (completed ones never do).
+FAILED_TASK_RETENTION = timedelta(days=90)
 
 TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED})
 OPEN_STATUSES = frozenset(set(TaskStatus) - TERMINAL_STATUSES)
