@@ -51,6 +51,11 @@ class LocalHttpApi:
         self._server.shutdown()
         self._server.server_close()
 
+    def route_key(self, method: str, target: str) -> str:
+        path = urlsplit(target).path
+        route = next((r for r in self._routes if r.match(method, path) is not None), None)
+        return f"{route.method} {route.path}" if route else f"{method} (no route)"
+
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
@@ -154,7 +159,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self.command, self.path, request_headers, request_body
                 )
             except Exception:  # what API Gateway answers when the integration fails
-                log.exception("integration failed for %s %s", self.command, self.path)
+                # The route, not the path: a callback path carries its task's token.
+                log.exception(
+                    "integration failed for %s", self.api.route_key(self.command, self.path)
+                )
                 status, headers, body = _json(500, {"message": "Internal Server Error"})
         self.send_response(status)
         for key, value in headers.items():

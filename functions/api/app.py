@@ -19,6 +19,7 @@ from veo_relay.http_errors import (
     error_body,
     refuse_raw_request,
     status_for,
+    unexpected_error,
     validation_message,
 )
 from veo_relay.providers.base import GenerationRequest
@@ -179,6 +180,16 @@ def no_such_route(exc: Exception) -> Response[dict[str, Any]]:
 @app.exception_handler(VeoRelayError)
 def domain_error(exc: VeoRelayError) -> Response[dict[str, Any]]:
     return _error(status_for(exc), exc.code, str(exc))
+
+
+@app.exception_handler(Exception)
+def unexpected(exc: Exception) -> Response[dict[str, Any]]:
+    logger.exception("unexpected error")
+    status, code, message = unexpected_error(exc)
+    response = _error(status, code, message)
+    if status == 503:
+        response.headers["Retry-After"] = "2"
+    return response
 
 
 @app.exception_handler(RequestValidationError)

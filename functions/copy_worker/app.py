@@ -24,7 +24,12 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def handle_copy_request(record: SQSRecord) -> str:
     task_id = copy_request_task_id(record.body)
     logger.append_keys(task_id=task_id)
-    outcome = copy_video(get_runtime(), task_id)
+    try:
+        outcome = copy_video(get_runtime(), task_id)
+    except Exception as exc:
+        # The record goes back to the queue; say which task and why (the batch utility does not).
+        logger.warning("copy attempt failed", extra={"task_id": task_id}, exc_info=exc)
+        raise
     logger.info("copy request handled", extra={"outcome": outcome.value})
     return outcome.value
 

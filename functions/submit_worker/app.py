@@ -24,7 +24,12 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def handle_submit_request(record: SQSRecord) -> str:
     ticket, slot_at = parse_submit_request(record.body)
     logger.append_keys(task_id=ticket.task_id)
-    outcome = submit_queued(get_runtime(), ticket, slot_at)
+    try:
+        outcome = submit_queued(get_runtime(), ticket, slot_at)
+    except Exception as exc:
+        # The record goes back to the queue; say which task and why (the batch utility does not).
+        logger.warning("submit attempt failed", extra={"task_id": ticket.task_id}, exc_info=exc)
+        raise
     logger.info("submit request handled", extra={"outcome": outcome.value})
     return outcome.value
 

@@ -34,17 +34,25 @@ def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
         return CopyOutcome.STILL_RUNNING
     status = runtime.provider(task.provider).read_status(task.provider_task_id, task.kind)
     if status.state is ProviderState.RUNNING:
-        # The fallback poller keeps watching the task; nothing to copy yet.
+        # Nothing to copy yet; the fallback poller keeps watching the task.
+        if task.callback_received_at is not None:
+            runtime.tasks.forget_callback(task.id)
         return CopyOutcome.STILL_RUNNING
     if status.state is ProviderState.FAILED:
         assert status.error is not None
         runtime.tasks.mark_failed(task.id, status.error)
         return CopyOutcome.FAILED
     lease = timedelta(seconds=runtime.settings.copy_lease_seconds)
-    if runtime.tasks.mark_storing(task.id, lease) is None:
-        # Closed meanwhile, or another worker's copy is under way (its lease still runs).
+    leased = runtime.tasks.mark_storing(task.id, lease)
+    if leased is None:
+        # Closed meanwhile, or another worker's copy is under way (its lease still runs; should
+        # that worker die, the poller requests the copy again once the lease is out).
         return CopyOutcome.ALREADY_CLOSED
-    stored = runtime.videos.find(task.video_key) or _download(runtime, task, status.video_urls)
+    try:
+        stored = runtime.videos.find(task.video_key) or _download(runtime, task, status.video_urls)
+    except Exception:
+        runtime.tasks.release_storing(task.id, leased.updated_at)
+        raise
     if stored is None:
         return CopyOutcome.FAILED
     runtime.tasks.mark_completed(

@@ -80,3 +80,20 @@ def refuse_raw_request(event: dict[str, Any]) -> tuple[int, str, str] | None:
     except UnicodeDecodeError:
         return 400, "invalid_request", "body: is not valid UTF-8 JSON"
     return None
+
+
+_THROTTLING_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+
+
+def unexpected_error(exc: Exception) -> tuple[int, str, str]:
+    """An error no domain rule expected (an AWS fault): 503 when AWS throttled us, so the caller
+    retries; 500 otherwise. Never the exception's text: it may name internals."""
+    code = getattr(exc, "cause_response_code", None)  # PynamoDB's
+    response = getattr(exc, "response", None)  # botocore's ClientError
+    if code is None and isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+    if code in _THROTTLING_CODES:
+        return 503, "service_unavailable", "the service is busy; retry shortly"
+    return 500, "internal_error", "an unexpected error occurred; it has been logged"

@@ -47,9 +47,13 @@ def poll_task(
 
 
 def _check_provider(runtime: Runtime, task: Task) -> str:
-    if task.provider_task_id is None or task.status is TaskStatus.STORING:
-        # Not submitted yet, or the copy is under way: only the task's own state can change.
+    if task.status is TaskStatus.STORING:
+        if not _copy_under_way(runtime, task, datetime.now(UTC)):
+            # The copy's worker is gone without a word (a crash, a timeout): ask for it again.
+            runtime.copy_queue.request_copy(task.id, reason="stalled copy")
         return "open"
+    if task.provider_task_id is None:
+        return "open"  # not submitted yet: only the task's own state can change
     try:
         status = runtime.provider(task.provider).read_status(task.provider_task_id, task.kind)
     except ProviderError as exc:

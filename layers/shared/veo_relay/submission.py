@@ -98,8 +98,11 @@ def submit_claimed(
         submission = _submit(runtime, task, callback_url)
     except ProviderError as exc:
         return _after_refusal(runtime, task, ticket, exc)
-    runtime.tasks.mark_submitted(task.id, submission.provider_task_id, submission.model)
-    start_fallback_poller(runtime, task)
+    try:
+        runtime.tasks.mark_submitted(task.id, submission.provider_task_id, submission.model)
+    finally:
+        # The provider has the task: whatever happens to this write, the poller must watch it.
+        start_fallback_poller(runtime, task)
     logger.info(
         "task submitted",
         extra={"task_id": task.id, "provider": task.provider, "kind": task.kind.value},

@@ -190,6 +190,24 @@ class TaskStore:
             condition,
         )
 
+    def release_storing(self, task_id: str, taken_at: str) -> None:
+        """Gives back a copy's lease after the copy failed, so that a retry need not wait it out;
+        only the lease taken at `taken_at` (no later one) is given back."""
+        self._update(
+            task_id,
+            [TaskRecord.status.set(TaskStatus.IN_PROGRESS.value)],
+            (TaskRecord.status == TaskStatus.STORING.value) & (TaskRecord.updated_at == taken_at),
+        )
+
+    def forget_callback(self, task_id: str) -> None:
+        """A callback the provider's status did not confirm (early or forged) is forgotten, so the
+        provider's genuine one still starts the copy."""
+        self._update(
+            task_id,
+            [TaskRecord.callback_received_at.remove()],
+            TaskRecord.status.is_in(*OPEN_STATUSES),
+        )
+
     def mark_completed(self, task_id: str, video: StoredVideoRef) -> Task | None:
         now = utc_now()
         return self._transition(
