@@ -58,7 +58,7 @@ class TestDefaults:
         }
         assert {name: p.first_wait_seconds for name, p in s.providers.items()} == {
             "apixo": 90,
-            "kie": 100,
+            "kie": 90,
             "apimart": 120,
         }
         assert (

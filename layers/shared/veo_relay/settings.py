@@ -113,7 +113,7 @@ _DEFAULT_DOWNLOAD_ORIGINS = {
 # documents none, so a cautious one.
 _DEFAULT_RATE_LIMITS = {"apixo": "10000/60", "kie": "20/10", "apimart": "60/10"}
 # Usual completion times: apixo says "wait 90 seconds, then poll"; kie and apimart take ~2 minutes.
-_DEFAULT_FIRST_WAITS = {"apixo": 90, "kie": 100, "apimart": 120}
+_DEFAULT_FIRST_WAITS = {"apixo": 90, "kie": 90, "apimart": 120}
 
 
 def _provider_settings(name: str, reader: _EnvReader) -> ProviderSettings:
