@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -139,3 +140,25 @@ def test_a_body_too_large_is_413(stack: RunningStack) -> None:
     # Then it is refused as too large, in the one error shape
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_concurrent_repeats_of_one_idempotency_key_pay_once(stack: RunningStack) -> None:
+    # Given eight identical creates with one Idempotency-Key, sent at once
+    body = {"prompt": "eight knocks at once [sim:size=2048]"}
+    headers = {"X-Local-Principal": "e2e-user", "Idempotency-Key": "knock-knock"}
+    before = len(stack.simulator_state()["submissions"])
+
+    def send(_: int) -> requests.Response:
+        return requests.post(f"{stack.api_url}/v1/videos", json=body, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(send, range(8)))
+
+    # Then each gets the one task or a 409 (still in progress), never a 5xx
+    assert {r.status_code for r in responses} <= {202, 409}
+    ids = {r.json()["id"] for r in responses if r.status_code == 202}
+    assert len(ids) == 1
+    conflicts = [r.json()["error"]["code"] for r in responses if r.status_code == 409]
+    assert set(conflicts) <= {"conflict"}
+    # and the provider was asked once
+    assert len(stack.simulator_state()["submissions"]) == before + 1
