@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from tests.helpers import forbid_sockets
-from veo_relay.creation import token_hash, token_matches
+from veo_relay.callback_tokens import token_hash, token_matches
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
-from veo_relay.creation import token_matches
+from veo_relay.callback_tokens import task_id_of, token_matches
 from veo_relay.errors import InvalidCallback, TaskNotFound
 from veo_relay.runtime import Runtime
 
@@ -27,7 +27,7 @@ class CallbackOutcome(StrEnum):
 def accept_callback(
     runtime: Runtime, provider: str, token: str, body: bytes, headers: Mapping[str, str]
 ) -> CallbackOutcome:
-    task_id = token.split(".", 1)[0]
+    task_id = task_id_of(token)
     try:
         task = runtime.tasks.get(task_id)
     except TaskNotFound:

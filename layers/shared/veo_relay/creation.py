@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import time
 from dataclasses import dataclass
 
+from veo_relay.callback_tokens import new_token, token_hash
 from veo_relay.errors import InvalidRequest, TaskConflict, TaskNotFound
 from veo_relay.providers.base import GenerationRequest
 from veo_relay.rules import check_generation, check_prompt_and_seed
@@ -139,7 +137,7 @@ def _new_task(
 def _record_and_submit(runtime: Runtime, task: Task, callback_base_url: str) -> Task:
     """Submits at once when the provider has a slot within a second (the task is created already
     claimed: one write), otherwise leaves the task `queued` for the submit queue."""
-    token = f"{task.id}.{secrets.token_urlsafe(24)}"
+    token = new_token(task.id)
     task.callback_token_hash = token_hash(token)
     ticket = SubmitTicket(task.id, token, callback_base_url)
     slot_at = reserve_slot(runtime, task.provider)
@@ -153,11 +151,3 @@ def _record_and_submit(runtime: Runtime, task: Task, callback_base_url: str) -> 
     wait_for_slot(slot_at)
     submit_claimed(runtime, task, ticket, slot_at)
     return runtime.tasks.get(task.id)
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def token_matches(token: str, expected_hash: str | None) -> bool:
-    return expected_hash is not None and hmac.compare_digest(token_hash(token), expected_hash)
