@@ -11,6 +11,7 @@ from veo_relay.downloader import DownloadError, open_video
 from veo_relay.providers.base import ProviderState
 from veo_relay.runtime import Runtime
 from veo_relay.tasks import StoredVideoRef, Task, TaskError
+from veo_relay.video_store import StoredVideo
 
 logger = Logger(child=True)
 
@@ -69,7 +70,7 @@ def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
     return CopyOutcome.COMPLETED
 
 
-def _download(runtime: Runtime, task: Task, urls: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _download(runtime: Runtime, task: Task, urls: tuple[str, ...]) -> StoredVideo | None:
     if not urls:
         runtime.tasks.mark_failed(
             task.id, TaskError("provider_error", "provider reported success without a video URL")

@@ -160,9 +160,7 @@ def _submitted_task_id(body: Mapping[str, Any]) -> str:
 def _status_from_data(data: Mapping[str, Any]) -> ProviderStatus:
     status = str(data.get("status") or "").lower()
     if status in _SUCCEEDED:
-        return ProviderStatus(
-            ProviderState.SUCCEEDED, video_urls=_video_urls(data.get("result")), raw=data
-        )
+        return ProviderStatus(ProviderState.SUCCEEDED, video_urls=_video_urls(data.get("result")))
     if status in _FAILED:
         error = data.get("error")
         details: Mapping[str, Any] = error if isinstance(error, dict) else {}
@@ -174,9 +172,9 @@ def _status_from_data(data: Mapping[str, Any]) -> ProviderStatus:
             provider_code=raw_code,
             provider_message=message,
         )
-        return ProviderStatus(ProviderState.FAILED, error=task_error, raw=data)
+        return ProviderStatus(ProviderState.FAILED, error=task_error)
     # submitted, pending, processing (and any status added later): not finished yet.
-    return ProviderStatus(ProviderState.RUNNING, raw=data)
+    return ProviderStatus(ProviderState.RUNNING)
 
 
 def _video_urls(result: Any) -> tuple[str, ...]:

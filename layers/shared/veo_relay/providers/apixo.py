@@ -141,7 +141,7 @@ def _status_from_data(data: Mapping[str, Any]) -> ProviderStatus:
     state = data.get("state")
     if state == "success":
         return ProviderStatus(
-            ProviderState.SUCCEEDED, video_urls=_result_urls(data.get("resultJson")), raw=data
+            ProviderState.SUCCEEDED, video_urls=_result_urls(data.get("resultJson"))
         )
     if state == "failed":
         raw_code = data.get("failCode")
@@ -153,9 +153,9 @@ def _status_from_data(data: Mapping[str, Any]) -> ProviderStatus:
             provider_code=raw_code,
             provider_message=fail_message,
         )
-        return ProviderStatus(ProviderState.FAILED, error=error, raw=data)
+        return ProviderStatus(ProviderState.FAILED, error=error)
     # pending, processing (and any state apixo adds later): not finished yet.
-    return ProviderStatus(ProviderState.RUNNING, raw=data)
+    return ProviderStatus(ProviderState.RUNNING)
 
 
 def _result_urls(result_json: Any) -> tuple[str, ...]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
@@ -69,7 +69,6 @@ class ProviderStatus:
     state: ProviderState
     video_urls: tuple[str, ...] = ()
     error: TaskError | None = None
-    raw: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -182,9 +182,7 @@ def _envelope(response: requests.Response) -> dict[str, Any]:
 def _status_from_record(data: Mapping[str, Any], kind: TaskKind) -> ProviderStatus:
     flag = _int(data.get("successFlag"))
     if flag == 1:
-        return ProviderStatus(
-            ProviderState.SUCCEEDED, video_urls=_result_urls(data, kind), raw=data
-        )
+        return ProviderStatus(ProviderState.SUCCEEDED, video_urls=_result_urls(data, kind))
     if flag in (2, 3):
         # errorCode is documented as int or null; live answers also send the string "null".
         raw_code = _error_code(data.get("errorCode"))
@@ -195,9 +193,9 @@ def _status_from_record(data: Mapping[str, Any], kind: TaskKind) -> ProviderStat
             provider_code=raw_code,
             provider_message=message,
         )
-        return ProviderStatus(ProviderState.FAILED, error=error, raw=data)
+        return ProviderStatus(ProviderState.FAILED, error=error)
     # 0: generating. kie has no separate pending state.
-    return ProviderStatus(ProviderState.RUNNING, raw=data)
+    return ProviderStatus(ProviderState.RUNNING)
 
 
 def _result_urls(data: Mapping[str, Any], kind: TaskKind) -> tuple[str, ...]:
