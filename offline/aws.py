@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import traceback
 import zipfile
 from collections.abc import Callable
@@ -51,6 +52,27 @@ def configure_moto(invoke: Invoker) -> None:
         return json.dumps(result).encode()
 
     LambdaSimpleBackend.invoke = dispatch  # type: ignore[assignment,method-assign]
+    _make_dynamodb_writes_atomic()
+
+
+def _make_dynamodb_writes_atomic() -> None:
+    """DynamoDB applies each conditional write atomically; moto's backend takes no lock, so two
+    threads could both pass one condition. Serialising its writes restores what the code relies
+    on (one claim, one lease, one idempotency record)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_veo_relay_atomic", False):
+        return
+    lock = threading.Lock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+    DynamoDBBackend._veo_relay_atomic = True  # type: ignore[attr-defined]
 
 
 def provision(template: Template, session: Any, parameters: dict[str, Any]) -> None:
