@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import ipaddress
-import re
-import socket
 import ssl
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -40,6 +37,16 @@ from urllib3.exceptions import (
 )
 from urllib3.util.ssl_match_hostname import CertificateError as UrllibCertificateError
 
+from veo_relay.safe_urls import (
+    ParsedUrl,
+    RefusedUrl,
+    UnresolvableHost,
+    check_address,
+    parse_url,
+    pinned_pool,
+    resolve,
+)
+
 __all__ = [
     "DownloadError",
     "DownloadPolicy",
@@ -55,7 +62,6 @@ __all__ = [
     "origin_of",
 ]
 
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 _CHUNK_SIZE = 256 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})
@@ -64,44 +70,6 @@ _RETRYABLE_STATUSES = frozenset({408, 425, 429})
 # with the generic type; the ``ftyp`` check on the first bytes is what really identifies an MP4.
 _ACCEPTED_CONTENT_TYPES = frozenset({"video/mp4", "application/octet-stream"})
 _USER_AGENT = "veo-relay-downloader/1"
-
-_NETLOC_RE = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^\[\]:]+)(?::(?P<port>[0-9]{1,5}))?")
-_HOST_LABEL_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?")
-# WHATWG URL: a host whose last label is numeric (decimal, or 0x-hex) is parsed as IPv4, in any
-# of the legacy forms (2130706433, 0x7f.1, 0177.0.0.1, 127.1). Only canonical dotted quads pass.
-_NUMERIC_LABEL_RE = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)")
-
-# Special-purpose ranges refused explicitly, whatever this Python's ``is_global`` thinks
-# (its tables changed in 3.11.x, 3.12.4 and 3.13).
-_BLOCKED_NETWORKS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "0.0.0.0/8",  # "this network"
-        "10.0.0.0/8",
-        "100.64.0.0/10",  # shared address space (carrier-grade NAT)
-        "127.0.0.0/8",
-        "169.254.0.0/16",  # link-local, cloud metadata services
-        "172.16.0.0/12",
-        "192.0.0.0/24",  # IETF protocol assignments
-        "192.0.2.0/24",
-        "192.168.0.0/16",
-        "198.18.0.0/15",  # benchmarking
-        "198.51.100.0/24",
-        "203.0.113.0/24",
-        "224.0.0.0/4",  # multicast
-        "240.0.0.0/4",  # reserved, includes 255.255.255.255
-        "::/96",  # unspecified, loopback and deprecated IPv4-compatible addresses
-        "::ffff:0:0/96",  # IPv4-mapped (embedded address also checked)
-        "100::/64",  # discard-only
-        "2001::/23",  # IETF protocol assignments, includes Teredo 2001::/32
-        "2001:db8::/32",  # documentation
-        "fc00::/7",  # unique local
-        "fe80::/10",  # link-local
-        "fec0::/10",  # deprecated site-local
-        "ff00::/8",  # multicast
-    )
-)
-_NAT64_NETWORKS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
 # --------------------------------------------------------------------------------------- errors
@@ -157,80 +125,16 @@ class TruncatedDownloadError(DownloadError):
 # --------------------------------------------------------------------------------------- policy
 
 
-@dataclass(frozen=True)
-class _ParsedUrl:
-    scheme: str
-    host: str  # lower-case hostname, or bare IP literal (IPv6 without brackets)
-    port: int
-    path: str  # path + query, never empty; the fragment is dropped
-
-    @property
-    def origin(self) -> str:
-        return f"{self.scheme}://{self._host_for_url}:{self.port}"
-
-    @property
-    def host_header(self) -> str:
-        if self.port == _DEFAULT_PORTS[self.scheme]:
-            return self._host_for_url
-        return f"{self._host_for_url}:{self.port}"
-
-    @property
-    def _host_for_url(self) -> str:
-        return f"[{self.host}]" if ":" in self.host else self.host
-
-
-def _parse_url(url: str) -> _ParsedUrl:
-    if not isinstance(url, str) or not url:
-        raise UnsafeUrlError("empty or non-string URL")
-    if len(url) > 8192:
-        raise UnsafeUrlError("URL longer than 8192 characters")
-    if not url.isascii():
-        raise UnsafeUrlError("URL contains non-ASCII characters")
-    if any(ch <= " " or ch == "\x7f" or ch == "\\" for ch in url):
-        raise UnsafeUrlError("URL contains whitespace, control characters or backslashes")
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise UnsafeUrlError(f"URL has no valid host[:port]: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        raise UnsafeUrlError(f"scheme {scheme or '(none)'!r} is not allowed")
-    if "@" in parts.netloc:
-        raise UnsafeUrlError("URL contains userinfo (credentials before '@')")
-    match = _NETLOC_RE.fullmatch(parts.netloc)
-    if match is None:
-        raise UnsafeUrlError("URL has no valid host[:port]")
-    host = _canonical_host(match.group("host"))
-    port = int(match.group("port")) if match.group("port") else _DEFAULT_PORTS[scheme]
-    if not 0 < port < 65536:
-        raise UnsafeUrlError(f"port {port} is out of range")
-    path = parts.path or "/"
-    if parts.query:
-        path = f"{path}?{parts.query}"
-    return _ParsedUrl(scheme=scheme, host=host, port=port, path=path)
-
-
-def _canonical_host(raw: str) -> str:
-    if raw.startswith("["):
-        try:
-            return ipaddress.IPv6Address(raw[1:-1]).compressed
-        except ValueError:
-            raise UnsafeUrlError("invalid IPv6 literal host") from None
-    host = raw.lower()
-    labels = host.split(".")
-    if not all(_HOST_LABEL_RE.fullmatch(label) for label in labels):
-        raise UnsafeUrlError(f"invalid host name {host!r}")
-    if _NUMERIC_LABEL_RE.fullmatch(labels[-1]):
-        try:
-            return str(ipaddress.IPv4Address(host))  # rejects 127.1, 0x7f.1, 017.0.0.1, 2130706433
-        except ValueError:
-            raise UnsafeUrlError(f"non-canonical numeric IPv4 host {host!r}") from None
-    return host
-
-
 def origin_of(url: str) -> str:
     """``scheme://host:port`` of ``url``, lower-cased with the default port filled in."""
     return _parse_url(url).origin
+
+
+def _parse_url(url: str) -> ParsedUrl:
+    try:
+        return parse_url(url)
+    except RefusedUrl as exc:
+        raise UnsafeUrlError(str(exc)) from None
 
 
 def _normalize_origins(origins: Iterable[str]) -> frozenset[str]:
@@ -272,47 +176,10 @@ class DownloadPolicy:
 # ------------------------------------------------------------------------------------- vetting
 
 
-def check_address(address: str) -> str | None:
-    """Why ``address`` (an IP string as getaddrinfo returns it) must not be contacted, or None."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return f"{address!r} is not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.scope_id:
-            return f"{address} is a scoped IPv6 address"
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            problem = check_address(str(embedded))
-            if problem is not None:
-                return f"{address} embeds IPv4 {embedded}: {problem}"
-    for flag in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
-        if getattr(ip, f"is_{flag}"):
-            return f"{address} is {flag.replace('_', '-')}"
-    for network in _BLOCKED_NETWORKS:
-        if ip.version == network.version and ip in network:
-            return f"{address} is in special-purpose network {network}"
-    if not ip.is_global:
-        return f"{address} is not globally routable"
-    return None
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip.teredo is not None:
-        return ip.teredo[1]
-    if any(ip in network for network in _NAT64_NETWORKS) or (int(ip) >> 32 == 0 and int(ip) > 1):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)  # NAT64 or IPv4-compatible
-    return None
-
-
 @dataclass(frozen=True)
 class _Target:
     url: str
-    parsed: _ParsedUrl
+    parsed: ParsedUrl
     addresses: tuple[str, ...]  # vetted; connect only to these
     trusted_local: bool
 
@@ -326,7 +193,12 @@ def _vet(url: str, policy: DownloadPolicy) -> _Target:
         raise UnsafeUrlError(f"plain http is not allowed for {origin}")
     if not trusted_local and origin not in policy.allowed_origins:
         raise UnsafeUrlError(f"origin {origin} is not an allowed download origin")
-    addresses = _resolve(parsed.host, parsed.port)
+    try:
+        addresses = resolve(parsed.host, parsed.port)
+    except RefusedUrl as exc:
+        raise UnsafeUrlError(str(exc)) from None
+    except UnresolvableHost as exc:
+        raise DownloadError(str(exc), retryable=True) from exc
     if not trusted_local:
         for address in addresses:
             problem = check_address(address)
@@ -335,37 +207,14 @@ def _vet(url: str, policy: DownloadPolicy) -> _Target:
     return _Target(url=url, parsed=parsed, addresses=addresses, trusted_local=trusted_local)
 
 
-def _resolve(host: str, port: int) -> tuple[str, ...]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise DownloadError(f"cannot resolve {host}: {exc}", retryable=True) from exc
-    addresses: list[str] = []
-    for family, _type, _proto, _canonname, sockaddr in infos:
-        if family not in (socket.AF_INET, socket.AF_INET6):
-            raise UnsafeUrlError(f"{host} resolves to a non-IP address family {family!r}")
-        address = str(sockaddr[0])
-        if family == socket.AF_INET6 and len(sockaddr) >= 4 and sockaddr[3]:
-            address = f"{address.split('%')[0]}%{sockaddr[3]}"  # keep the scope: refused later
-        if address not in addresses:
-            addresses.append(address)
-    if not addresses:
-        raise DownloadError(f"{host} resolves to no address", retryable=True)
-    return tuple(addresses)
-
-
 # ---------------------------------------------------------------------------------- transport
 
 
 def _send(
     target: _Target, policy: DownloadPolicy, cleanup: contextlib.ExitStack
 ) -> urllib3.BaseHTTPResponse:
-    """GET ``target`` on one of its vetted addresses. Resources go onto ``cleanup``.
-
-    The pool's host is the IP address, so urllib3 connects there without resolving anything;
-    SNI and certificate/hostname verification use the URL's hostname (server_hostname,
-    assert_hostname) and the Host header is set explicitly.
-    """
+    """GET ``target`` on one of its vetted addresses (see ``pinned_pool``). Resources go onto
+    ``cleanup``."""
     parsed = target.parsed
     timeout = urllib3.Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
     headers = {
@@ -376,23 +225,7 @@ def _send(
     }
     last_error: Exception | None = None
     for address in target.addresses:
-        pool: urllib3.HTTPConnectionPool
-        if parsed.scheme == "https":
-            pool = urllib3.HTTPSConnectionPool(
-                address,
-                parsed.port,
-                timeout=timeout,
-                retries=False,
-                maxsize=1,
-                cert_reqs="CERT_REQUIRED",
-                ca_certs=policy.ca_certs or _default_ca_bundle(),
-                server_hostname=parsed.host,
-                assert_hostname=parsed.host,
-            )
-        else:
-            pool = urllib3.HTTPConnectionPool(
-                address, parsed.port, timeout=timeout, retries=False, maxsize=1
-            )
+        pool = pinned_pool(address, parsed, timeout, policy.ca_certs)
         try:
             response = pool.urlopen(
                 "GET",
@@ -425,14 +258,6 @@ def _send(
         return response
     assert last_error is not None
     raise _translate(last_error, target.url) from last_error
-
-
-def _default_ca_bundle() -> str | None:
-    try:
-        import certifi
-    except ImportError:  # pragma: no cover - depends on the deployment
-        return None
-    return certifi.where()
 
 
 def _translate(exc: Exception, url: str) -> Exception:
