@@ -26,11 +26,15 @@ def main() -> None:
   HTTP API:         {stack.api_url}
   embedded AWS:     {stack.aws_url}  (any access key, region us-east-1)
 {simulators}
+  videos bucket:    s3://{stack.template.names["VideoBucket"]}  (videos/<root_id>/<id>.mp4 + .json)
+  event bus:        {stack.template.names["VideoEventBus"]}  (Video Completed / Video Failed)
+  webhook secret:   {stack.webhook_signing_secret()}
 
 Try it:
   curl -s -X POST {stack.api_url}/v1/videos -H 'Content-Type: application/json' \\
        -d '{{"prompt": "a red fox running through fresh snow"}}'
   curl -s {stack.api_url}/v1/videos/<id>
+  (add "webhook_url": "http://127.0.0.1:<port>/..." to be called when it ends)
 
 Ctrl-C stops everything.""",
         flush=True,

@@ -3,8 +3,10 @@ handlers, and the template's resources created in it."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import os
 import threading
 import traceback
 import zipfile
@@ -83,16 +85,22 @@ def provision(template: Template, session: Any, parameters: dict[str, Any]) -> N
     for name, spec in template.of_type("AWS::DynamoDB::Table").items():
         _table(session.client("dynamodb"), name, spec["Properties"])
         template.names[name] = name
-    for name in template.of_type("AWS::S3::Bucket"):
+    for name, spec in template.of_type("AWS::S3::Bucket").items():
         bucket = f"veo-relay-local-{name.lower()}"
-        session.client("s3").create_bucket(Bucket=bucket)
+        s3 = session.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        notifications = spec["Properties"].get("NotificationConfiguration", {})
+        if notifications.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
         template.names[name] = bucket
         template.attributes[(name, "Arn")] = f"arn:aws:s3:::{bucket}"
     _queues(template, session.client("sqs"))
+    _event_rules(template, session.client("events"), parameters)
     for name, spec in template.of_type("AWS::SecretsManager::Secret").items():
         secret = session.client("secretsmanager").create_secret(
-            Name=name,
-            SecretString=spec["Properties"]["GenerateSecretString"]["SecretStringTemplate"],
+            Name=name, SecretString=_generated_secret(spec["Properties"]["GenerateSecretString"])
         )
         template.names[name] = secret["ARN"]
     lambda_client = session.client("lambda")
@@ -120,7 +128,10 @@ def provision(template: Template, session: Any, parameters: dict[str, Any]) -> N
 
 def _table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
     keys = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
-    dynamodb.create_table(TableName=name, **{k: props[k] for k in keys if k in props})
+    arguments = {k: props[k] for k in keys if k in props}
+    if "StreamSpecification" in props:
+        arguments["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    dynamodb.create_table(TableName=name, **arguments)
     ttl = props.get("TimeToLiveSpecification")
     if ttl:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
@@ -141,6 +152,45 @@ def _queues(template: Template, sqs: Any) -> None:
         template.names[name] = url
         template.attributes[(name, "QueueName")] = name
         template.attributes[(name, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+
+
+def _event_rules(template: Template, events: Any, parameters: dict[str, Any]) -> None:
+    """Event buses, then their rules with their targets (queues, created before)."""
+    for name, spec in template.of_type("AWS::Events::EventBus").items():
+        bus = str(
+            template.resolve(
+                spec["Properties"]["Name"], {**parameters, "AWS::StackName": "veo-relay-local"}
+            )
+        )
+        created = events.create_event_bus(Name=bus)
+        template.names[name] = bus
+        template.attributes[(name, "Arn")] = created["EventBusArn"]
+    for name, spec in template.of_type("AWS::Events::Rule").items():
+        props = template.resolve(spec["Properties"], parameters)
+        bus = props.get("EventBusName", "default")
+        created = events.put_rule(
+            Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"])
+        )
+        events.put_targets(
+            Rule=name,
+            EventBusName=bus,
+            Targets=[{"Id": t["Id"], "Arn": t["Arn"]} for t in props["Targets"]],
+        )
+        template.names[name] = name
+        template.attributes[(name, "Arn")] = created["RuleArn"]
+
+
+def _generated_secret(spec: dict[str, Any]) -> str:
+    """A generated secret as Secrets Manager would make it: the template's JSON with the key
+    added, or a random string (base64 letters and digits, which a webhook secret relies on)."""
+    length = int(spec.get("PasswordLength", 32))
+    value = base64.b64encode(os.urandom(length)).decode()
+    value = "".join(c for c in value if c.isalnum())[:length]
+    if "SecretStringTemplate" not in spec:
+        return value
+    document = json.loads(spec["SecretStringTemplate"])
+    document[spec.get("GenerateStringKey", "password")] = value
+    return json.dumps(document)
 
 
 def _role(session: Any) -> str:

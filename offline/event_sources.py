@@ -1,16 +1,19 @@
-"""SQS event source mappings: poll the template's queues and hand batches to their functions, as
-Lambda's pollers do (report-batch-item-failures honoured, failed messages left for redelivery)."""
+"""Event source mappings, as Lambda's pollers run them: SQS queues (report-batch-item-failures
+honoured, failed messages left for redelivery) and DynamoDB streams (filter criteria applied,
+failed batches retried, then sent to the on-failure destination)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
+import time
 from typing import Any
 
 from offline.aws import REGION
 from offline.functions import LocalFunctions
-from offline.template import QueueTrigger, Template
+from offline.template import QueueTrigger, StreamTrigger, Template
 
 log = logging.getLogger("offline.event_sources")
 
@@ -103,3 +106,126 @@ def _record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
         "eventSourceARN": queue_arn,
         "awsRegion": REGION,
     }
+
+
+class StreamPollers:
+    """One thread per DynamoDB stream trigger, reading the table's stream from its start."""
+
+    def __init__(
+        self,
+        template: Template,
+        functions: LocalFunctions,
+        session: Any,
+        poll_interval_seconds: float = 0.2,
+        retry_delay_seconds: float = 1.0,
+    ) -> None:
+        from moto.events.models import EventPattern
+
+        self._template = template
+        self._functions = functions
+        self._dynamodb = session.client("dynamodb")
+        self._streams = session.client("dynamodbstreams")
+        self._sqs = session.client("sqs")
+        self._interval = poll_interval_seconds
+        self._retry_delay = retry_delay_seconds
+        # Lambda's event filtering is EventBridge's pattern syntax; moto implements it.
+        self._patterns = {
+            trigger: [EventPattern.load(p) for p in trigger.filter_patterns]
+            for trigger in template.stream_triggers()
+        }
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for trigger in self._patterns:
+            table = self._template.names[trigger.table]
+            stream_arn = self._dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+            shards = self._streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
+            iterators = [
+                self._streams.get_shard_iterator(
+                    StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+                for shard in shards["Shards"]
+            ]
+            for iterator in iterators:
+                thread = threading.Thread(
+                    target=self._poll,
+                    args=(trigger, stream_arn, iterator),
+                    name=f"stream-{trigger.function}",
+                    daemon=True,
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _poll(self, trigger: StreamTrigger, stream_arn: str, iterator: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                page = self._streams.get_records(ShardIterator=iterator, Limit=trigger.batch_size)
+            except Exception:  # the embedded AWS is stopping or briefly unavailable
+                if not self._stopping.wait(0.5):
+                    log.exception("reading the stream of %s failed", trigger.table)
+                continue
+            iterator = page.get("NextShardIterator") or iterator
+            all_records = [_stream_record(r, stream_arn) for r in page.get("Records", [])]
+            records = [r for r in all_records if self._selected(trigger, r)]
+            if records:
+                self._deliver(trigger, records)
+            elif self._stopping.wait(self._interval):
+                return
+
+    def _selected(self, trigger: StreamTrigger, record: dict[str, Any]) -> bool:
+        patterns = self._patterns[trigger]
+        return not patterns or any(p.matches_event(record) for p in patterns)
+
+    def _deliver(self, trigger: StreamTrigger, records: list[dict[str, Any]]) -> None:
+        """Retries the batch until it succeeds or its attempts run out (-1: until it expires,
+        which locally is never); then the on-failure destination gets a note of it."""
+        attempt = 0
+        while not self._stopping.is_set():
+            try:
+                result = self._functions.invoke(trigger.function, {"Records": records}) or {}
+                if not result.get("batchItemFailures"):
+                    return
+            except Exception:
+                log.exception("%s failed on a stream batch", trigger.function)
+            attempt += 1
+            if 0 <= trigger.maximum_retry_attempts < attempt:
+                self._send_to_failure_destination(trigger, records)
+                return
+            time.sleep(self._retry_delay)
+
+    def _send_to_failure_destination(
+        self, trigger: StreamTrigger, records: list[dict[str, Any]]
+    ) -> None:
+        if trigger.on_failure_queue is None:
+            log.error("%s dropped a stream batch after its retries", trigger.function)
+            return
+        sequence_numbers = [r["dynamodb"].get("SequenceNumber") for r in records]
+        self._sqs.send_message(
+            QueueUrl=self._template.names[trigger.on_failure_queue],
+            MessageBody=json.dumps(
+                {
+                    "requestContext": {"condition": "RetryAttemptsExhausted"},
+                    "DDBStreamBatchInfo": {
+                        "batchSize": len(records),
+                        "startSequenceNumber": sequence_numbers[0],
+                        "endSequenceNumber": sequence_numbers[-1],
+                    },
+                }
+            ),
+        )
+
+
+def _stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """The record as Lambda hands it over: JSON, with its source ARN (boto3 parsed the creation
+    time into a datetime; Lambda gives epoch seconds)."""
+    change = dict(record["dynamodb"])
+    created = change.get("ApproximateCreationDateTime")
+    if created is not None and hasattr(created, "timestamp"):
+        change["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {**record, "dynamodb": change, "eventSourceARN": stream_arn}

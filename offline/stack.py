@@ -40,6 +40,9 @@ LOCAL_DEFAULTS = {
     "POLL_INTERVAL_SECONDS": "2",
     "POLL_MAX_INTERVAL_SECONDS": "5",
     "TASK_DEADLINE_SECONDS": "300",
+    # Webhooks to a receiver on this machine, retried after seconds rather than hours.
+    "WEBHOOK_ALLOW_LOOPBACK": "true",
+    "WEBHOOK_RETRY_SECONDS": "1,2,4",
 }
 
 
@@ -60,12 +63,20 @@ class LocalStack:
     def aws_url(self) -> str:
         return f"http://{self.host}:{self.ports.aws}"
 
+    def webhook_signing_secret(self) -> str:
+        """The `whsec_` secret receivers verify deliveries with (generated at provisioning)."""
+        import boto3
+
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        arn = self.template.names["WebhookSigningSecret"]
+        return "whsec_" + secrets.get_secret_value(SecretId=arn)["SecretString"]
+
     def start(self) -> LocalStack:
         import boto3
         from moto.server import ThreadedMotoServer
 
         from offline.api_gateway import LocalHttpApi
-        from offline.event_sources import QueuePollers
+        from offline.event_sources import QueuePollers, StreamPollers
         from offline.functions import LocalFunctions
 
         os.environ.update(self._aws_environment())
@@ -84,6 +95,9 @@ class LocalStack:
         pollers = QueuePollers(self.template, functions, session.client("sqs"))
         pollers.start()
         self._stoppables.append(pollers)
+        streams = StreamPollers(self.template, functions, session)
+        streams.start()
+        self._stoppables.append(streams)
         api = LocalHttpApi(self.template.routes(), functions, self.host, self.ports.api)
         api.start()
         self._stoppables.append(api)

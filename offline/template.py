@@ -60,6 +60,18 @@ class QueueTrigger:
     batch_size: int
 
 
+@dataclass(frozen=True)
+class StreamTrigger:
+    """A DynamoDB stream event source: the function, its table and the mapping's settings."""
+
+    function: str
+    table: str
+    batch_size: int
+    maximum_retry_attempts: int
+    filter_patterns: tuple[str, ...]  # Lambda event filter patterns (EventBridge syntax)
+    on_failure_queue: str | None  # logical id of the on-failure destination
+
+
 @dataclass
 class Template:
     """Resources and settings of template.yaml; `resolve` turns intrinsics into local values."""
@@ -106,6 +118,29 @@ class Template:
                     props = event["Properties"]
                     queue = props["Queue"]["Fn::GetAtt"][0]
                     triggers.append(QueueTrigger(name, queue, int(props.get("BatchSize", 10))))
+        return triggers
+
+    def stream_triggers(self) -> list[StreamTrigger]:
+        triggers = []
+        for name, spec in self.of_type("AWS::Serverless::Function").items():
+            for event in spec["Properties"].get("Events", {}).values():
+                if event["Type"] != "DynamoDB":
+                    continue
+                props = event["Properties"]
+                filters = props.get("FilterCriteria", {}).get("Filters", [])
+                destination = props.get("DestinationConfig", {}).get("OnFailure", {})
+                triggers.append(
+                    StreamTrigger(
+                        function=name,
+                        table=props["Stream"]["Fn::GetAtt"][0],
+                        batch_size=int(props.get("BatchSize", 100)),
+                        maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+                        filter_patterns=tuple(f["Pattern"] for f in filters),
+                        on_failure_queue=(
+                            destination["Destination"]["Fn::GetAtt"][0] if destination else None
+                        ),
+                    )
+                )
         return triggers
 
     def function_environment(self, function: str, overrides: dict[str, Any]) -> dict[str, str]:

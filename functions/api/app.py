@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from veo_relay.api_models import CreateVideoBody, ErrorBody, ExtendVideoBody
@@ -28,6 +27,7 @@ from veo_relay.runtime import get_runtime
 from veo_relay.tasks import Task
 
 logger = Logger()
+tracer = Tracer()
 app = APIGatewayHttpResolver(enable_validation=True)
 
 
@@ -89,6 +89,7 @@ def create(
             seed=body.seed,
             watermark=body.watermark,
         ),
+        webhook_url=body.webhook_url,
     )
     return _accepted(
         _once(owner, idempotency_key, {"create": body.model_dump()}, create_video, command)
@@ -111,6 +112,7 @@ def extend(
         mode=body.mode,
         seed=body.seed,
         watermark=body.watermark,
+        webhook_url=body.webhook_url,
     )
     return _accepted(
         _once(
@@ -139,6 +141,7 @@ def _once(
 
 
 def _accepted(task: Task) -> Response[dict[str, Any]]:
+    logger.set_correlation_id(task.id)
     return Response(
         status_code=202,
         content_type="application/json",
@@ -153,6 +156,7 @@ def _accepted(task: Task) -> Response[dict[str, Any]]:
     responses={**TASK_FOUND, **_errors(401, 404, 422)},
 )
 def read(task_id: str) -> dict[str, Any]:
+    logger.set_correlation_id(task_id)
     return get_video(get_runtime(), _principal(), task_id)
 
 
@@ -218,7 +222,9 @@ def _callback_base_url() -> str:
     return configured or f"https://{app.current_event.request_context.domain_name}"
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# The correlation id is the task's id, once the request names or creates one.
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     refusal = refuse_raw_request(event)
     if refusal is not None:

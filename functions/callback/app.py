@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from veo_relay.callback_tokens import task_id_of
 from veo_relay.callbacks import accept_callback
 from veo_relay.errors import VeoRelayError
 from veo_relay.http_errors import error_body, status_for
@@ -17,12 +18,15 @@ from veo_relay.runtime import get_runtime
 logger = Logger()
 
 
-@logger.inject_lambda_context
+# No Tracer here: the X-Ray SDK's import would double this function's cold start, and a provider
+# waits on its answer; Lambda's active tracing still records each invocation.
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     params = event.get("pathParameters") or {}
     body = event.get("body") or ""
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    logger.set_correlation_id(task_id_of(params.get("token", "")))
     try:
         outcome = accept_callback(
             get_runtime(), params.get("provider", ""), params.get("token", ""), raw, headers

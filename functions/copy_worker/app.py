@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -18,12 +18,13 @@ from veo_relay.runtime import get_runtime
 from veo_relay.workflow import copy_request_task_id
 
 logger = Logger()
+tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def handle_copy_request(record: SQSRecord) -> str:
     task_id = copy_request_task_id(record.body)
-    logger.append_keys(task_id=task_id)
+    logger.set_correlation_id(task_id)
     try:
         outcome = copy_video(get_runtime(), task_id)
     except Exception as exc:
@@ -35,6 +36,7 @@ def handle_copy_request(record: SQSRecord) -> str:
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A failed record goes back to the queue and, after maxReceiveCount, to the dead-letter queue.
     return process_partial_response(

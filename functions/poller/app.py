@@ -13,6 +13,8 @@ from veo_relay.runtime import get_runtime
 logger = Logger()
 
 
+# No Tracer: the X-Ray SDK's import would double the cold start; the state machine's tracing
+# records each invocation.
 @logger.inject_lambda_context(correlation_id_path="task_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = poll_task(get_runtime(), str(event["task_id"]), int(event.get("attempt", 0)))

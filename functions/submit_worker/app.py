@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -18,12 +18,13 @@ from veo_relay.submission import submit_queued
 from veo_relay.workflow import parse_submit_request
 
 logger = Logger()
+tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def handle_submit_request(record: SQSRecord) -> str:
     ticket, slot_at = parse_submit_request(record.body)
-    logger.append_keys(task_id=ticket.task_id)
+    logger.set_correlation_id(ticket.task_id)
     try:
         outcome = submit_queued(get_runtime(), ticket, slot_at)
     except Exception as exc:
@@ -35,6 +36,7 @@ def handle_submit_request(record: SQSRecord) -> str:
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(
         event=event, record_handler=handle_submit_request, processor=processor, context=context

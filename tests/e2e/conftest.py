@@ -165,7 +165,8 @@ def _wait_until_ready(process: subprocess.Popen[str], running: RunningStack, log
         if process.poll() is not None:
             raise RuntimeError(f"`python -m offline` exited early:\n{log.read_text()}")
         try:
-            requests.get(f"{running.api_url}/v1/videos", timeout=1)
+            # The first request also loads the API function (a cold start): give it time.
+            requests.get(f"{running.api_url}/v1/videos", timeout=10)
             return
         except requests.ConnectionError:
             time.sleep(0.2)

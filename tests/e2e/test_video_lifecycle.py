@@ -83,7 +83,8 @@ def test_duplicate_callbacks_produce_one_object(stack: RunningStack) -> None:
     listing = stack.s3().list_objects_v2(
         Bucket=task["video"]["bucket"], Prefix=f"videos/{task['root_id']}/"
     )
-    assert [o["Key"] for o in listing["Contents"]] == [task["video"]["key"]]
+    key = task["video"]["key"]
+    assert [o["Key"] for o in listing["Contents"]] == [key.removesuffix(".mp4") + ".json", key]
 
 
 def test_bad_input_gets_a_4xx_naming_the_field(stack: RunningStack) -> None:

@@ -614,13 +614,13 @@ def error_code(stack: Any, task_id: str) -> str | None:
 def assert_completed(
     stack: Any, logs: LogTrap, task_id: str, sha256: str | None = None, size: int | None = None
 ) -> None:
-    """Completed, with exactly one object in the bucket: the task's, tagged with its hash; and one
-    "video stored" line for it in the logs."""
+    """Completed, with exactly one video in the bucket (the task's, tagged with its hash) and its
+    manifest beside it."""
     item = stack.item(task_id)
     assert item["status"]["S"] == "completed", item
     assert "error" not in item
     video = {k: next(iter(v.values())) for k, v in item["video"]["M"].items()}
-    assert object_keys(stack) == [video["key"]]
+    assert object_keys(stack) == [video["key"].removesuffix(".mp4") + ".json", video["key"]]
     assert task_id in video["key"] and video["key"].endswith(".mp4")
     assert open_uploads(stack) == []
     s3 = stack.client("s3")
@@ -1432,11 +1432,15 @@ def test_the_template_watches_every_dead_letter_queue_and_cleans_up_uploads():
     template = load_template()
     queues = template.of_type("AWS::SQS::Queue")
     sources = {name for name, spec in queues.items() if "RedrivePolicy" in spec["Properties"]}
-    assert sources == {"CopyQueue", "SubmitQueue"}
+    assert sources == {"CopyQueue", "SubmitQueue", "StoredVideoQueue", "WebhookQueue"}
     for name in sources:
         dlq, max_receives = redrive(name)
         assert dlq in queues and max_receives >= 3
         assert_dead_letter_alarm(dlq)
+    # The stream's on-failure destination is a dead-letter queue too, and watched
+    [announcer] = template.stream_triggers()
+    assert announcer.on_failure_queue in queues and announcer.maximum_retry_attempts >= 3
+    assert_dead_letter_alarm(announcer.on_failure_queue)
     # A process killed mid-upload leaves parts behind: the bucket's lifecycle aborts them
     rules = template.resources["VideoBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert any("AbortIncompleteMultipartUpload" in rule for rule in rules)

@@ -221,7 +221,11 @@ def unique(prompt: str) -> str:
 
 def video_keys(stack, task_id: str) -> list[str]:
     listed = stack.client("s3").list_objects_v2(Bucket=stack.bucket, Prefix="videos/")
-    return [o["Key"] for o in listed.get("Contents", []) if task_id in o["Key"]]
+    return [
+        o["Key"]
+        for o in listed.get("Contents", [])
+        if task_id in o["Key"] and o["Key"].endswith(".mp4")
+    ]
 
 
 def assert_stored_once(stack, record: Recorder, task_id: str, simulator) -> dict:

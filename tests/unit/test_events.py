@@ -3,6 +3,7 @@ the template routes it to, and matches what the code reads from it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -27,8 +28,20 @@ API_EVENTS = {
     "api_unmatched_route": ("ANY", "$default"),
     "callback_apixo": ("POST", "/v1/callbacks/{provider}/{token}"),
 }
-QUEUE_EVENTS = {"copy_request": "CopyWorkerFunction", "submit_request": "SubmitWorkerFunction"}
-DIRECT_EVENTS = {"poller_step": "PollerFunction"}
+QUEUE_EVENTS = {
+    "copy_request": "CopyWorkerFunction",
+    "submit_request": "SubmitWorkerFunction",
+    "stored_video_queue": "VideoConsumerFunction",
+    "webhook_video_completed": "WebhookSenderFunction",
+}
+STREAM_EVENTS = {"task_failed_stream": "FailureAnnouncerFunction"}
+# Invoked directly: by the state machine, or (for `sam local invoke -e`) the consumer with the
+# EventBridge event or the S3 notification that its queue would carry.
+DIRECT_EVENTS = {
+    "poller_step": "PollerFunction",
+    "stored_video_eventbridge": "VideoConsumerFunction",
+    "stored_video_s3_notification": "VideoConsumerFunction",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -54,14 +67,18 @@ def test_every_function_and_trigger_has_a_sample_event(template):
     # Given the template's HTTP routes, queue triggers and directly invoked functions
     routes = {(r.method, r.path) for r in template.routes()}
     triggers = {t.function for t in template.queue_triggers()}
+    streams = {t.function for t in template.stream_triggers()}
     functions = set(template.of_type("AWS::Serverless::Function"))
 
     # Then each route and trigger has its sample, and each function at least one
     assert routes == set(API_EVENTS.values())
     assert triggers == set(QUEUE_EVENTS.values())
-    covered = {r.function for r in template.routes()} | triggers | set(DIRECT_EVENTS.values())
+    assert streams == set(STREAM_EVENTS.values())
+    covered = (
+        {r.function for r in template.routes()} | triggers | streams | set(DIRECT_EVENTS.values())
+    )
     assert covered == functions
-    names = set(API_EVENTS) | set(QUEUE_EVENTS) | set(DIRECT_EVENTS)
+    names = set(API_EVENTS) | set(QUEUE_EVENTS) | set(STREAM_EVENTS) | set(DIRECT_EVENTS)
     assert {p.stem for p in all_event_files()} == names
 
 
@@ -140,7 +157,49 @@ def test_queue_events_are_sqs_batches(name, template):
         assert record["eventSource"] == "aws:sqs"
         assert record["eventSourceARN"].startswith("arn:aws:sqs:")
         assert {"messageId", "receiptHandle", "body", "attributes", "md5OfBody"} <= set(record)
-        assert json.loads(record["body"])["task_id"].startswith("vid_")
+        assert hashlib.md5(record["body"].encode()).hexdigest() == record["md5OfBody"]
+
+
+def test_the_stored_video_events_name_one_manifest_in_their_three_shapes():
+    # Given the EventBridge event, the S3 notification and the queue message of one manifest
+    bridge = load_event("stored_video_eventbridge")
+    notification = load_event("stored_video_s3_notification")["Records"][0]["s3"]
+    queued = json.loads(load_event("stored_video_queue")["Records"][0]["body"])
+
+    # Then all three name the same manifest, beside its video, as S3 sends them
+    assert queued == bridge
+    assert bridge["source"] == "aws.s3" and bridge["detail-type"] == "Object Created"
+    key = bridge["detail"]["object"]["key"]
+    assert key == notification["object"]["key"]
+    assert key.startswith("videos/") and key.endswith(".json")
+    assert bridge["detail"]["bucket"]["name"] == notification["bucket"]["name"]
+
+
+def test_the_webhook_event_is_a_video_event_from_our_bus():
+    from veo_relay.webhooks import delivery_from_message
+
+    body = load_event("webhook_video_completed")["Records"][0]["body"]
+    delivery = delivery_from_message(body)
+    assert delivery.event_type == "video.completed" and delivery.attempt == 1
+    assert delivery.task_id == json.loads(body)["detail"]["id"]
+
+
+def test_the_stream_event_passes_the_announcers_filter(template):
+    from moto.events.models import EventPattern
+
+    # Given the failure announcer's filter criteria and the sample stream record
+    trigger = template.stream_triggers()[0]
+    record = load_event("task_failed_stream")["Records"][0]
+
+    # Then the sample passes the filter, and the same record without the failure does not
+    patterns = [EventPattern.load(p) for p in trigger.filter_patterns]
+    assert any(p.matches_event(record) for p in patterns)
+    unchanged = json.loads(json.dumps(record))
+    unchanged["dynamodb"]["NewImage"]["status"]["S"] = "in_progress"
+    assert not any(p.matches_event(unchanged) for p in patterns)
+    already = json.loads(json.dumps(record))
+    already["dynamodb"]["OldImage"]["status"]["S"] = "failed"
+    assert not any(p.matches_event(already) for p in patterns)
 
 
 def test_the_copy_request_body_is_what_the_copy_queue_carries():

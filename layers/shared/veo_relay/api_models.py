@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s/?#@]+[^\s]*$", max_length=2048)]
+# Checked further by the domain (https, no private address; loopback only under `make run`).
+WebhookUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
 class CreateVideoBody(BaseModel):
@@ -22,6 +24,7 @@ class CreateVideoBody(BaseModel):
     image_urls: Annotated[list[HttpsUrl], Field(max_length=3)] = []
     seed: Annotated[StrictInt, Field(ge=0, le=4294967295)] | None = None
     watermark: Annotated[str, StringConstraints(max_length=100)] | None = None
+    webhook_url: WebhookUrl | None = None
 
 
 class ExtendVideoBody(BaseModel):
@@ -31,6 +34,7 @@ class ExtendVideoBody(BaseModel):
     mode: Literal["fast", "quality"] | None = None  # None: the parent's mode
     seed: Annotated[StrictInt, Field(ge=0, le=4294967295)] | None = None
     watermark: Annotated[str, StringConstraints(max_length=100)] | None = None
+    webhook_url: WebhookUrl | None = None
 
 
 class ErrorDetail(BaseModel):

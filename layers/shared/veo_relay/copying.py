@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
 from veo_relay.downloader import DownloadError, open_video
+from veo_relay.manifests import (
+    MANIFEST_CONTENT_TYPE,
+    build_manifest,
+    encode_manifest,
+    manifest_key,
+)
 from veo_relay.providers.base import ProviderState
 from veo_relay.runtime import Runtime
-from veo_relay.tasks import StoredVideoRef, Task, TaskError
+from veo_relay.tasks import StoredVideoRef, Task, TaskError, TaskStatus, parse_timestamp
 from veo_relay.video_store import StoredVideo
 
 logger = Logger(child=True)
@@ -29,6 +36,11 @@ def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
     Raises on transient trouble (provider status, download, S3) so that the queue retries it.
     """
     task = runtime.tasks.get(task_id)
+    if task.status is TaskStatus.COMPLETED:
+        # A redelivered request after a crash between the completed write and the manifest.
+        if not runtime.videos.exists(manifest_key(task)):
+            _publish_manifest(runtime, task)
+        return CopyOutcome.ALREADY_CLOSED
     if task.status.is_terminal:
         return CopyOutcome.ALREADY_CLOSED
     if task.provider_task_id is None:
@@ -41,6 +53,7 @@ def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
         return CopyOutcome.STILL_RUNNING
     if status.state is ProviderState.FAILED:
         assert status.error is not None
+        runtime.telemetry.provider_error(task.provider, status.error.code)
         runtime.tasks.mark_failed(task.id, status.error)
         return CopyOutcome.FAILED
     lease = timedelta(seconds=runtime.settings.copy_lease_seconds)
@@ -49,6 +62,7 @@ def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
         # Closed meanwhile, or another worker's copy is under way (its lease still runs; should
         # that worker die, the poller requests the copy again once the lease is out).
         return CopyOutcome.ALREADY_CLOSED
+    started = time.monotonic()
     try:
         stored = runtime.videos.find(task.video_key) or _download(runtime, task, status.video_urls)
     except Exception:
@@ -56,7 +70,8 @@ def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
         raise
     if stored is None:
         return CopyOutcome.FAILED
-    runtime.tasks.mark_completed(
+    copy_seconds = time.monotonic() - started
+    completed = runtime.tasks.mark_completed(
         task.id,
         StoredVideoRef(
             bucket=stored.bucket,
@@ -66,8 +81,33 @@ def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
             content_type=stored.content_type,
         ),
     )
+    if completed is None:
+        return CopyOutcome.ALREADY_CLOSED
+    # Counted at the completed write, before the manifest (whose failure is retried without it).
+    runtime.telemetry.task_completed(
+        task.provider, stored.size_bytes, copy_seconds, _since_callback(completed)
+    )
+    _publish_manifest(runtime, completed)
     logger.info("video stored", extra={"task_id": task.id, "size_bytes": stored.size_bytes})
     return CopyOutcome.COMPLETED
+
+
+def _publish_manifest(runtime: Runtime, task: Task) -> None:
+    """After the completed write, never before: the manifest's ObjectCreated event tells consumers
+    the video is ready. A failure here fails the request, whose redelivery writes it."""
+    runtime.videos.put_document(
+        manifest_key(task),
+        encode_manifest(build_manifest(task)),
+        MANIFEST_CONTENT_TYPE,
+        _metadata(task),
+    )
+
+
+def _since_callback(task: Task) -> float | None:
+    if task.callback_received_at is None:
+        return None
+    elapsed = datetime.now(UTC) - parse_timestamp(task.callback_received_at)
+    return max(0.0, elapsed.total_seconds())
 
 
 def _download(runtime: Runtime, task: Task, urls: tuple[str, ...]) -> StoredVideo | None:
@@ -89,7 +129,10 @@ def _download(runtime: Runtime, task: Task, urls: tuple[str, ...]) -> StoredVide
 
 
 def _metadata(task: Task) -> dict[str, str]:
+    """The ids, on the video and on its manifest (S3 returns them as x-amz-meta-*)."""
     metadata = {"task-id": task.id, "root-id": task.root_id, "provider": task.provider}
     if task.parent_id:
         metadata["parent-id"] = task.parent_id
+    if task.provider_task_id:
+        metadata["provider-task-id"] = task.provider_task_id
     return metadata

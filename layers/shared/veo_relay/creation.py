@@ -26,6 +26,7 @@ class CreateVideo:
     owner: str
     provider: str | None  # a provider's name, "auto" or None (the configured default)
     request: GenerationRequest
+    webhook_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,11 @@ class ExtendVideo:
     mode: str | None  # None: the parent's
     seed: int | None = None
     watermark: str | None = None
+    webhook_url: str | None = None
 
 
 def create_video(runtime: Runtime, command: CreateVideo, callback_base_url: str) -> Task:
+    _check_webhook_url(runtime, command.webhook_url)
     candidates = _candidates(runtime, command.provider)
     violations = {}
     for name in candidates:
@@ -62,11 +65,13 @@ def create_video(runtime: Runtime, command: CreateVideo, callback_base_url: str)
     task.image_urls = list(request.image_urls)
     task.seed = request.seed
     task.watermark = request.watermark
+    task.webhook_url = command.webhook_url
     return _record_and_submit(runtime, task, callback_base_url)
 
 
 def extend_video(runtime: Runtime, command: ExtendVideo, callback_base_url: str) -> Task:
     """A child of a completed video, on its parent's provider (and, for apimart, model)."""
+    _check_webhook_url(runtime, command.webhook_url)
     parent = runtime.tasks.get(command.parent_id)
     if parent.owner != command.owner:
         raise TaskNotFound(command.parent_id)
@@ -102,7 +107,15 @@ def extend_video(runtime: Runtime, command: ExtendVideo, callback_base_url: str)
     task.root_id = parent.root_id
     task.seed = command.seed
     task.watermark = command.watermark
+    task.webhook_url = command.webhook_url
     return _record_and_submit(runtime, task, callback_base_url)
+
+
+def _check_webhook_url(runtime: Runtime, url: str | None) -> None:
+    if url is not None:
+        from veo_relay.webhooks import check_webhook_url
+
+        check_webhook_url(url, runtime.settings.webhooks.allow_loopback)
 
 
 def _candidates(runtime: Runtime, requested: str | None) -> list[str]:
@@ -145,6 +158,7 @@ def _record_and_submit(runtime: Runtime, task: Task, callback_base_url: str) -> 
     if inline:
         task.submit_claimed_at = utc_now()
     runtime.tasks.create(task)
+    runtime.telemetry.task_created(task.provider)
     if not inline:
         queue_for_later(runtime, task, ticket, slot_at)
         return task

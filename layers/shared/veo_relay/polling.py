@@ -57,6 +57,7 @@ def _check_provider(runtime: Runtime, task: Task) -> str:
     try:
         status = runtime.provider(task.provider).read_status(task.provider_task_id, task.kind)
     except ProviderError as exc:
+        runtime.telemetry.provider_error(task.provider, exc.code)
         if exc.retryable:
             logger.warning(
                 "provider status unavailable", extra={"task_id": task.id, "code": exc.code}
@@ -71,6 +72,7 @@ def _check_provider(runtime: Runtime, task: Task) -> str:
         return "closed"
     if status.state is ProviderState.FAILED:
         assert status.error is not None
+        runtime.telemetry.provider_error(task.provider, status.error.code)
         runtime.tasks.mark_failed(task.id, status.error)
         return "closed"
     if status.state is ProviderState.SUCCEEDED:

@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING, Any
 from veo_relay.settings import Settings, get_settings, origin_of
 
 if TYPE_CHECKING:
+    from veo_relay.announcements import VideoEvents
     from veo_relay.downloader import DownloadPolicy
     from veo_relay.idempotency import IdempotentCreates
     from veo_relay.providers.base import Provider
     from veo_relay.submit_slots import SubmitSlots
     from veo_relay.task_store import TaskStore
+    from veo_relay.telemetry import Telemetry
     from veo_relay.video_store import VideoStore
+    from veo_relay.webhooks import WebhookQueue
     from veo_relay.workflow import CopyQueue, FallbackWorkflow, SubmitQueue
 
 
@@ -84,6 +87,46 @@ class Runtime:
             self.settings.poll.deadline_seconds,
             self.settings.copy_lease_seconds,
         )
+
+    @cached_property
+    def telemetry(self) -> Telemetry:
+        from veo_relay.telemetry import Telemetry
+
+        return Telemetry(self.settings.metrics_namespace)
+
+    @cached_property
+    def video_events(self) -> VideoEvents:
+        import boto3
+
+        from veo_relay.announcements import VideoEvents
+
+        if not self.settings.events.bus_name:
+            raise RuntimeError("EVENT_BUS_NAME is not configured for this function")
+        return VideoEvents(
+            boto3.client("events"), self.settings.events.bus_name, self.settings.events.source
+        )
+
+    @cached_property
+    def webhook_queue(self) -> WebhookQueue:
+        import boto3
+
+        from veo_relay.webhooks import WebhookQueue
+
+        if not self.settings.webhooks.queue_url:
+            raise RuntimeError("WEBHOOK_QUEUE_URL is not configured for this function")
+        return WebhookQueue(boto3.client("sqs"), self.settings.webhooks.queue_url)
+
+    def webhook_secret(self) -> str:
+        """The `whsec_...` signing secret (Secrets Manager's value is cached for 5 minutes by
+        Powertools, so a rotated secret takes effect without a deploy)."""
+        webhooks = self.settings.webhooks
+        if webhooks.signing_secret:
+            return webhooks.signing_secret
+        if not webhooks.secret_arn:
+            raise RuntimeError("WEBHOOK_SECRET_ARN is not configured for this function")
+        from aws_lambda_powertools.utilities.parameters import get_secret
+
+        return str(get_secret(webhooks.secret_arn)).strip()
 
     def provider(self, name: str) -> Provider:
         if name not in self._providers:

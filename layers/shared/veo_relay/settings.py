@@ -42,6 +42,26 @@ class PollSettings:
 
 
 @dataclass(frozen=True)
+class EventSettings:
+    bus_name: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    queue_url: str | None
+    # The `whsec_...` signing secret: in AWS read from Secrets Manager; offline given directly.
+    secret_arn: str | None
+    signing_secret: str | None
+    # Seconds before each retry after a failed delivery (Standard Webhooks' schedule by default);
+    # when they run out the delivery goes to the dead-letter queue.
+    retry_delays: tuple[int, ...]
+    # Only the offline stack sets this: a receiver on loopback (plain http) may be called, so that
+    # webhooks can be tried on a laptop. Private and other special addresses stay refused.
+    allow_loopback: bool
+
+
+@dataclass(frozen=True)
 class Settings:
     tasks_table: str
     video_bucket: str
@@ -64,6 +84,9 @@ class Settings:
     # the copy worker's timeout.
     copy_lease_seconds: int
     presign_expires_seconds: int
+    events: EventSettings
+    webhooks: WebhookSettings
+    metrics_namespace: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -91,6 +114,18 @@ class Settings:
             copy_lease_seconds=reader.integer("COPY_LEASE_SECONDS", 360, minimum=1),
             download_max_bytes=reader.integer("DOWNLOAD_MAX_BYTES", 4 * 1024**3, minimum=1),
             presign_expires_seconds=reader.integer("PRESIGN_EXPIRES_SECONDS", 3600, minimum=1),
+            events=EventSettings(
+                bus_name=reader.optional("EVENT_BUS_NAME"),
+                source=reader.optional("EVENT_SOURCE") or "veo-relay",
+            ),
+            metrics_namespace=reader.optional("POWERTOOLS_METRICS_NAMESPACE") or "VeoRelay",
+            webhooks=WebhookSettings(
+                queue_url=reader.optional("WEBHOOK_QUEUE_URL"),
+                secret_arn=reader.optional("WEBHOOK_SECRET_ARN"),
+                signing_secret=reader.optional("WEBHOOK_SIGNING_SECRET"),
+                retry_delays=reader.integers("WEBHOOK_RETRY_SECONDS", _WEBHOOK_RETRY_SECONDS),
+                allow_loopback=reader.boolean("WEBHOOK_ALLOW_LOOPBACK", default=False),
+            ),
         )
         if settings.poll.max_interval_seconds < settings.poll.interval_seconds:
             raise ConfigurationError(
@@ -98,6 +133,10 @@ class Settings:
             )
         return settings
 
+
+# Standard Webhooks' recommended schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h,
+# 10 h, 10 h (about 28 hours in all).
+_WEBHOOK_RETRY_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 _DEFAULT_BASE_URLS = {
     "apixo": "https://api.apixo.ai",
@@ -173,6 +212,20 @@ class _EnvReader:
         if value < minimum:
             raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
         return value
+
+    def integers(self, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            values = tuple(int(v) for v in raw.split(",") if v.strip())
+        except ValueError:
+            raise ConfigurationError(
+                f"{name} must list whole seconds (e.g. 5,300,1800), got {raw!r}"
+            ) from None
+        if not values or any(v < 0 for v in values):
+            raise ConfigurationError(f"{name} must list seconds of at least 0, got {raw!r}")
+        return values
 
     def rate_limit(self, name: str, default: str) -> RateLimit:
         raw = self.optional(name) or default

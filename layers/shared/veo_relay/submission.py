@@ -146,6 +146,7 @@ def _after_refusal(
     runtime: Runtime, task: Task, ticket: SubmitTicket, exc: ProviderError
 ) -> SubmitOutcome:
     extra = {"task_id": task.id, "provider": task.provider, "code": exc.code}
+    runtime.telemetry.provider_error(task.provider, exc.code)
     if not exc.created_nothing:
         return _outcome_unknown(runtime, task, exc)
     if exc.code in _FALL_THROUGH_CODES and task.fallback_providers:

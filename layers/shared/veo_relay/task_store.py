@@ -82,6 +82,7 @@ class TaskRecord(Model):
     completed_at = UnicodeAttribute(null=True)
     video = MapAttribute(null=True)  # type: ignore[var-annotated]
     error = MapAttribute(null=True)  # type: ignore[var-annotated]
+    webhook_url = UnicodeAttribute(null=True)
     # Only failed tasks expire: they hold no video, and a completed task's record is kept forever.
     expires_at = TTLAttribute(null=True)
 
@@ -306,7 +307,17 @@ def _to_task(record: TaskRecord) -> Task:
         completed_at=record.completed_at,
         video=StoredVideoRef(**_plain(video)) if video else None,
         error=TaskError(**_plain(error)) if error else None,
+        webhook_url=record.webhook_url,
     )
+
+
+def task_from_image(image: dict[str, Any]) -> Task | None:
+    """The task in a DynamoDB stream image (DynamoDB JSON), or None for the table's other items
+    (submit slots)."""
+    if "status" not in image or "owner" not in image:
+        return None
+    record = TaskRecord.from_raw_data(image)
+    return _to_task(record)
 
 
 def _plain(value: Any) -> dict[str, Any]:

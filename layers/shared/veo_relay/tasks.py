@@ -87,6 +87,9 @@ class Task:
     completed_at: str | None = None
     video: StoredVideoRef | None = None
     error: TaskError | None = None
+    # Where `video.completed` / `video.failed` are delivered. Not in the task object: the object
+    # travels in events and manifests, and a client's endpoint is its own business.
+    webhook_url: str | None = None
 
     def to_public(self, download_url: str | None = None) -> dict[str, Any]:
         """The contract's task object."""
@@ -130,7 +133,16 @@ class Task:
     @property
     def video_key(self) -> str:
         """Where the finished video lives: grouped by family, named by task."""
-        return f"videos/{self.root_id}/{self.id}.mp4"
+        return video_key(self.root_id, self.id)
+
+
+def video_key(root_id: str, task_id: str) -> str:
+    return f"videos/{root_id}/{task_id}.mp4"
+
+
+def manifest_key_for(video_key: str) -> str:
+    """The manifest lies beside its video: `videos/{root_id}/{id}.json`."""
+    return video_key.removesuffix(".mp4") + ".json"
 
 
 def new_task_id() -> str:

@@ -13,6 +13,7 @@ lifecycle rule ``AbortIncompleteMultipartUpload`` covers a process killed mid-up
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -130,6 +131,46 @@ class VideoStore:
             sha256=sha256,
             content_type=head.get("ContentType") or VIDEO_CONTENT_TYPE,
         )
+
+    def put_document(
+        self, key: str, body: bytes, content_type: str, metadata: dict[str, str]
+    ) -> None:
+        """A small object (a manifest) in one atomic PutObject."""
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            Metadata=dict(metadata),
+            ChecksumAlgorithm="SHA256",
+        )
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return False
+            raise
+        return True
+
+    def read_document(self, key: str, max_bytes: int) -> bytes:
+        """A small object's bytes; ValueError when it is larger than `max_bytes`."""
+        response = self._s3.get_object(Bucket=self._bucket, Key=key)
+        if int(response["ContentLength"]) > max_bytes:
+            response["Body"].close()
+            raise ValueError(f"s3://{self._bucket}/{key} is larger than {max_bytes} bytes")
+        return response["Body"].read()  # type: ignore[no-any-return]
+
+    def measure(self, key: str) -> tuple[int, str]:
+        """The object's size and SHA-256, streamed in bounded chunks (memory stays flat)."""
+        response = self._s3.get_object(Bucket=self._bucket, Key=key)
+        digest = hashlib.sha256()
+        size = 0
+        for chunk in response["Body"].iter_chunks(chunk_size=_MIB):
+            digest.update(chunk)
+            size += len(chunk)
+        return size, digest.hexdigest()
 
     def presigned_url(self, key: str, expires_in: int) -> str:
         if not 1 <= expires_in <= _MAX_PRESIGN_SECONDS:

@@ -1,0 +1,38 @@
+"""Failure announcer: the tasks table's stream, filtered to tasks entering `failed`, becomes
+`Video Failed` events (every failure, the state machine's own writes included)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from veo_relay.announcements import announce_failure
+from veo_relay.runtime import get_runtime
+
+logger = Logger()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def handle_task_change(record: DynamoDBRecord) -> bool:
+    change = record.raw_event.get("dynamodb", {})
+    new_image = change.get("NewImage") or {}
+    logger.set_correlation_id(new_image.get("id", {}).get("S"))
+    return announce_failure(get_runtime(), new_image, change.get("OldImage") or {})
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A failed record is retried and, after the mapping's attempts, sent to its dead-letter queue.
+    return process_partial_response(
+        event=event, record_handler=handle_task_change, processor=processor, context=context
+    )

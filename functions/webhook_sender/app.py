@@ -1,0 +1,38 @@
+"""Webhook sender: each message is a `Video Completed` / `Video Failed` event from our bus, or a
+queued retry; the task's webhook, if it has one, is delivered signed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from veo_relay.runtime import get_runtime
+from veo_relay.webhooks import deliver, delivery_from_message
+
+logger = Logger()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def handle_delivery(record: SQSRecord) -> str:
+    delivery = delivery_from_message(record.body)
+    logger.set_correlation_id(delivery.task_id)
+    outcome = deliver(get_runtime(), delivery)
+    logger.info("webhook handled", extra={"outcome": outcome.value, "attempt": delivery.attempt})
+    return outcome.value
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=handle_delivery, processor=processor, context=context
+    )

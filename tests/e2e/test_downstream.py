@@ -1,0 +1,187 @@
+"""What the people downstream see through `make run`: the manifest beside each video, our bus's
+events, and signed client webhooks, over HTTP and the embedded AWS endpoint only."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.e2e.conftest import RunningStack
+
+
+class Receiver:
+    """A client's webhook endpoint on loopback: records each delivery, answers 200."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.deliveries.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/veo"
+
+    def wait_for(self, task_id: str, timeout: float = 60) -> tuple[dict[str, str], bytes]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for headers, body in self.deliveries:
+                if json.loads(body)["data"]["id"] == task_id:
+                    return headers, body
+            time.sleep(0.2)
+        raise AssertionError(f"no webhook for {task_id} within {timeout} s")
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.close()
+
+
+def _aws(stack: RunningStack, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=stack.aws_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+@pytest.fixture
+def bus_events(stack: RunningStack) -> Iterator[Any]:
+    """Every event on our bus, copied to a queue of this test's own (as a subscriber would)."""
+    events, sqs = _aws(stack, "events"), _aws(stack, "sqs")
+    bus = next(b["Name"] for b in events.list_event_buses()["EventBuses"] if b["Name"] != "default")
+    queue_url = sqs.create_queue(QueueName="e2e-subscriber")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    events.put_rule(
+        Name="e2e-subscriber", EventBusName=bus, EventPattern=json.dumps({"source": ["veo-relay"]})
+    )
+    events.put_targets(
+        Rule="e2e-subscriber", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn["QueueArn"]}]
+    )
+
+    def received(task_id: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", []):
+                event = json.loads(message["Body"])
+                if event["detail"]["id"] == task_id:
+                    return event  # type: ignore[no-any-return]
+        raise AssertionError(f"no event for {task_id} on {bus}")
+
+    yield received
+    events.remove_targets(Rule="e2e-subscriber", EventBusName=bus, Ids=["q"])
+    events.delete_rule(Name="e2e-subscriber", EventBusName=bus)
+    sqs.delete_queue(QueueUrl=queue_url)
+
+
+def _signing_secret(stack: RunningStack) -> str:
+    secrets = _aws(stack, "secretsmanager")
+    arn = next(
+        s["ARN"]
+        for s in secrets.list_secrets()["SecretList"]
+        if s["Name"] == "WebhookSigningSecret"
+    )
+    return "whsec_" + secrets.get_secret_value(SecretId=arn)["SecretString"]
+
+
+def _verify(secret: str, headers: dict[str, str], body: bytes) -> None:
+    """What the README tells a receiver to do."""
+    msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
+    assert abs(time.time() - int(timestamp)) < 300
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    assert hmac.compare_digest(headers["webhook-signature"], expected)
+
+
+def test_a_completed_video_has_its_manifest_an_event_and_a_signed_webhook(
+    stack: RunningStack, receiver: Receiver, bus_events: Any
+) -> None:
+    # Given a task created with a webhook
+    response = stack.create(
+        prompt="a kite over the dunes [sim:size=200000]", webhook_url=receiver.url
+    )
+    assert response.status_code == 202, response.text
+    task = stack.wait_for_status(response.json()["id"], {"completed", "failed"})
+    assert task["status"] == "completed", task
+
+    # Then the manifest beside the video describes it, with nothing else needed
+    video = task["video"]
+    s3 = stack.s3()
+    manifest_key = video["key"].removesuffix(".mp4") + ".json"
+    manifest_object = s3.get_object(Bucket=video["bucket"], Key=manifest_key)
+    manifest = json.loads(manifest_object["Body"].read())
+    assert manifest["task_id"] == task["id"] and manifest["root_id"] == task["root_id"]
+    assert manifest["video"]["sha256"] == video["sha256"]
+    assert manifest["video"]["size_bytes"] == 200000
+    assert manifest_object["Metadata"]["task-id"] == task["id"]
+    stored = s3.head_object(Bucket=video["bucket"], Key=video["key"])
+    assert stored["ContentType"] == "video/mp4"
+    assert stored["Metadata"]["provider-task-id"] == task["provider_task_id"]
+
+    # And our bus announced it, the task object as detail
+    event = bus_events(task["id"])
+    assert event["detail-type"] == "Video Completed"
+    assert event["detail"]["video"]["sha256"] == video["sha256"]
+
+    # And the client's webhook got a delivery signed with the stack's secret
+    headers, body = receiver.wait_for(task["id"])
+    _verify(_signing_secret(stack), headers, body)
+    delivery = json.loads(body)
+    assert delivery["type"] == "video.completed"
+    assert headers["webhook-id"] == f"msg_{task['id']}_completed"
+    assert delivery["data"]["video"]["download_url"].startswith("http")
+
+
+def test_a_failed_video_is_announced_and_its_webhook_called(
+    stack: RunningStack, receiver: Receiver, bus_events: Any
+) -> None:
+    # Given a task the provider fails
+    response = stack.create(
+        prompt="a forbidden thing [sim:fail=content_violation]", webhook_url=receiver.url
+    )
+    assert response.status_code == 202, response.text
+    task = stack.wait_for_status(response.json()["id"], {"completed", "failed"})
+    assert task["status"] == "failed"
+
+    # Then our bus says so, and so does the signed webhook
+    event = bus_events(task["id"])
+    assert event["detail-type"] == "Video Failed"
+    assert event["detail"]["error"]["code"] == task["error"]["code"]
+    headers, body = receiver.wait_for(task["id"])
+    _verify(_signing_secret(stack), headers, body)
+    assert json.loads(body)["type"] == "video.failed"
+
+
+def test_a_webhook_to_a_private_address_is_refused_naming_the_field(stack: RunningStack) -> None:
+    response = stack.create(prompt="a cat", webhook_url="https://10.0.0.7/hook")
+    assert response.status_code == 422
+    assert "webhook_url" in response.json()["error"]["message"]
