@@ -89,16 +89,21 @@ def callback_event(token: str, body: Any, provider: str = "apixo") -> dict[str, 
     )
 
 
-def copy_request_event(*task_ids: str) -> dict[str, Any]:
-    """An SQS event with one copy request per task id."""
+def copy_request_event(*task_ids: str, leases: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An SQS event with one copy request per task id: the poller's, or with a task's lease in
+    `leases`, the one its callback queued."""
     template = load_event("copy_request")["Records"][0]
     records = []
     for index, task_id in enumerate(task_ids):
+        lease = (leases or {}).get(task_id)
+        body = {"task_id": task_id, "reason": "callback" if lease else "poller"}
+        if lease:
+            body["lease"] = lease
         record = _merge(
             template,
             {
                 "messageId": f"{template['messageId'][:-4]}{index:04d}",
-                "body": json.dumps({"task_id": task_id, "reason": "callback"}),
+                "body": json.dumps(body),
             },
         )
         records.append(record)

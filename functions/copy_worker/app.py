@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from veo_relay.copying import copy_video
 from veo_relay.runtime import get_runtime
-from veo_relay.workflow import copy_request_task_id
+from veo_relay.workflow import parse_copy_request
 
 logger = Logger()
 tracer = Tracer()
@@ -23,10 +23,10 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def handle_copy_request(record: SQSRecord) -> str:
-    task_id = copy_request_task_id(record.body)
+    task_id, lease = parse_copy_request(record.body)
     logger.set_correlation_id(task_id)
     try:
-        outcome = copy_video(get_runtime(), task_id)
+        outcome = copy_video(get_runtime(), task_id, lease)
     except Exception as exc:
         # The record goes back to the queue; say which task and why (the batch utility does not).
         logger.warning("copy attempt failed", extra={"task_id": task_id}, exc_info=exc)

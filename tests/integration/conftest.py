@@ -97,7 +97,14 @@ class Stack:
         return response_json(response)
 
     def copy(self, *task_ids: str) -> dict[str, Any]:
-        return self.invoke("CopyWorkerFunction", copy_request_event(*task_ids))
+        """The copy worker on each task's request: the callback's (holding the lease it took)
+        when the task was called back, else the poller's."""
+        leases = {}
+        for task_id in task_ids:
+            item = self.item(task_id) or {}
+            if item.get("status", {}).get("S") == "storing" and "callback_received_at" in item:
+                leases[task_id] = item["updated_at"]["S"]
+        return self.invoke("CopyWorkerFunction", copy_request_event(*task_ids, leases=leases))
 
     # state
 

@@ -86,14 +86,17 @@ def test_a_good_callback_records_it_and_queues_one_copy(stack):
     # Then it answers 200 at once
     assert response["statusCode"] == 200
     assert response_json(response) == {"status": "queued"}
-    # And the copy is queued for the task
-    messages = stack.copy_messages()
-    assert stack.bodies(messages) == [{"task_id": task["id"], "reason": "callback"}]
-    # And the callback's arrival is recorded, while the outcome waits for the provider's status API
+    # And the callback's arrival is recorded with the copy's lease, in one write, while the
+    # outcome waits for the provider's status API
     item = stack.item(task["id"])
     assert item["callback_received_at"]["S"] >= task["created_at"]
-    assert item["status"]["S"] == "in_progress"
+    assert item["status"]["S"] == "storing"
+    assert item["updated_at"]["S"] == item["callback_received_at"]["S"]
     assert "video" not in item
+    # And the copy is queued for the task, holding that lease
+    messages = stack.copy_messages()
+    lease = item["updated_at"]["S"]
+    assert stack.bodies(messages) == [{"task_id": task["id"], "reason": "callback", "lease": lease}]
 
 
 def test_a_failure_callback_also_only_queues_the_copy(stack):
@@ -106,8 +109,10 @@ def test_a_failure_callback_also_only_queues_the_copy(stack):
 
     # Then the copy worker is asked to confirm, and the task is not failed on the body's word
     assert response["statusCode"] == 200
-    assert stack.bodies(stack.copy_messages()) == [{"task_id": task["id"], "reason": "callback"}]
-    assert stack.status(task["id"]) == "in_progress"
+    [body] = stack.bodies(stack.copy_messages())
+    assert body["task_id"] == task["id"] and body["reason"] == "callback"
+    assert stack.status(task["id"]) == "storing"
+    assert "error" not in stack.item(task["id"])
 
 
 def test_a_duplicate_callback_queues_nothing_more(stack):
@@ -189,5 +194,7 @@ def test_the_providers_duplicate_callbacks_over_http_queue_one_copy(stack):
     assert [c.status_code for c in callbacks] == [200, 200, 200]
     assert callbacks[0].url.startswith(f"{stack.api.url}/v1/callbacks/apixo/{task['id']}.")
     messages = wait_until(stack.copy_messages, timeout=5, what="the copy request")
-    assert stack.bodies(messages) == [{"task_id": task["id"], "reason": "callback"}]
+    assert [(b["task_id"], b["reason"]) for b in stack.bodies(messages)] == [
+        (task["id"], "callback")
+    ]
     assert stack.copy_messages(wait=0.5) == []

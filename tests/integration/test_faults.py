@@ -549,7 +549,9 @@ def _sqs_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
 
 
 def _sqs_record_for(stack: Any, task_id: str) -> dict[str, Any]:
-    body = json.dumps({"task_id": task_id, "reason": "callback"})
+    """The callback's copy request for the task, holding the lease the callback took."""
+    lease = stack.item(task_id)["updated_at"]["S"]
+    body = json.dumps({"task_id": task_id, "reason": "callback", "lease": lease})
     message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "rh", "Body": body}
     return _sqs_record(message, stack.template.attributes[("CopyQueue", "Arn")])
 
@@ -801,15 +803,15 @@ def test_status_5xx_beyond_the_retries_sends_the_copy_back_and_a_later_delivery_
     # When the copy worker handles the request
     [delivery] = deliver(stack)
 
-    # Then the record goes back to the queue and nothing changed (the lease was not taken)
+    # Then the record goes back to the queue and nothing changed: the task keeps the lease the
+    # callback took for this copy, so no other copy starts meanwhile
     assert delivery.failed
-    assert_untouched(stack, task["id"], "in_progress")
+    assert_untouched(stack, task["id"], "storing")
 
-    # And the fallback poller, meeting the same outage, keeps the task open with a warning
-    stub.inject("status", 500, 500, 500, 500)
+    # And the fallback poller sees the copy under way: the task stays open, no status read
+    reads = stub.calls["status"]
     assert poll(stack, task["id"])["outcome"] == "open"
-    [warning] = logs.records("provider status unavailable", logging.WARNING, task_id=task["id"])
-    assert warning.code == "provider_error"
+    assert stub.calls["status"] == reads
 
     # When the request is delivered again after the provider recovered
     assert [d.failed for d in deliver(stack)] == [False]
@@ -987,14 +989,15 @@ def test_dynamodb_throttling_within_the_sdk_retries_is_absorbed(
     assert [d.failed for d in deliver(stack)] == [False]
 
     # Then the retries absorbed every throttle: one submit, one transition of each kind
-    # (writes: the submit slot, submitted, callback, lease, completed; reads: create, callback
-    # and copy each read the task)
-    assert dynamo.throttled["UpdateItem"] >= 2 * 5
+    # (writes: the submit slot, submitted, callback with the copy's lease, completed; reads:
+    # create, callback and copy each read the task)
+    assert dynamo.throttled["UpdateItem"] >= 2 * 4
     assert dynamo.throttled["PutItem"] == 2 and dynamo.throttled["GetItem"] >= 2 * 3
     assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
     assert stub.calls["submit"] == 1
-    for name in ("record_callback", "mark_storing", "mark_completed"):
+    for name in ("record_callback", "mark_completed"):
         assert transitions.count(name, task["id"]) == 1, name
+    assert transitions.count("mark_storing", task["id"]) == 0  # the callback took the lease
 
 
 def test_a_callback_throttled_beyond_the_retries_fails_and_the_providers_retry_completes(
@@ -1028,8 +1031,10 @@ def test_a_callback_throttled_beyond_the_retries_fails_and_the_providers_retry_c
 def test_a_copy_throttled_beyond_the_retries_before_its_lease_is_retried_at_once(
     stack, stub, dynamo, logs
 ):
-    # Given a finished task, and DynamoDB throttling every attempt of the copy's lease write
-    task, stub_task = called_back(stack, stub)
+    # Given a finished task whose callback never came: the poller found it and asked for the copy
+    # (the copy worker takes the lease itself), and DynamoDB throttling every attempt of that write
+    task, stub_task = submitted_task(stack, stub)
+    assert poll(stack, task["id"])["outcome"] == "open"
     dynamo.throttle("UpdateItem", attempts=4, requests=1, matches=sets("status", "storing"))
 
     # When the copy worker handles the request
@@ -1172,8 +1177,9 @@ def test_copy_requests_delivered_concurrently_take_one_lease_and_store_once(
     from veo_relay.runtime import get_runtime
     from veo_relay.task_store import TaskStore
 
-    # Given a finished task, and three copy workers that reach the lease write together
-    task, stub_task = called_back(stack, stub)
+    # Given a finished task the poller found, and three copy workers that reach the lease write
+    # together
+    task, stub_task = submitted_task(stack, stub)  # no callback: each worker takes the lease
     workers = 3
     barrier = threading.Barrier(workers, timeout=10)
     real_mark_storing = TaskStore.mark_storing
@@ -1225,7 +1231,9 @@ def test_ten_concurrent_identical_callbacks_queue_one_copy(stack, stub, transiti
 
     # Then every callback is answered 200; exactly one queued a copy
     assert sorted(answers) == sorted([(200, "queued")] + [(200, "duplicate")] * 9)
-    assert queued_bodies(stack, "CopyQueue") == [{"task_id": task["id"], "reason": "callback"}]
+    assert [(b["task_id"], b["reason"]) for b in queued_bodies(stack, "CopyQueue")] == [
+        (task["id"], "callback")
+    ]
     assert transitions.count("record_callback", task["id"]) == 1
 
     # And the copy makes one object and one completion
@@ -1404,7 +1412,7 @@ def assert_dead_letter_alarm(dlq: str) -> None:
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
 
 
-@stack_env(TASK_DEADLINE_SECONDS=3)
+@stack_env(TASK_DEADLINE_SECONDS=3, COPY_LEASE_SECONDS=LEASE)
 def test_a_copy_that_keeps_failing_is_dead_lettered_and_the_deadline_closes_its_task(
     stack, stub, logs
 ):
@@ -1420,9 +1428,11 @@ def test_a_copy_that_keeps_failing_is_dead_lettered_and_the_deadline_closes_its_
     # Then the request is dead-lettered after maxReceiveCount attempts, the task still open
     assert [json.loads(b)["task_id"] for b in moved] == [task["id"]]
     assert functions.invocations["CopyWorkerFunction"] == max_receives
-    assert_untouched(stack, task["id"], "in_progress")
+    assert_untouched(stack, task["id"], "storing")  # the callback's lease, now unused
 
-    # And at the deadline the fallback poller closes it: failed, timeout, nothing stored
+    # And at the deadline, once that lease is out, the fallback poller closes it: failed,
+    # timeout, nothing stored
+    time.sleep(AFTER_LEASE)
     wait_past(task, 3)
     assert poll(stack, task["id"])["outcome"] == "closed"
     assert_failed(stack, logs, task["id"], "timeout")

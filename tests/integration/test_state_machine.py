@@ -175,14 +175,15 @@ def record(stack, monkeypatch: pytest.MonkeyPatch) -> Recorder:
 
         monkeypatch.setattr(TaskStore, name, transition)
 
-    for name in ("mark_storing", "mark_completed", "mark_failed"):
+    # record_callback takes the copy's lease too (one write for the callback and the lease)
+    for name in ("record_callback", "mark_storing", "mark_completed", "mark_failed"):
         spy_transition(name)
 
     original_request_copy = CopyQueue.request_copy
 
-    def request_copy(self, task_id, reason):
+    def request_copy(self, task_id, reason, lease=None):
         recorder.add("request_copy", task_id, reason)
-        return original_request_copy(self, task_id, reason)
+        return original_request_copy(self, task_id, reason, lease)
 
     monkeypatch.setattr(CopyQueue, "request_copy", request_copy)
 
@@ -235,7 +236,8 @@ def assert_stored_once(stack, record: Recorder, task_id: str, simulator) -> dict
     assert "error" not in item or item["error"].get("NULL")
     assert record.count("mark_completed", task_id) == 1
     assert record.count("mark_failed", task_id) == 0
-    assert record.count("mark_storing", task_id) == 1
+    # one lease taken: by the callback, or by the copy worker when no callback came
+    assert record.count("record_callback", task_id) + record.count("mark_storing", task_id) == 1
     assert len(record.details("store_video", task_id)) == 1
     key = item["video"]["M"]["key"]["S"]
     assert video_keys(stack, task_id) == [key]

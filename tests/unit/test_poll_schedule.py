@@ -107,7 +107,7 @@ class VirtualCopyQueue:
     clock: Clock
     requests: list[float] = field(default_factory=list)
 
-    def request_copy(self, task_id: str, reason: str) -> None:
+    def request_copy(self, task_id: str, reason: str, lease: str | None = None) -> None:
         self.requests.append(self.clock.seconds)
 
 

@@ -1,4 +1,5 @@
-"""Provider callbacks: check the task's token, note that the callback came, queue the copy.
+"""Provider callbacks: check the task's token, note that the callback came and take the copy's
+lease (one write), queue the copy.
 
 The body is only a notification; the copy worker asks the provider's status API before anything
 is recorded as a success or a failure.
@@ -43,8 +44,9 @@ def accept_callback(
         runtime.tasks.mark_submitted(task.id, notice.provider_task_id, None)
     elif notice.provider_task_id not in (None, task.provider_task_id):
         raise InvalidCallback("callback names another provider task")
-    if runtime.tasks.record_callback(task.id) is None:
+    leased = runtime.tasks.record_callback(task.id)
+    if leased is None:
         return CallbackOutcome.DUPLICATE
-    runtime.copy_queue.request_copy(task.id, reason="callback")
+    runtime.copy_queue.request_copy(task.id, reason="callback", lease=leased.updated_at)
     logger.info("callback accepted", extra={"task_id": task.id})
     return CallbackOutcome.QUEUED

@@ -30,10 +30,12 @@ class CopyOutcome(StrEnum):
     ALREADY_CLOSED = "already_closed"
 
 
-def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
+def copy_video(runtime: Runtime, task_id: str, lease_taken_at: str | None = None) -> CopyOutcome:
     """Idempotent: a repeated request for a stored or closed task changes nothing.
 
-    Raises on transient trouble (provider status, download, S3) so that the queue retries it.
+    `lease_taken_at`: the copy's lease was taken for this request (by the callback), so no second
+    write is needed to take it. Raises on transient trouble (provider status, download, S3) so
+    that the queue retries it.
     """
     task = runtime.tasks.get(task_id)
     if task.status is TaskStatus.COMPLETED:
@@ -45,11 +47,12 @@ def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
         return CopyOutcome.ALREADY_CLOSED
     if task.provider_task_id is None:
         return CopyOutcome.STILL_RUNNING
+    held = _held_lease(runtime, task, lease_taken_at)
     status = runtime.provider(task.provider).read_status(task.provider_task_id, task.kind)
     if status.state is ProviderState.RUNNING:
-        # Nothing to copy yet; the fallback poller keeps watching the task.
-        if task.callback_received_at is not None:
-            runtime.tasks.forget_callback(task.id)
+        # Nothing to copy yet (an early callback); the fallback poller keeps watching the task.
+        if held is not None:
+            runtime.tasks.release_storing(task.id, held.updated_at, forget_callback=True)
         return CopyOutcome.STILL_RUNNING
     if status.state is ProviderState.FAILED:
         assert status.error is not None
@@ -57,7 +60,7 @@ def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
         runtime.tasks.mark_failed(task.id, status.error)
         return CopyOutcome.FAILED
     lease = timedelta(seconds=runtime.settings.copy_lease_seconds)
-    leased = runtime.tasks.mark_storing(task.id, lease)
+    leased = held or runtime.tasks.mark_storing(task.id, lease)
     if leased is None:
         # Closed meanwhile, or another worker's copy is under way (its lease still runs; should
         # that worker die, the poller requests the copy again once the lease is out).
@@ -90,6 +93,17 @@ def copy_video(runtime: Runtime, task_id: str) -> CopyOutcome:
     _publish_manifest(runtime, completed)
     logger.info("video stored", extra={"task_id": task.id, "size_bytes": stored.size_bytes})
     return CopyOutcome.COMPLETED
+
+
+def _held_lease(runtime: Runtime, task: Task, taken_at: str | None) -> Task | None:
+    """The task, when the lease taken for this request is still its own; renewed when the request
+    waited in the queue for a good part of it."""
+    if taken_at is None or task.status is not TaskStatus.STORING or task.updated_at != taken_at:
+        return None
+    age = datetime.now(UTC) - parse_timestamp(taken_at)
+    if age.total_seconds() < runtime.settings.copy_lease_seconds / 6:
+        return task
+    return runtime.tasks.renew_lease(task.id, taken_at)
 
 
 def _publish_manifest(runtime: Runtime, task: Task) -> None:

@@ -158,10 +158,15 @@ def _record_and_submit(runtime: Runtime, task: Task, callback_base_url: str) -> 
     if inline:
         task.submit_claimed_at = utc_now()
     runtime.tasks.create(task)
-    runtime.telemetry.task_created(task.provider)
     if not inline:
         queue_for_later(runtime, task, ticket, slot_at)
-        return task
-    wait_for_slot(slot_at)
-    submit_claimed(runtime, task, ticket, slot_at)
-    return runtime.tasks.get(task.id)
+    else:
+        wait_for_slot(slot_at)
+        try:
+            submit_claimed(runtime, task, ticket, slot_at)
+        finally:
+            # Counted after the submit: nothing may stand between a slot and its submit.
+            runtime.telemetry.task_created(task.provider)
+        return runtime.tasks.get(task.id)
+    runtime.telemetry.task_created(task.provider)
+    return task

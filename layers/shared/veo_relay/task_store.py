@@ -23,7 +23,6 @@ from veo_relay.tasks import (
     COMPLETED_FROM,
     FAILED_FROM,
     FAILED_TASK_RETENTION,
-    OPEN_STATUSES,
     STORING_FROM,
     SUBMITTED_FROM,
     StoredVideoRef,
@@ -166,12 +165,27 @@ class TaskStore:
         return self._transition(task_id, SUBMITTED_FROM, TaskStatus.IN_PROGRESS, actions)
 
     def record_callback(self, task_id: str) -> Task | None:
-        """Notes the first callback of an open task; None for every later one."""
+        """Notes the first callback of an open task and takes the lease of the copy it queues, in
+        one write: the task is `storing` from here. None for every later callback, and while
+        another copy holds the task."""
+        now = utc_now()
         return self._update(
             task_id,
-            [TaskRecord.callback_received_at.set(utc_now())],
-            TaskRecord.status.is_in(*OPEN_STATUSES)
+            [
+                TaskRecord.status.set(TaskStatus.STORING.value),
+                TaskRecord.updated_at.set(now),
+                TaskRecord.callback_received_at.set(now),
+            ],
+            TaskRecord.status.is_in(*(s.value for s in STORING_FROM))
             & TaskRecord.callback_received_at.does_not_exist(),
+        )
+
+    def renew_lease(self, task_id: str, taken_at: str) -> Task | None:
+        """A fresh start for the lease taken at `taken_at`, if it is still the task's."""
+        return self._update(
+            task_id,
+            [TaskRecord.updated_at.set(utc_now())],
+            (TaskRecord.status == TaskStatus.STORING.value) & (TaskRecord.updated_at == taken_at),
         )
 
     def mark_storing(self, task_id: str, lease: timedelta) -> Task | None:
@@ -191,22 +205,18 @@ class TaskStore:
             condition,
         )
 
-    def release_storing(self, task_id: str, taken_at: str) -> None:
+    def release_storing(self, task_id: str, taken_at: str, forget_callback: bool = False) -> None:
         """Gives back a copy's lease after the copy failed, so that a retry need not wait it out;
-        only the lease taken at `taken_at` (no later one) is given back."""
+        only the lease taken at `taken_at` (no later one) is given back. With `forget_callback`,
+        a callback the provider's status did not confirm (early or forged) is forgotten too, so
+        the provider's genuine one still starts the copy."""
+        actions = [TaskRecord.status.set(TaskStatus.IN_PROGRESS.value)]
+        if forget_callback:
+            actions.append(TaskRecord.callback_received_at.remove())
         self._update(
             task_id,
-            [TaskRecord.status.set(TaskStatus.IN_PROGRESS.value)],
+            actions,
             (TaskRecord.status == TaskStatus.STORING.value) & (TaskRecord.updated_at == taken_at),
-        )
-
-    def forget_callback(self, task_id: str) -> None:
-        """A callback the provider's status did not confirm (early or forged) is forgotten, so the
-        provider's genuine one still starts the copy."""
-        self._update(
-            task_id,
-            [TaskRecord.callback_received_at.remove()],
-            TaskRecord.status.is_in(*OPEN_STATUSES),
         )
 
     def mark_completed(self, task_id: str, video: StoredVideoRef) -> Task | None:

@@ -29,11 +29,12 @@ class CopyQueue:
         self._sqs = sqs
         self._queue_url = queue_url
 
-    def request_copy(self, task_id: str, reason: str) -> None:
-        self._sqs.send_message(
-            QueueUrl=self._queue_url,
-            MessageBody=json.dumps({"task_id": task_id, "reason": reason}),
-        )
+    def request_copy(self, task_id: str, reason: str, lease: str | None = None) -> None:
+        """`lease`: when the requester took the copy's lease for it (the callback does)."""
+        message = {"task_id": task_id, "reason": reason}
+        if lease is not None:
+            message["lease"] = lease
+        self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(message))
 
 
 class SubmitQueue:
@@ -65,12 +66,14 @@ def parse_submit_request(body: str) -> tuple[SubmitTicket, float]:
     return SubmitTicket(**message), slot_at
 
 
-def copy_request_task_id(body: str) -> str:
+def parse_copy_request(body: str) -> tuple[str, str | None]:
+    """The task id, and the lease taken for this copy (if any)."""
     message = json.loads(body)
     task_id = message.get("task_id") if isinstance(message, dict) else None
     if not isinstance(task_id, str) or not task_id:
         raise ValueError("copy request has no task_id")
-    return task_id
+    lease = message.get("lease")
+    return task_id, lease if isinstance(lease, str) else None
 
 
 class FallbackWorkflow:
