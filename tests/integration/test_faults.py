@@ -338,16 +338,6 @@ def logs(caplog: pytest.LogCaptureFixture, stack: Any) -> Iterator[LogTrap]:
         assert not leaked, f"secrets in the logs: {[trap.where(s) for s in leaked]}"
 
 
-@pytest.fixture(autouse=True)
-def patient_submits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An inline submit later than 0.5 s after its slot goes through the submit queue instead; in
-    this process the first DynamoDB and provider calls of a test build their clients, which can
-    take that long. The tests that want the submit queue get it from a provider refusal."""
-    from veo_relay import submission
-
-    monkeypatch.setattr(submission, "LATE_TOLERANCE_SECONDS", 5.0)
-
-
 # --- fixtures: the stand-in provider, DynamoDB faults, spies ------------------------------------
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
+
 import pytest
 
 from tests.helpers import forbid_sockets
 from veo_relay.errors import ConfigurationError
-from veo_relay.settings import Settings, get_settings, origin_of
+from veo_relay.settings import RateLimit, Settings, get_settings, origin_of
 
 MINIMAL = {"TASKS_TABLE": "tasks", "VIDEO_BUCKET": "videos"}
 
@@ -239,3 +241,34 @@ def test_get_settings_reads_the_process_environment_once(monkeypatch):
         assert first.tasks_table == "from-env"
     finally:
         get_settings.cache_clear()
+
+
+class TestRateLimitSlack:
+    @pytest.mark.parametrize(
+        ("requests", "window", "tolerance"),
+        [(20, 10, 0.55), (10000, 60, 6.0), (60, 10, 0.92), (5, 10, 0.5)],
+    )
+    def test_a_submit_may_be_late_by_the_slack_its_windows_keep(self, requests, window, tolerance):
+        # Given a provider's limit
+        limit = RateLimit(requests, window)
+
+        # Then a submit may go late by the slots a window has to spare, at least half a second
+        assert limit.late_tolerance == pytest.approx(tolerance, abs=0.01)
+
+    @pytest.mark.parametrize(("requests", "window"), [(20, 10), (10000, 60), (60, 10), (7, 3)])
+    def test_late_submits_within_the_tolerance_never_crowd_a_window_past_the_limit(
+        self, requests, window
+    ):
+        # Given every scheduled slot of a long stretch, each submit sent as late as allowed or not
+        # late at all, alternately (the worst mix: late ones catch up with punctual ones)
+        limit = RateLimit(requests, window)
+        if limit.late_tolerance == RateLimit.MIN_LATE_TOLERANCE:
+            pytest.skip("no slack to spend: the floor is the behaviour from before")
+        slots = [i * limit.slot_spacing for i in range(3 * requests)]
+        sent = sorted(s + (limit.late_tolerance if i % 2 else 0) for i, s in enumerate(slots))
+
+        # Then no window of the provider's length ever holds more than its limit
+        busiest = max(
+            bisect.bisect_left(sent, start + window) - index for index, start in enumerate(sent)
+        )
+        assert busiest <= requests

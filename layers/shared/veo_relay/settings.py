@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,25 @@ class RateLimit:
 
     requests: int
     window_seconds: int
+
+    # Slots a little wider than the bare limit allows: clocks and network delays differ between
+    # us and the provider, and a refused submit costs a retry.
+    SAFETY = 1.1
+    # However few slots a window has to spare, a submit may be this late (as it always could).
+    MIN_LATE_TOLERANCE = 0.5
+
+    @property
+    def slot_spacing(self) -> float:
+        return self.window_seconds / self.requests * self.SAFETY
+
+    @property
+    def late_tolerance(self) -> float:
+        """How long after its slot a submit may still go: the slots a window can hold beyond
+        those the schedule puts in it (the safety margin's slack), times the spacing. A later
+        submit could crowd a window past the limit. kie (20/10 s): 0.55 s; apixo (10,000/60 s):
+        6 s."""
+        scheduled = math.floor(self.window_seconds / self.slot_spacing) + 1
+        return max(self.MIN_LATE_TOLERANCE, (self.requests - scheduled) * self.slot_spacing)
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,6 @@ logger = Logger(child=True)
 # messages arrive a little early (SubmitQueue.EARLY_SECONDS) and wait for their slot here.
 INLINE_WAIT_SECONDS = 1.0
 QUEUED_WAIT_SECONDS = 3.0
-# A submit later than this after its slot takes a new one: sent late, it could crowd the next
-# slots' window past the provider's limit.
-LATE_TOLERANCE_SECONDS = 0.5
 # Refusals after which `auto` tries the next provider: this one cannot take the task now.
 _FALL_THROUGH_CODES = frozenset(
     {"insufficient_credits", "rate_limited", "provider_unavailable", "unauthorized"}
@@ -88,7 +85,10 @@ def submit_claimed(
 ) -> SubmitOutcome:
     """Submits a task whose claim this caller holds, in its slot. Raises the provider's error
     only when the task is failed for good by it."""
-    if time.time() - slot_at > LATE_TOLERANCE_SECONDS:
+    # Later than its provider's tolerance, a submit takes a new slot rather than crowd a window
+    # past the limit. The tolerance grows with the limit, so a busy system does not keep
+    # requeueing tasks a fast provider would take at once.
+    if time.time() - slot_at > runtime.settings.providers[task.provider].rate_limit.late_tolerance:
         runtime.tasks.release_submit(task.id, task.provider, task.fallback_providers)
         queue_for_later(runtime, task, ticket, reserve_slot(runtime, task.provider))
         return SubmitOutcome.QUEUED

@@ -17,10 +17,6 @@ from pynamodb.models import Model
 
 from veo_relay.settings import RateLimit
 
-# Slots a little wider than the bare limit allows: clocks and network delays differ between us and
-# the provider, and a refused submit costs a retry.
-_SAFETY = 1.1
-
 
 class SubmitScheduleRecord(Model):
     class Meta:
@@ -41,7 +37,7 @@ class SubmitSlots:
 
         Two writes at most and no read: a free schedule is restarted at `now`; otherwise the
         schedule is pushed forward atomically and the slot is where it stood."""
-        spacing = limit.window_seconds / limit.requests * _SAFETY
+        spacing = limit.slot_spacing
         record = SubmitScheduleRecord(f"submit-schedule#{provider}")
         now = self._clock()
         try:
