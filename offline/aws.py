@@ -55,6 +55,29 @@ def configure_moto(invoke: Invoker) -> None:
 
     LambdaSimpleBackend.invoke = dispatch  # type: ignore[assignment,method-assign]
     _make_dynamodb_writes_atomic()
+    _share_botocore_loader()
+
+
+def _share_botocore_loader() -> None:
+    """PynamoDB makes a botocore session per connection and thread, each loading the service
+    models from disk again. A Lambda instance runs one thread; this process runs every function on
+    a thread per request, and 200 concurrent creates spent most of their time parsing models.
+    With one loader (its caches are read-only) they are read once."""
+    import botocore.loaders
+    import botocore.session
+    import pynamodb.connection.base
+
+    if getattr(pynamodb.connection.base, "_veo_relay_shared_loader", False):
+        return
+    loader = botocore.loaders.create_loader()
+
+    def get_session() -> botocore.session.Session:
+        session = botocore.session.get_session()
+        session.register_component("data_loader", loader)
+        return session
+
+    pynamodb.connection.base.get_session = get_session
+    pynamodb.connection.base._veo_relay_shared_loader = True  # type: ignore[attr-defined]
 
 
 def _make_dynamodb_writes_atomic() -> None:

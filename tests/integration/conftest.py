@@ -257,35 +257,11 @@ def boto_session() -> boto3.Session:
     return boto3.Session(region_name=REGION)
 
 
-@pytest.fixture(scope="session")
-def botocore_loader() -> Any:
-    """One loader for every botocore session the tests create: its caches are read-only."""
-    import botocore.loaders
-
-    return botocore.loaders.create_loader()
-
-
-@pytest.fixture
-def fast_pynamodb_sessions(monkeypatch: pytest.MonkeyPatch, botocore_loader: Any) -> None:
-    """PynamoDB makes a fresh botocore session per connection and thread, each loading the service
-    models from disk again; with a shared loader they are read once per test run."""
-    import botocore.session
-    import pynamodb.connection.base
-
-    def get_session() -> botocore.session.Session:
-        session = botocore.session.get_session()
-        session.register_component("data_loader", botocore_loader)
-        return session
-
-    monkeypatch.setattr(pynamodb.connection.base, "get_session", get_session)
-
-
 @pytest.fixture
 def stack(
     request: pytest.FixtureRequest,
     boto_session: boto3.Session,
     aws_env: None,
-    fast_pynamodb_sessions: None,
     monkeypatch: pytest.MonkeyPatch,
     local_functions: LocalFunctions,
     simulator: ProviderSimulator,
