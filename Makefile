@@ -12,6 +12,7 @@ help:
 	@echo "make test      lint, template validation and every test suite (what CI runs)"
 	@echo "make run       the whole system offline: API :3000, AWS :5000, provider simulators"
 	@echo "make openapi   regenerate docs/openapi.json from the API's routes"
+	@echo "make bench     performance figures beside their baselines -> docs/performance.md (not in test)"
 	@echo "make build     sam build (layer built for arm64 / python3.13)"
 	@echo "make deploy    sam deploy (guided the first time)"
 
@@ -46,6 +47,10 @@ run: $(VENV)/.installed
 
 openapi: $(VENV)/.installed
 	$(BIN)/python -m tools.openapi
+
+# Minutes, on a quiet machine; `python -m bench --quick` or `--only NAME` while developing.
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench
 
 build: $(VENV)/.installed
 	$(BIN)/sam build

@@ -107,12 +107,14 @@ def stack() -> Iterator[RunningStack]:
 
 @pytest.fixture(scope="session")
 def burst_stack() -> Iterator[RunningStack]:
-    """A stack of its own for the burst: slower fallback polls keep 200 executions cheap."""
+    """A stack of its own for the burst: slower fallback polls keep 200 executions cheap, and a
+    deadline past the test's own wait, so that a slow machine shows as slow, not as lost tasks."""
     yield from _run_stack(
         {
             "POLL_FIRST_WAIT_SECONDS": "30",
             "POLL_INTERVAL_SECONDS": "10",
             "POLL_MAX_INTERVAL_SECONDS": "20",
+            "TASK_DEADLINE_SECONDS": "900",
         }
     )
 
