@@ -108,3 +108,42 @@ def test_a_ticket_whose_slot_is_far_goes_back_to_the_queue(stack, tickets):
     assert result == {"batchItemFailures": []}
     assert stack.status(second["id"]) == "queued"
     assert len(tickets) == 2 and tickets[1]["task_id"] == second["id"]
+
+
+@pytest.mark.stack_env(POLL_FIRST_WAIT_SECONDS=600, APIXO_RATE_LIMIT="100/60")
+def test_a_ticket_delivered_long_after_its_slot_takes_a_fresh_one_and_goes_at_once(stack, tickets):
+    # Given a queued task whose ticket reaches the worker a minute after its slot (a busy system)
+    task = stack.create_task("a fox [sim:no-callback]")
+    submitted_before = len(stack.simulator.submissions())
+    ticket = {**_ticket_of(stack, task["id"]), "slot_at": time.time() - 60}
+
+    # When the worker handles it, the provider having room now
+    stack.client("dynamodb").update_item(
+        TableName=stack.table,
+        Key={"id": {"S": task["id"]}},
+        UpdateExpression="SET #s = :q REMOVE submit_claimed_at, provider_task_id",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":q": {"S": "queued"}},
+    )
+    result = stack.invoke("SubmitWorkerFunction", submit_event(ticket, ticket["slot_at"]))
+
+    # Then it is submitted in a fresh slot, not sent back to the queue (where it would be late
+    # again)
+    assert result == {"batchItemFailures": []}
+    assert len(stack.simulator.submissions()) == submitted_before + 1
+    assert stack.status(task["id"]) == "in_progress"
+    assert tickets == []
+
+
+def _ticket_of(stack, task_id: str) -> dict:
+    """A ticket for a task, as the submit queue would carry it (a fresh token for its URL)."""
+    from veo_relay.callback_tokens import new_token, token_hash
+
+    token = new_token(task_id)
+    stack.client("dynamodb").update_item(
+        TableName=stack.table,
+        Key={"id": {"S": task_id}},
+        UpdateExpression="SET callback_token_hash = :h",
+        ExpressionAttributeValues={":h": {"S": token_hash(token)}},
+    )
+    return {"task_id": task_id, "callback_token": token, "callback_base_url": "https://api.example"}

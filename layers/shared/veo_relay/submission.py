@@ -85,13 +85,15 @@ def submit_claimed(
 ) -> SubmitOutcome:
     """Submits a task whose claim this caller holds, in its slot. Raises the provider's error
     only when the task is failed for good by it."""
-    # Later than its provider's tolerance, a submit takes a new slot rather than crowd a window
-    # past the limit. The tolerance grows with the limit, so a busy system does not keep
-    # requeueing tasks a fast provider would take at once.
+    # Later than its provider's tolerance, a submit could crowd a window past the limit: it takes
+    # a fresh slot, here and now, and goes in it when that slot is near. Requeueing instead would
+    # never catch up on a busy system, where every trip through the queue arrives late again.
     if time.time() - slot_at > runtime.settings.providers[task.provider].rate_limit.late_tolerance:
-        runtime.tasks.release_submit(task.id, task.provider, task.fallback_providers)
-        queue_for_later(runtime, task, ticket, reserve_slot(runtime, task.provider))
-        return SubmitOutcome.QUEUED
+        slot_at = reserve_slot(runtime, task.provider)
+        if not wait_for_slot(slot_at):
+            runtime.tasks.release_submit(task.id, task.provider, task.fallback_providers)
+            queue_for_later(runtime, task, ticket, slot_at)
+            return SubmitOutcome.QUEUED
     provider = runtime.provider(task.provider)
     callback_url = ticket.callback_url(task.provider) if provider.supports_callbacks else None
     try:
