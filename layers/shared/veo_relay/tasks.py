@@ -133,11 +133,7 @@ class Task:
     @property
     def video_key(self) -> str:
         """Where the finished video lives: grouped by family, named by task."""
-        return video_key(self.root_id, self.id)
-
-
-def video_key(root_id: str, task_id: str) -> str:
-    return f"videos/{root_id}/{task_id}.mp4"
+        return f"videos/{self.root_id}/{self.id}.mp4"
 
 
 def manifest_key_for(video_key: str) -> str:
