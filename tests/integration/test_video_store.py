@@ -259,11 +259,10 @@ def test_large_video_is_streamed_multipart_with_size_hash_type_and_tag(
     # Then the result describes the object exactly
     sha256 = hashlib.sha256(expected).hexdigest()
     assert stored == StoredVideo(BUCKET, "videos/t1.mp4", size, sha256, "video/mp4")
-    # And it went up as a 3-part multipart upload (8 + 8 + 4 MiB) with CRC32 checksums
-    assert s3.calls.count("CreateMultipartUpload") == 1
-    assert s3.calls.count("UploadPart") == 3
-    assert s3.calls.count("CompleteMultipartUpload") == 1
-    assert "PutObject" not in s3.calls
+    # And it went up as a 3-part multipart upload (8 + 8 + 4 MiB) with CRC32 checksums, then
+    # the tag, and nothing more (a round trip weighs on a short video's copy time)
+    upload = ["CreateMultipartUpload", *["UploadPart"] * 3, "CompleteMultipartUpload"]
+    assert sorted(s3.calls) == sorted([*upload, "PutObjectTagging"])
     head = s3.client.head_object(Bucket=BUCKET, Key="videos/t1.mp4", ChecksumMode="ENABLED")
     assert head["ChecksumCRC32"]
     assert head["ContentLength"] == size

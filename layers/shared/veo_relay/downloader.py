@@ -366,17 +366,20 @@ class VideoStream:
         if self._error is not None:
             raise self._error
         want = None if size is None or size < 0 else size
-        out = bytearray()
-        while want is None or len(out) < want:
+        # Views of the received chunks, joined once: a part is copied a single time.
+        pieces: list[memoryview] = []
+        count = 0
+        while want is None or count < want:
             if self._offset >= len(self._pending):
                 self._pending, self._offset = self._next_chunk(), 0
                 if not self._pending:
                     break
-            end = len(self._pending) if want is None else self._offset + want - len(out)
+            end = len(self._pending) if want is None else self._offset + want - count
             piece = memoryview(self._pending)[self._offset : end]
-            out += piece
+            pieces.append(piece)
+            count += len(piece)
             self._offset += len(piece)
-        data = bytes(out)
+        data = b"".join(pieces)
         self._bytes_read += len(data)
         self._sha256.update(data)
         return data

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 if TYPE_CHECKING:
     from veo_relay.downloader import VideoStream
 
-__all__ = ["SHA256_TAG", "StoredVideo", "VideoIntegrityError", "VideoStore"]
+__all__ = ["SHA256_TAG", "StoredVideo", "VideoStore"]
 
 SHA256_TAG = "sha256"
 VIDEO_CONTENT_TYPE = "video/mp4"
@@ -41,10 +41,6 @@ class StoredVideo:
     size_bytes: int
     sha256: str
     content_type: str
-
-
-class VideoIntegrityError(Exception):
-    """The stored object does not match what was streamed (it has been deleted)."""
 
 
 def default_transfer_config() -> TransferConfig:
@@ -90,13 +86,8 @@ class VideoStore:
             stream, self._bucket, key, ExtraArgs=extra_args, Config=self._config
         )
 
-        head = self._s3.head_object(Bucket=self._bucket, Key=key)
-        size = int(head["ContentLength"])
-        if size != stream.bytes_read:
-            self._s3.delete_object(Bucket=self._bucket, Key=key)
-            raise VideoIntegrityError(
-                f"s3://{self._bucket}/{key} has {size} bytes, {stream.bytes_read} were streamed"
-            )
+        # No HEAD to check the size: S3 verified every part's CRC32, so the object holds exactly
+        # the bytes the stream handed out.
         sha256 = stream.sha256_hex()
         self._s3.put_object_tagging(
             Bucket=self._bucket,
@@ -106,9 +97,9 @@ class VideoStore:
         return StoredVideo(
             bucket=self._bucket,
             key=key,
-            size_bytes=size,
+            size_bytes=stream.bytes_read,
             sha256=sha256,
-            content_type=head.get("ContentType") or VIDEO_CONTENT_TYPE,
+            content_type=VIDEO_CONTENT_TYPE,
         )
 
     def find(self, key: str) -> StoredVideo | None:
