@@ -4,9 +4,11 @@ handlers, and the template's resources created in it."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import os
+import sys
 import threading
 import traceback
 import zipfile
@@ -56,6 +58,76 @@ def configure_moto(invoke: Invoker) -> None:
     LambdaSimpleBackend.invoke = dispatch  # type: ignore[assignment,method-assign]
     _make_dynamodb_writes_atomic()
     _share_botocore_loader()
+    _share_pynamodb_clients()
+    _speed_up_state_machines()
+
+
+def _speed_up_state_machines() -> None:
+    """Three costs of moto's interpreter that grow with every execution (with 200 executions at
+    once they were nearly half of this process's time): a new botocore client for every Task
+    state, a new JSONPath parser for every path, and the definition parsed again each time."""
+    import moto.stepfunctions.parser.asl.component.common.path.result_path as result_path
+    import moto.stepfunctions.parser.asl.utils.boto_client as boto_client
+    import moto.stepfunctions.parser.asl.utils.json_path as json_path
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    if getattr(boto_client, "_veo_relay_shared", False):
+        return
+    build = boto_client.boto_client_for
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def shared_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        with lock:
+            if (region, service) not in clients:
+                clients[region, service] = build(region, service, state_credentials)
+            return clients[region, service]
+
+    # Clients are thread-safe, and these all have the same settings: one per region and service.
+    boto_client.boto_client_for = shared_client_for
+    # A JSONPath parser is built (yacc tables and all) for every path evaluated; an
+    # expression, once parsed, is immutable, so each path is parsed once.
+    for module in (json_path, result_path):
+        module.parse = functools.lru_cache(maxsize=1024)(module.parse)  # type: ignore[attr-defined]
+    # Each execution parsed the definition again; the parsed program holds no execution's state
+    # (that lives in its Environment), so executions of one definition share it.
+    parse_definition = ExecutionWorker._get_evaluation_entrypoint
+    programs: dict[str, Any] = {}
+
+    def parsed_once(worker: ExecutionWorker) -> Any:
+        definition = worker._evaluation_details.state_machine_details.definition
+        with lock:
+            if definition not in programs:
+                programs[definition] = parse_definition(worker)
+            return programs[definition]
+
+    ExecutionWorker._get_evaluation_entrypoint = parsed_once  # type: ignore[method-assign]
+    # The interpreter's modules imported the name itself; those loaded already are rebound too.
+    for module in list(sys.modules.values()):
+        if getattr(module, "boto_client_for", None) is build:
+            module.boto_client_for = shared_client_for  # type: ignore[attr-defined]
+    boto_client._veo_relay_shared = True  # type: ignore[attr-defined]
+
+
+def _share_pynamodb_clients() -> None:
+    """A PynamoDB connection builds its client on first use. In Lambda one thread does; here a
+    burst of 200 requests on 200 threads all found it missing and each built its own, at once.
+    The first builds it under a lock and the others wait for it and reuse it."""
+    from pynamodb.connection.base import Connection
+
+    if getattr(Connection, "_veo_relay_shared", False):
+        return
+    build = Connection.client.fget
+    lock = threading.Lock()
+
+    def client(self: Any) -> Any:
+        if self._client is None:
+            with lock:
+                return build(self)  # type: ignore[misc]
+        return build(self)  # type: ignore[misc]
+
+    Connection.client = property(client)  # type: ignore[method-assign,assignment]
+    Connection._veo_relay_shared = True  # type: ignore[attr-defined]
 
 
 def _share_botocore_loader() -> None:
