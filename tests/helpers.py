@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import ipaddress
 import json
+import socket
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -190,3 +194,27 @@ def post_json(url: str, body: Any, timeout: float = 10.0) -> tuple[int, Any]:
     except urllib.error.HTTPError as error:
         status, raw = error.code, error.read()
     return status, json.loads(raw) if raw else None
+
+
+@dataclass
+class FakeDns:
+    """`socket.getaddrinfo` answering from a table (install it with monkeypatch); an address
+    literal resolves to itself, as the real one does. Records the names asked for."""
+
+    table: dict[str, list[str]] = field(default_factory=dict)
+    queries: list[str] = field(default_factory=list)
+
+    def getaddrinfo(self, host: str, port: int, *args: object, **kwargs: object) -> list:
+        self.queries.append(host)
+        with contextlib.suppress(ValueError):
+            ipaddress.ip_address(host)
+            self.table.setdefault(host, [host])
+        if host not in self.table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        infos = []
+        for address in self.table[host]:
+            if ":" in address:
+                infos.append((socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0)))
+            else:
+                infos.append((socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)))
+        return infos

@@ -20,6 +20,7 @@ import pytest
 import urllib3
 from urllib3.exceptions import InvalidHeader, NewConnectionError, ReadTimeoutError, SSLError
 
+from tests.helpers import FakeDns
 from veo_relay import downloader
 from veo_relay.downloader import (
     DownloadError,
@@ -54,24 +55,6 @@ def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket, "socket", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-
-
-@dataclass
-class FakeDns:
-    table: dict[str, list[str]] = field(default_factory=dict)
-    queries: list[str] = field(default_factory=list)
-
-    def getaddrinfo(self, host: str, port: int, *args: object, **kwargs: object) -> list:
-        self.queries.append(host)
-        if host not in self.table:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        infos = []
-        for address in self.table[host]:
-            if ":" in address:
-                infos.append((socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0)))
-            else:
-                infos.append((socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)))
-        return infos
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ the POST's SSRF defences and the retry schedule. No sockets: DNS is a fake
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
 import json
 import socket
 import time
@@ -16,7 +14,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger
 
-from tests.helpers import load_event
+from tests.helpers import FakeDns, load_event
 from veo_relay import webhooks
 from veo_relay.errors import InvalidRequest, TaskNotFound
 from veo_relay.safe_urls import RefusedUrl, UnresolvableHost
@@ -53,27 +51,6 @@ def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
 def parent_logger() -> Logger:
     """The module's child logger needs its parent, as a handler module creates it in Lambda."""
     return Logger(service=webhooks.logger.service, level="WARNING")
-
-
-@dataclass
-class FakeDns:
-    table: dict[str, list[str]] = field(default_factory=dict)
-    queries: list[str] = field(default_factory=list)
-
-    def getaddrinfo(self, host: str, port: int, *args: object, **kwargs: object) -> list:
-        self.queries.append(host)
-        with contextlib.suppress(ValueError):  # an address literal resolves to itself
-            ipaddress.ip_address(host)
-            self.table.setdefault(host, [host])
-        if host not in self.table:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        infos = []
-        for address in self.table[host]:
-            if ":" in address:
-                infos.append((socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0)))
-            else:
-                infos.append((socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)))
-        return infos
 
 
 @pytest.fixture
