@@ -115,11 +115,9 @@ def check_webhook_url(url: str, allow_loopback: bool) -> None:
     """What can be refused before any DNS lookup; the addresses are checked at each delivery."""
     try:
         target = parse_url(url)
+        loopback = _allowed_loopback(target, allow_loopback)
     except RefusedUrl as exc:
         raise InvalidRequest("webhook_url", str(exc)) from None
-    loopback = allow_loopback and _is_loopback_host(target)
-    if target.scheme != "https" and not loopback:
-        raise InvalidRequest("webhook_url", "must be an https URL")
     if target.host == "localhost" and not loopback:
         raise InvalidRequest("webhook_url", "must not name this machine")
     try:
@@ -196,9 +194,7 @@ def post(url: str, headers: dict[str, str], body: bytes, allow_loopback: bool) -
     Raises RefusedUrl when the URL or any address it resolves to must not be called.
     """
     target = parse_url(url)
-    loopback = allow_loopback and _is_loopback_host(target)
-    if target.scheme != "https" and not loopback:
-        raise RefusedUrl("a webhook URL must be https")
+    loopback = _allowed_loopback(target, allow_loopback)
     addresses = resolve(target.host, target.port)
     for address in addresses:
         problem = check_address(address)
@@ -221,6 +217,15 @@ def post(url: str, headers: dict[str, str], body: bytes, allow_loopback: bool) -
         return int(response.status)
     finally:
         pool.close()
+
+
+def _allowed_loopback(target: ParsedUrl, allow_loopback: bool) -> bool:
+    """Whether `target` is a receiver on this machine that may be called (only when allowed, as
+    under `make run`); anything else must be https, or RefusedUrl is raised."""
+    loopback = allow_loopback and _is_loopback_host(target)
+    if target.scheme != "https" and not loopback:
+        raise RefusedUrl("must be an https URL")
+    return loopback
 
 
 def _is_loopback_host(target: ParsedUrl) -> bool:
