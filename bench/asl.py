@@ -1,4 +1,4 @@
-"""Counting a Step Functions execution, as tests/integration/test_state_machine.py counts it.
+"""Counting a Step Functions execution, for `make bench` and test_state_machine.py alike.
 
 A state transition is one StateEntered event; a Lambda invocation is one TaskScheduled event of
 resource type "lambda" (one per attempt) or one legacy LambdaFunctionScheduled event. The least a

@@ -28,7 +28,6 @@ import json
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from bench.asl import lambda_invocations, minimum_path
 from tests.helpers import (
     ROOT,
     api_event,
@@ -69,11 +69,6 @@ def scheduled_tasks(history: list[dict], resource_type: str) -> list[dict]:
     ]
 
 
-def lambda_invocations(history: list[dict]) -> int:
-    legacy = sum(1 for e in history if e["type"] == "LambdaFunctionScheduled")
-    return legacy + len(scheduled_tasks(history, "lambda"))
-
-
 def failed_tasks(history: list[dict], resource_type: str) -> list[dict]:
     return [
         e["taskFailedEventDetails"]
@@ -91,40 +86,6 @@ def poll_results(history: list[dict]) -> list[dict]:
         if details and details["resourceType"] == "lambda":
             results.append(json.loads(details["output"])["Payload"])
     return results
-
-
-# --- what the definition allows at least ------------------------------------------------------
-
-
-def minimum_path(definition: dict, polls: int) -> tuple[int, int]:
-    """(state transitions, Lambda invocations) of the shortest error-free run of `definition`
-    from StartAt to a Succeed state that enters a Lambda task state exactly `polls` times
-    (breadth first over (state, Lambda states entered so far); every Next, Choice and Default is
-    an edge; Catch edges are left out, since they are taken only after an error)."""
-    states = definition["States"]
-
-    def is_lambda(name: str) -> bool:
-        return "lambda:invoke" in states[name].get("Resource", "")
-
-    def successors(name: str) -> list[str]:
-        state = states[name]
-        found = [state[k] for k in ("Next", "Default") if k in state]
-        found += [choice["Next"] for choice in state.get("Choices", [])]
-        return found
-
-    start = definition["StartAt"]
-    queue = deque([(start, int(is_lambda(start)), 1)])
-    seen = set()
-    while queue:
-        name, lambdas, entered = queue.popleft()
-        if (name, lambdas) in seen or lambdas > polls:
-            continue
-        seen.add((name, lambdas))
-        if states[name]["Type"] == "Succeed" and lambdas == polls:
-            return entered, lambdas
-        for following in successors(name):
-            queue.append((following, lambdas + int(is_lambda(following)), entered + 1))
-    raise AssertionError(f"no run of the definition enters a Lambda state {polls} times")
 
 
 def load_definition(path: Path = ASL_PATH) -> dict:
