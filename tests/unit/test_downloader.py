@@ -631,6 +631,20 @@ def test_stream_counts_and_hashes_what_it_hands_out(web: FakeWeb, read_size: int
     assert stream.closed
 
 
+def test_hash_covers_large_and_small_reads_in_order(web: FakeWeb) -> None:
+    # Given a 5 MiB MP4 (large reads are hashed beside the reader, small ones inline)
+    body = mp4(5 * 1024 * 1024 + 123)
+    web.video(f"{CDN}/v.mp4", body)
+    with open_video(f"{CDN}/v.mp4", policy(max_bytes=len(body))) as stream:
+        # When it is read in large and small pieces, mixed
+        for size in (2 << 20, 7, 1 << 20, 3, 1 << 20):
+            stream.read(size)
+        stream.read()
+        # Then the hash is the body's, in order
+        assert stream.sha256_hex() == hashlib.sha256(body).hexdigest()
+        assert stream.bytes_read == len(body)
+
+
 def test_stream_holds_constant_memory_for_a_large_body(
     monkeypatch: pytest.MonkeyPatch, dns: FakeDns
 ) -> None:
