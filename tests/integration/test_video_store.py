@@ -11,6 +11,7 @@ import hashlib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,6 +62,8 @@ class VideoServer:
     /to?u=<url>                                         302 to <url>
     /status/<code>                                      that status
     /stall/<seconds>                                    headers, then silence
+    /gated/<size>                                       the first MiB, then the rest once
+                                                        `release` is set
     """
 
     httpd: ThreadingHTTPServer
@@ -68,6 +71,7 @@ class VideoServer:
     scheme: str = "http"
     host: str = "127.0.0.1"
     requests: list[tuple[str, str]] = field(default_factory=list)  # (path, Host header)
+    release: threading.Event = field(default_factory=threading.Event)
 
     @property
     def port(self) -> int:
@@ -110,6 +114,8 @@ def _handler(server: list[VideoServer]) -> type[BaseHTTPRequestHandler]:
                 self._redirect(302, query["u"])
             elif route == "status":
                 self._send(int(segments[1]), "text/plain", b"nope")
+            elif route == "gated":
+                self._video(int(segments[1]), query, gate=server[0].release)
             elif route == "stall":
                 self.send_response(200)
                 self.send_header("Content-Type", "video/mp4")
@@ -121,7 +127,9 @@ def _handler(server: list[VideoServer]) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, "text/plain", b"no route")
 
-        def _video(self, size: int, query: dict[str, str]) -> None:
+        def _video(
+            self, size: int, query: dict[str, str], gate: threading.Event | None = None
+        ) -> None:
             body = mp4_bytes(size)
             self.send_response(200)
             self.send_header("Content-Type", query.get("ct", "video/mp4"))
@@ -133,6 +141,9 @@ def _handler(server: list[VideoServer]) -> type[BaseHTTPRequestHandler]:
             view = memoryview(body)
             for start in range(0, size, MIB):
                 self.wfile.write(view[start : start + MIB])
+                if gate is not None and start == 0:
+                    self.wfile.flush()
+                    gate.wait(10)
             # Returning closes the connection: with a lying Content-Length that is a truncation.
 
         def _send(self, status: int, content_type: str, body: bytes) -> None:
@@ -248,14 +259,15 @@ def assert_nothing_stored(s3: S3Env) -> None:
 # --------------------------------------------------------------------------------- happy paths
 
 
+@pytest.mark.parametrize("query", ["", "?cl=none"], ids=["size-announced", "size-unannounced"])
 def test_large_video_is_streamed_multipart_with_size_hash_type_and_tag(
-    server: VideoServer, s3: S3Env
+    server: VideoServer, s3: S3Env, query: str
 ) -> None:
-    # Given a 20 MiB MP4 on the (trusted local) provider origin
+    # Given a 20 MiB MP4 on the (trusted local) provider origin, its size announced or not
     size = 20 * MIB
     expected = mp4_bytes(size)
     # When it is copied into S3
-    stored = copy(server.url(f"/video/{size}"), local_policy(server), s3)
+    stored = copy(server.url(f"/video/{size}{query}"), local_policy(server), s3)
     # Then the result describes the object exactly
     sha256 = hashlib.sha256(expected).hexdigest()
     assert stored == StoredVideo(BUCKET, "videos/t1.mp4", size, sha256, "video/mp4")
@@ -277,6 +289,36 @@ def test_large_video_is_streamed_multipart_with_size_hash_type_and_tag(
     # And find() returns the same record; no upload is left open
     assert s3.store.find("videos/t1.mp4") == stored
     assert s3.open_uploads() == []
+
+
+def test_announced_size_opens_the_upload_before_the_first_part_has_arrived(
+    server: VideoServer, s3: S3Env
+) -> None:
+    # Given a 20 MiB MP4 whose server sends its first MiB, then waits
+    url = server.url(f"/gated/{20 * MIB}")
+    copying = threading.Thread(target=copy, args=(url, local_policy(server), s3), daemon=True)
+    # When the copy starts
+    copying.start()
+    try:
+        # Then the multipart upload is created while the first 8 MiB part is still arriving
+        opened = _wait_for(lambda: "CreateMultipartUpload" in s3.calls, seconds=5)
+        assert opened, f"no CreateMultipartUpload while the first part was arriving: {s3.calls}"
+        assert "UploadPart" not in s3.calls
+    finally:
+        server.release.set()
+        copying.join(timeout=10)
+    # And once the rest arrives, the video is stored whole
+    assert s3.store.find("videos/t1.mp4") is not None
+    assert s3.calls.count("UploadPart") == 3
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_small_video_goes_up_in_a_single_put(server: VideoServer, s3: S3Env) -> None:

@@ -18,8 +18,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from boto3.s3.transfer import TransferConfig
+from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.exceptions import ClientError
+from s3transfer.subscribers import BaseSubscriber
 
 if TYPE_CHECKING:
     from veo_relay.downloader import VideoStream
@@ -82,9 +83,14 @@ class VideoStore:
             "Metadata": dict(metadata),
             "ChecksumAlgorithm": "CRC32",  # S3 verifies every part (and the object) on arrival
         }
-        self._s3.upload_fileobj(
-            stream, self._bucket, key, ExtraArgs=extra_args, Config=self._config
-        )
+        with create_transfer_manager(self._s3, self._config) as transfer:
+            transfer.upload(
+                stream,  # type: ignore[arg-type]  # file-like enough: s3transfer only reads it
+                self._bucket,
+                key,
+                extra_args,
+                subscribers=_size_known(stream),
+            ).result()
 
         # No HEAD to check the size: S3 verified every part's CRC32, so the object holds exactly
         # the bytes the stream handed out.
@@ -171,6 +177,24 @@ class VideoStore:
             Params={"Bucket": self._bucket, "Key": key},
             ExpiresIn=expires_in,
         )
+
+
+class _ProvideSize(BaseSubscriber):  # type: ignore[misc]
+    def __init__(self, size: int) -> None:
+        self._size = size
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self._size)
+
+
+def _size_known(stream: VideoStream) -> list[BaseSubscriber]:
+    """The announced size, when there is one, handed to the transfer manager: it then creates the
+    multipart upload while the first part is still being received, instead of reading a whole
+    part first to find out whether one PutObject would do. A body that does not match the
+    announced size fails in the stream (TruncatedDownloadError), which aborts the upload."""
+    if stream.content_length is None:
+        return []
+    return [_ProvideSize(stream.content_length)]
 
 
 def _is_not_found(exc: ClientError) -> bool:
