@@ -632,7 +632,7 @@ def test_stream_counts_and_hashes_what_it_hands_out(web: FakeWeb, read_size: int
 
 
 def test_hash_covers_large_and_small_reads_in_order(web: FakeWeb) -> None:
-    # Given a 5 MiB MP4 (large reads are hashed beside the reader, small ones inline)
+    # Given a 5 MiB MP4, several of the stream's chunks
     body = mp4(5 * 1024 * 1024 + 123)
     web.video(f"{CDN}/v.mp4", body)
     with open_video(f"{CDN}/v.mp4", policy(max_bytes=len(body))) as stream:

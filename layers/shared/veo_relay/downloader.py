@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ssl
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -63,11 +62,7 @@ __all__ = [
     "origin_of",
 ]
 
-# Below glibc's mmap threshold (128 KiB), so chunk buffers are recycled from the heap instead of
-# being mapped and faulted in one by one: 8 MiB arrive in ~6 ms instead of ~13 ms with 256 KiB.
-_CHUNK_SIZE = 64 * 1024
-# Reads at least this large are hashed on a thread of their own (_Sha256BehindReader).
-_BACKGROUND_HASH_MIN = 1024 * 1024
+_CHUNK_SIZE = 256 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})
 # video/mp4 is what a well-behaved server sends. application/octet-stream is accepted too because
@@ -311,38 +306,6 @@ def _redact(url: str) -> str:
 # ------------------------------------------------------------------------------------- stream
 
 
-class _Sha256BehindReader:
-    """SHA-256 of the bytes handed out, a part hashed on a thread while the next is received.
-
-    s3transfer reads a whole part before it starts the upload; hashing it inline (~5 ms per
-    8 MiB) would delay that. hashlib releases the GIL, so the hash runs beside the reader, at
-    most one part behind: no part is kept alive longer than the reader keeps it.
-    """
-
-    def __init__(self) -> None:
-        self._digest = hashlib.sha256()
-        self._hashing: threading.Thread | None = None
-
-    def update(self, data: bytes) -> None:
-        self._catch_up()
-        if len(data) < _BACKGROUND_HASH_MIN:
-            self._digest.update(data)
-            return
-        self._hashing = threading.Thread(
-            target=self._digest.update, args=(data,), name="video-sha256", daemon=True
-        )
-        self._hashing.start()
-
-    def hexdigest(self) -> str:
-        self._catch_up()
-        return self._digest.hexdigest()
-
-    def _catch_up(self) -> None:
-        if self._hashing is not None:
-            self._hashing.join()
-            self._hashing = None
-
-
 class VideoStream:
     """Read-only, non-seekable file-like over the response body.
 
@@ -368,7 +331,7 @@ class VideoStream:
         self._max_bytes = max_bytes
         self._received = 0
         self._bytes_read = 0
-        self._sha256 = _Sha256BehindReader()
+        self._sha256 = hashlib.sha256()
         self._pending = b""  # the current chunk; bytes before _offset were handed out
         self._offset = 0
         self._eof = False
