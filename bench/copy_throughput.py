@@ -24,10 +24,8 @@ BUCKET = "veo-relay-bench-videos"
 MODES = ("relay", "upload_file")
 MIN_RATIO = 0.8
 MAX_GROWTH_1GIB = 200 * MIB
-PART = 8 * MIB
-WARM_UP_SIZE = (
-    16 * MIB
-)  # the video store's multipart chunk: "independent" allows one more in memory
+PART = 8 * MIB  # the video store's multipart chunk: "independent" allows one more in memory
+WARM_UP_SIZE = 16 * MIB
 
 
 def run(quick: bool) -> SectionResult:

@@ -11,7 +11,6 @@ import hashlib
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +21,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.helpers import wait_until
 from veo_relay.downloader import (
     DownloadError,
     DownloadPolicy,
@@ -301,8 +301,12 @@ def test_announced_size_opens_the_upload_before_the_first_part_has_arrived(
     copying.start()
     try:
         # Then the multipart upload is created while the first 8 MiB part is still arriving
-        opened = _wait_for(lambda: "CreateMultipartUpload" in s3.calls, seconds=5)
-        assert opened, f"no CreateMultipartUpload while the first part was arriving: {s3.calls}"
+        wait_until(
+            lambda: "CreateMultipartUpload" in s3.calls,
+            timeout=5,
+            interval=0.01,
+            what="CreateMultipartUpload while the first part was arriving",
+        )
         assert "UploadPart" not in s3.calls
     finally:
         server.release.set()
@@ -310,15 +314,6 @@ def test_announced_size_opens_the_upload_before_the_first_part_has_arrived(
     # And once the rest arrives, the video is stored whole
     assert s3.store.find("videos/t1.mp4") is not None
     assert s3.calls.count("UploadPart") == 3
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_small_video_goes_up_in_a_single_put(server: VideoServer, s3: S3Env) -> None:
