@@ -15,10 +15,9 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
-from offline.template import Template
+from offline.template import ACCOUNT, REGION, Template
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
+__all__ = ["ACCOUNT", "REGION", "configure_moto", "provision", "store_provider_keys"]
 
 Invoker = Callable[[str, dict[str, Any]], Any]
 
@@ -78,9 +77,13 @@ def _speed_up_state_machines() -> None:
     lock = threading.Lock()
 
     def shared_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        from offline.isolation import tag_state_machine_client
+
         with lock:
             if (region, service) not in clients:
-                clients[region, service] = build(region, service, state_credentials)
+                # Its calls are the state machine's, made as the state machine's role.
+                client = build(region, service, state_credentials)
+                clients[region, service] = tag_state_machine_client(client)
             return clients[region, service]
 
     # Clients are thread-safe, and these all have the same settings: one per region and service.
@@ -178,8 +181,11 @@ def provision(template: Template, session: Any, parameters: dict[str, Any]) -> N
     template.names.update({name: name for name in template.of_type("AWS::Serverless::HttpApi")})
     role = _role(session)
     for name, spec in template.of_type("AWS::DynamoDB::Table").items():
-        _table(session.client("dynamodb"), name, spec["Properties"])
+        table = _table(session.client("dynamodb"), name, spec["Properties"])
         template.names[name] = name
+        template.attributes[(name, "Arn")] = table["TableArn"]
+        if "LatestStreamArn" in table:
+            template.attributes[(name, "StreamArn")] = table["LatestStreamArn"]
     for name, spec in template.of_type("AWS::S3::Bucket").items():
         bucket = f"veo-relay-local-{name.lower()}"
         s3 = session.client("s3")
@@ -221,15 +227,16 @@ def provision(template: Template, session: Any, parameters: dict[str, Any]) -> N
         template.attributes[(name, "Name")] = name
 
 
-def _table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
+def _table(dynamodb: Any, name: str, props: dict[str, Any]) -> dict[str, Any]:
     keys = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
     arguments = {k: props[k] for k in keys if k in props}
     if "StreamSpecification" in props:
         arguments["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
-    dynamodb.create_table(TableName=name, **arguments)
+    created = dynamodb.create_table(TableName=name, **arguments)["TableDescription"]
     ttl = props.get("TimeToLiveSpecification")
     if ttl:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+    return created  # type: ignore[no-any-return]
 
 
 def _queues(template: Template, sqs: Any) -> None:
@@ -273,6 +280,14 @@ def _event_rules(template: Template, events: Any, parameters: dict[str, Any]) ->
         )
         template.names[name] = name
         template.attributes[(name, "Arn")] = created["RuleArn"]
+
+
+def store_provider_keys(template: Template, session: Any, keys: dict[str, str]) -> None:
+    """The provider keys, where a deployed stack keeps them: in the keys secret, read by the
+    functions through their role and the secrets cache."""
+    session.client("secretsmanager").put_secret_value(
+        SecretId=template.names["ProviderKeysSecret"], SecretString=json.dumps(keys)
+    )
 
 
 def _generated_secret(spec: dict[str, Any]) -> str:

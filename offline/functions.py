@@ -1,17 +1,21 @@
-"""The template's functions, run in this process the way Lambda would run them."""
+"""The template's functions, run in this process the way Lambda would run them: each with its
+own environment and role (`offline.isolation`), each invocation stopped at its Timeout."""
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from offline import isolation
+from offline.iam import roles_from_template
 from offline.template import ROOT, Template
 
 LAYER_PATH = ROOT / "layers" / "shared"
@@ -61,6 +65,54 @@ class LocalFunctions:
     def names(self) -> list[str]:
         return list(self._specs)
 
+    def deploy(
+        self, template: Template, parameters: dict[str, Any], local_env: Mapping[str, str]
+    ) -> None:
+        """Each function's environment (the template's variables, then the local choices in
+        `local_env`, which every function sees) and role, from the provisioned `template`."""
+        self._local_env = dict(local_env)
+        self._environments = {
+            name: {**template.function_environment(name, parameters), **self._lambda_env(name)}
+            for name in self._specs
+        }
+        state_machines = list(template.of_type("AWS::Serverless::StateMachine"))
+        self._deployment = isolation.Deployment(
+            environments={},
+            roles=roles_from_template(template),
+            state_machine=state_machines[0] if len(state_machines) == 1 else None,
+        )
+        self._apply()
+
+    def set_local_env(self, **variables: str) -> None:
+        """Changes local choices (e.g. a provider's base URL) for every function; each builds
+        its settings again on its next invocation, as after a configuration change in AWS."""
+        self._local_env.update(variables)
+        self._apply()
+
+    def environment(self, name: str) -> dict[str, str]:
+        return dict(self._deployment.environments[self.logical_id(name)])
+
+    def _apply(self) -> None:
+        from veo_relay.runtime import get_runtime
+        from veo_relay.settings import get_settings
+
+        self._deployment.environments = {
+            name: {**env, **self._local_env} for name, env in self._environments.items()
+        }
+        isolation.deploy(self._deployment)
+        get_settings.cache_clear()
+        get_runtime.cache_clear()
+
+    def _lambda_env(self, name: str) -> dict[str, str]:
+        """The variables Lambda itself sets in every function's environment."""
+        _, handler, memory, _ = self._specs[name]
+        return {
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "_HANDLER": handler,
+        }
+
     def handler(self, name: str) -> Callable[[dict[str, Any], Any], Any]:
         code_uri, handler, _, _ = self._specs[name]
         module_name, function_name = handler.rsplit(".", 1)
@@ -75,15 +127,38 @@ class LocalFunctions:
         return getattr(self._modules[name], function_name)
 
     def invoke(self, name_or_arn: str, event: dict[str, Any]) -> Any:
+        """The handler's result, or its exception; `FunctionTimedOut` once the function's
+        Timeout is up (the handler's thread may run on, but it can no longer call AWS)."""
         name = self.logical_id(name_or_arn)
         _, _, memory, timeout = self._specs[name]
+        invocation = isolation.invocation_of(name, timeout)
         context = LocalContext(
             function_name=name,
             memory_limit_in_mb=memory,
             timeout_seconds=timeout,
             invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
         )
-        return self.handler(name)(event, context)
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            with isolation.running(invocation):
+                try:
+                    outcome["result"] = self.handler(name)(event, context)
+                except BaseException as exc:  # handed to the caller, as Lambda reports it
+                    outcome["error"] = exc
+
+        worker = threading.Thread(
+            target=contextvars.copy_context().run, args=(run,), name=f"{name}-invocation"
+        )
+        worker.daemon = True
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            invocation.timed_out = True
+            raise isolation.FunctionTimedOut(name, timeout)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
 
     def logical_id(self, name_or_arn: str) -> str:
         name = name_or_arn.split(":function:")[-1].split(":")[0]

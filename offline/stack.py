@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from offline.aws import REGION, configure_moto, provision
+from offline.aws import REGION, configure_moto, provision, store_provider_keys
 from offline.template import Template, load_template
 
 SIMULATED_PROVIDERS = ("apixo", "kie", "apimart")
@@ -43,6 +43,10 @@ LOCAL_DEFAULTS = {
     # Webhooks to a receiver on this machine, retried after seconds rather than hours.
     "WEBHOOK_ALLOW_LOOPBACK": "true",
     "WEBHOOK_RETRY_SECONDS": "1,2,4",
+    # A key put into the local secret is seen within a second.
+    "SECRETS_CACHE_SECONDS": "1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "VeoRelayLocal",
 }
 
 
@@ -90,7 +94,8 @@ class LocalStack:
         parameters = self.template.parameter_defaults()
         provision(self.template, session, parameters)
         self.simulators = self._start_simulators()
-        os.environ.update(self._function_environment(parameters))
+        store_provider_keys(self.template, session, self._provider_keys())
+        functions.deploy(self.template, parameters, self._local_environment())
 
         pollers = QueuePollers(self.template, functions, session.client("sqs"))
         pollers.start()
@@ -120,6 +125,15 @@ class LocalStack:
             host=self.host,
         )
 
+    def _provider_keys(self) -> dict[str, str]:
+        """The simulators' keys, or the developer's *_API_KEY for a provider pointed elsewhere,
+        kept in the local Secrets Manager as a deployed stack keeps them."""
+        return {
+            p: self._env.get(f"{p.upper()}_API_KEY")
+            or (f"sim-{p}-key" if p in self.simulators else "")
+            for p in SIMULATED_PROVIDERS
+        }
+
     def _aws_environment(self) -> dict[str, str]:
         return {
             "AWS_ENDPOINT_URL": self.aws_url,
@@ -128,28 +142,26 @@ class LocalStack:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
             "MOTO_PORT": str(self.ports.aws),
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_NAMESPACE": "VeoRelayLocal",
         }
 
-    def _function_environment(self, parameters: dict[str, Any]) -> dict[str, str]:
-        """Every function's variables from the template (they agree where they overlap), then the
-        local choices: providers at the simulators unless a *_BASE_URL is set, local timings."""
-        env: dict[str, str] = {}
-        for function in self.template.of_type("AWS::Serverless::Function"):
-            env.update(self.template.function_environment(function, parameters))
-        env.update(LOCAL_DEFAULTS)
+    def _local_environment(self) -> dict[str, str]:
+        """What every function sees beyond its template variables: providers at the simulators
+        unless a *_BASE_URL is set, local timings, and the developer's own settings of any
+        variable a function has (which win over every default)."""
+        env: dict[str, str] = dict(LOCAL_DEFAULTS)
         for provider, simulator in self.simulators.items():
             env[f"{provider.upper()}_BASE_URL"] = simulator.base_url
-            env[f"{provider.upper()}_API_KEY"] = f"sim-{provider}-key"
         env.update(
             PUBLIC_BASE_URL=self.api_url,
             TRUST_PROVIDER_ORIGIN="true",
             POWERTOOLS_LOG_LEVEL=self._env.get("LOG_LEVEL", "INFO"),
         )
-        # The developer's own settings win over every default above.
+        parameters = self.template.parameter_defaults()
+        known = set(env)
+        for function in self.template.of_type("AWS::Serverless::Function"):
+            known.update(self.template.function_environment(function, parameters))
         env.update(
-            {k: v for k, v in self._env.items() if k in env and k not in ("PUBLIC_BASE_URL",)}
+            {k: v for k, v in self._env.items() if k in known and k not in ("PUBLIC_BASE_URL",)}
         )
         # The template's per-provider first waits are minutes; locally they follow the one setting.
         for provider in SIMULATED_PROVIDERS:

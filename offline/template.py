@@ -14,6 +14,16 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+# The pseudo parameters as the offline stack answers them.
+PSEUDO_PARAMETERS = {
+    "AWS::Partition": "aws",
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "veo-relay-local",
+}
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -161,6 +171,8 @@ class Template:
                     if kind == "CommaDelimitedList" and isinstance(value, str):
                         return [item.strip() for item in value.split(",")]
                     return value
+                if arg in PSEUDO_PARAMETERS:
+                    return PSEUDO_PARAMETERS[arg]
                 return self.names[arg]
             if key == "Fn::GetAtt":
                 return self.attributes[(arg[0], arg[1])]
@@ -168,8 +180,16 @@ class Template:
                 separator, items = arg
                 return separator.join(str(i) for i in self.resolve(items, parameters))
             if key == "Fn::Sub":
+                text, variables = arg if isinstance(arg, list) else (arg, {})
+                values = {k: self.resolve(v, parameters) for k, v in variables.items()}
                 return re.sub(
-                    r"\$\{([^}]+)\}", lambda m: str(self._sub_var(m.group(1), parameters)), arg
+                    r"\$\{([^}]+)\}",
+                    lambda m: str(
+                        values[m.group(1)]
+                        if m.group(1) in values
+                        else self._sub_var(m.group(1), parameters)
+                    ),
+                    text,
                 )
         if isinstance(value, list):
             return [self.resolve(item, parameters) for item in value]

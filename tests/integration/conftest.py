@@ -19,8 +19,9 @@ import boto3
 import moto
 import pytest
 
+from offline import isolation
 from offline.api_gateway import LocalHttpApi
-from offline.aws import REGION, configure_moto, provision
+from offline.aws import REGION, configure_moto, provision, store_provider_keys
 from offline.event_sources import QueuePollers
 from offline.functions import LocalFunctions
 from offline.simulator import ProviderSimulator
@@ -28,6 +29,7 @@ from offline.template import Template, load_template
 from tests.helpers import ALICE, api_event, copy_request_event, response_json, wait_until
 
 SIM_API_KEY = "sim-test-key"
+SIM_KEYS = {"apixo": SIM_API_KEY, "kie": SIM_API_KEY, "apimart": SIM_API_KEY}
 # Providers other than apixo are never reached from these tests unless a test asks for their
 # simulator (the `apimart` and `kie` fixtures): a closed loopback port.
 UNREACHABLE = "http://127.0.0.1:9"
@@ -81,6 +83,27 @@ class Stack:
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         return self.functions.invoke(function, event)
+
+    def runtime(self, function: str) -> Any:
+        """The function's own Runtime (its settings, clients and role), as its code sees it."""
+        from veo_relay.runtime import get_runtime
+
+        with isolation.acting_as(function):
+            return get_runtime()
+
+    def set_env(self, **variables: str) -> None:
+        """Local settings every function sees from its next invocation on."""
+        self.functions.set_local_env(**variables)
+
+    def put_callback_keys(self, **keys: str) -> None:
+        """The callback keys secret (kie's webhook HMAC key)."""
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.template.names["CallbackKeysSecret"], SecretString=json.dumps(keys)
+        )
+
+    def put_provider_keys(self, **keys: str) -> None:
+        """The provider keys secret, as `aws secretsmanager put-secret-value` would set it."""
+        store_provider_keys(self.template, self.session, {**SIM_KEYS, **keys})
 
     def create_video(self, body: dict[str, Any] | str, principal: str = ALICE) -> dict[str, Any]:
         """POST /v1/videos through the API handler; returns the response (statusCode, ...)."""
@@ -303,25 +326,24 @@ def stack(
         parameters = template.parameter_defaults()
         provision(template, session, parameters)
 
-        env: dict[str, str] = {}
-        for function in template.of_type("AWS::Serverless::Function"):
-            env.update(template.function_environment(function, parameters))
-        # The template's per-provider first waits are minutes; here the one for all applies.
-        for provider in ("APIXO", "KIE", "APIMART"):
-            env.pop(f"{provider}_POLL_FIRST_WAIT_SECONDS")
-        env.update(TEST_TIMINGS)
+        store_provider_keys(template, session, SIM_KEYS)
+        env: dict[str, str] = dict(TEST_TIMINGS)
         env.update(
             APIXO_BASE_URL=simulator.base_url,
-            APIXO_API_KEY=SIM_API_KEY,
             KIE_BASE_URL=UNREACHABLE,
             APIMART_BASE_URL=UNREACHABLE,
             TRUST_PROVIDER_ORIGIN="true",
             PUBLIC_BASE_URL=http_api.url,
             POWERTOOLS_LOG_LEVEL="WARNING",
+            POWERTOOLS_TRACE_DISABLED="true",
+            # Every read of a secret reaches Secrets Manager: a key a test puts is seen at once.
+            SECRETS_CACHE_SECONDS="0",
         )
         env.update(extra_env)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
+        # The template's per-provider first waits are minutes; here the one for all applies.
+        for provider in ("APIXO", "KIE", "APIMART"):
+            env.setdefault(f"{provider}_POLL_FIRST_WAIT_SECONDS", env["POLL_FIRST_WAIT_SECONDS"])
+        local_functions.deploy(template, parameters, env)
 
         built = Stack(template, local_functions, session, simulator, http_api)
         cleanup.callback(built.stop)
@@ -342,18 +364,8 @@ def other_simulators() -> Iterator[dict[str, ProviderSimulator]]:
         sim.stop()
 
 
-def _point_provider_at(
-    name: str, sim: ProviderSimulator, monkeypatch: pytest.MonkeyPatch
-) -> ProviderSimulator:
-    from veo_relay.runtime import get_runtime
-    from veo_relay.settings import get_settings
-
-    prefix = name.upper()
-    monkeypatch.setenv(f"{prefix}_BASE_URL", sim.base_url)
-    monkeypatch.setenv(f"{prefix}_API_KEY", SIM_API_KEY)
-    # Read again on the next invocation (the stack fixture's own clean-up clears them after).
-    get_settings.cache_clear()
-    get_runtime.cache_clear()
+def _point_provider_at(name: str, sim: ProviderSimulator, stack: Stack) -> ProviderSimulator:
+    stack.set_env(**{f"{name.upper()}_BASE_URL": sim.base_url})
     return sim
 
 
@@ -365,7 +377,7 @@ def apimart(
 ) -> ProviderSimulator:
     """The stack with APIMART_BASE_URL/APIMART_API_KEY pointing at the apimart simulator (which
     has no callbacks for veo3.1); request it together with `stack`."""
-    return _point_provider_at("apimart", other_simulators["apimart"], monkeypatch)
+    return _point_provider_at("apimart", other_simulators["apimart"], stack)
 
 
 @pytest.fixture
@@ -375,4 +387,4 @@ def kie(
     monkeypatch: pytest.MonkeyPatch,
 ) -> ProviderSimulator:
     """The stack with KIE_BASE_URL/KIE_API_KEY pointing at the kie simulator."""
-    return _point_provider_at("kie", other_simulators["kie"], monkeypatch)
+    return _point_provider_at("kie", other_simulators["kie"], stack)

@@ -83,7 +83,7 @@ class TestCreate:
         # And the task is in DynamoDB, owned by the IAM principal, with only a hash of its token
         item = stack.item(task["id"])
         assert item["owner"]["S"] == event["requestContext"]["authorizer"]["iam"]["userArn"]
-        assert item["status"]["S"] == "in_progress"
+        assert item["status"]["S"] in ("in_progress", "storing")
         assert item["provider_task_id"]["S"] == task["provider_task_id"]
 
         # And the provider got a callback-mode request whose URL carries that token
@@ -226,14 +226,9 @@ class TestCreate:
         assert "JSON" in error["message"]
         assert len(stack.simulator.submissions()) == submitted_before
 
-    def test_a_provider_refusal_fails_the_task_and_answers_5xx(self, stack, monkeypatch):
-        # Given a provider that refuses our key
-        monkeypatch.setenv("APIXO_API_KEY", "wrong-key")
-        from veo_relay.runtime import get_runtime
-        from veo_relay.settings import get_settings
-
-        get_settings.cache_clear()
-        get_runtime.cache_clear()
+    def test_a_provider_refusal_fails_the_task_and_answers_5xx(self, stack):
+        # Given a provider that refuses the key in the provider keys secret
+        stack.put_provider_keys(apixo="wrong-key")
 
         # When a video is created
         response = stack.create_video({"prompt": "a cat"})

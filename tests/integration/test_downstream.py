@@ -433,19 +433,21 @@ def test_an_extensions_manifest_and_metadata_name_its_parent(stack):
 class FlakyManifestWrites:
     """VideoStore.put_document failing on its first call, as if the worker died there."""
 
-    def __init__(self, original: Callable[..., None]) -> None:
+    def __init__(self, original: Callable[..., bool]) -> None:
         self.original = original
         self.calls: list[str] = []
         self.written: list[str] = []
 
-    def put_document(self, store: Any, key: str, *args: Any, **kwargs: Any) -> None:
+    def put_document(self, store: Any, key: str, *args: Any, **kwargs: Any) -> bool:
         self.calls.append(key)
         if len(self.calls) == 1:
             raise ClientError(
                 {"Error": {"Code": "InternalError", "Message": "injected"}}, "PutObject"
             )
-        self.original(store, key, *args, **kwargs)
-        self.written.append(key)
+        created = self.original(store, key, *args, **kwargs)
+        if created:
+            self.written.append(key)
+        return created
 
 
 @pytest.fixture
@@ -454,8 +456,8 @@ def flaky_manifest_writes(monkeypatch: pytest.MonkeyPatch) -> FlakyManifestWrite
 
     flaky = FlakyManifestWrites(VideoStore.put_document)
 
-    def put_document(store: Any, key: str, *args: Any, **kwargs: Any) -> None:
-        flaky.put_document(store, key, *args, **kwargs)
+    def put_document(store: Any, key: str, *args: Any, **kwargs: Any) -> bool:
+        return flaky.put_document(store, key, *args, **kwargs)
 
     monkeypatch.setattr(VideoStore, "put_document", put_document)
     return flaky
@@ -484,8 +486,9 @@ def test_a_crash_before_the_manifest_is_repaired_by_the_redelivered_request_once
     assert stack.copy(task["id"]) == {"batchItemFailures": []}
     assert stack.copy(task["id"]) == {"batchItemFailures": []}
 
-    # Then the manifest was written exactly once, by the first redelivery, without the provider
-    assert flaky_manifest_writes.calls == [key, key]
+    # Then the manifest was written exactly once, by the first redelivery (S3 refused the
+    # second's create-only write), without the provider
+    assert flaky_manifest_writes.calls == [key, key, key]
     assert flaky_manifest_writes.written == [key]
     assert stack.simulator.task(sim_id).status_reads == reads
     # And exactly one ObjectCreated for it went to the stored-video queue
@@ -622,10 +625,13 @@ def test_a_tampered_video_is_reported_and_never_announced(stack, bus, capsys, ta
 
 
 def fail_directly(task_id: str, message: str = "flagged by the test") -> Any:
+    from offline.isolation import acting_as
     from veo_relay.runtime import get_runtime
     from veo_relay.tasks import TaskError
 
-    return get_runtime().tasks.mark_failed(task_id, TaskError("content_violation", message))
+    with acting_as("CopyWorkerFunction"):
+        tasks = get_runtime().tasks
+    return tasks.mark_failed(task_id, TaskError("content_violation", message))
 
 
 def test_a_failed_task_is_announced_from_the_stream_with_its_error(stack, bus, stream_pollers):

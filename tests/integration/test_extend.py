@@ -53,6 +53,7 @@ def test_extending_a_completed_video_creates_a_child_on_the_same_provider(stack)
 
     # And the child's video is stored in the family's folder once the provider is done
     stack.simulator.wait_for(lambda: stack.simulator.task(sim_child.task_id).state == "succeeded")
+    stack.wait_for_status(child["id"], "storing")  # its callback came and took the copy's lease
     assert stack.copy(child["id"]) == {"batchItemFailures": []}
     item = stack.item(child["id"])
     assert item["status"]["S"] == "completed"

@@ -350,8 +350,8 @@ def stub(stack: Any, monkeypatch: pytest.MonkeyPatch, logs: LogTrap) -> Iterator
 
     provider = FaultyApixo(f"stub-apixo-key-{uuid.uuid4().hex}", logs.secrets).start()
     logs.secrets.add(provider.api_key)
-    monkeypatch.setenv("APIXO_BASE_URL", provider.base_url)
-    monkeypatch.setenv("APIXO_API_KEY", provider.api_key)
+    stack.set_env(APIXO_BASE_URL=provider.base_url)
+    stack.put_provider_keys(apixo=provider.api_key)
     monkeypatch.setattr(http, "SUBMIT_TIMEOUT", (1.0, CLIENT_READ_TIMEOUT))
     monkeypatch.setattr(http, "STATUS_TIMEOUT", (1.0, CLIENT_READ_TIMEOUT))
     monkeypatch.setattr(http, "_STATUS_RETRY", http._STATUS_RETRY.new(backoff_factor=0))
@@ -881,12 +881,11 @@ def test_a_download_refused_for_good_fails_the_task_without_an_object(stack, stu
 def test_s3_failing_mid_upload_leaves_nothing_and_the_retry_stores_one_object(
     stack, stub, monkeypatch, logs
 ):
-    from veo_relay.runtime import get_runtime
 
     # Given a 9 MiB video (a 2-part multipart upload) and S3 failing every part after the first
     stub.video_size = 9 * MIB
     task, stub_task = called_back(stack, stub)
-    s3 = get_runtime().videos._s3
+    s3 = stack.runtime("CopyWorkerFunction").videos._s3
     real_upload_part = s3.upload_part
     parts: list[int] = []
     outage = threading.Event()
@@ -925,11 +924,10 @@ def test_s3_failing_mid_upload_leaves_nothing_and_the_retry_stores_one_object(
 def test_a_crash_between_the_upload_and_its_tag_is_redone_into_one_object(
     stack, stub, monkeypatch, logs
 ):
-    from veo_relay.runtime import get_runtime
 
     # Given S3 failing the tag write (the mark of a complete object) once
     task, stub_task = called_back(stack, stub)
-    s3 = get_runtime().videos._s3
+    s3 = stack.runtime("CopyWorkerFunction").videos._s3
     real_tagging = s3.put_object_tagging
     failures = [ClientError({"Error": {"Code": "SlowDown", "Message": "Slow down"}}, "Tagging")]
 
@@ -943,17 +941,19 @@ def test_a_crash_between_the_upload_and_its_tag_is_redone_into_one_object(
     # When the copy worker handles the request
     [delivery] = deliver(stack)
 
-    # Then the uploaded but untagged object does not count as stored
+    # Then the request failed with the object uploaded but untagged
     assert delivery.failed
     assert len(object_keys(stack)) == 1
-    assert get_runtime().videos.find(object_keys(stack)[0]) is None
+    tagging = stack.client("s3").get_object_tagging(Bucket=stack.bucket, Key=object_keys(stack)[0])
+    assert tagging["TagSet"] == []
     assert stack.status(task["id"]) == "in_progress"  # the failed copy gave its lease back
 
     # When the request is delivered again after the lease
     time.sleep(AFTER_LEASE)
     assert [d.failed for d in deliver(stack)] == [False]
 
-    # Then the video was copied again over the leftover: one object, tagged, task completed
+    # Then S3 kept the object stored first (create-only), which was hashed and tagged: one
+    # object, task completed
     assert stub_task.downloads == 2
     assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
 
@@ -1043,7 +1043,7 @@ def test_a_copy_throttled_beyond_the_retries_before_its_lease_is_retried_at_once
 
 @stack_env(COPY_LEASE_SECONDS=LEASE)
 @pytest.mark.parametrize("crash", ["process-crash", "throttled-write"])
-def test_a_crash_between_the_copy_and_the_state_write_finds_the_object_on_redelivery(
+def test_a_crash_between_the_copy_and_the_state_write_keeps_the_object_on_redelivery(
     stack, stub, dynamo, transitions, monkeypatch, crash, logs
 ):
     from veo_relay.task_store import TaskStore
@@ -1075,8 +1075,10 @@ def test_a_crash_between_the_copy_and_the_state_write_finds_the_object_on_redeli
     time.sleep(AFTER_LEASE)
     assert [d.failed for d in deliver(stack)] == [False]
 
-    # Then the stored object is found, not downloaded again, and the task completes
-    assert stub_task.downloads == 1
+    # Then the video was downloaded again (nothing asks S3 whether a key exists: without
+    # s3:ListBucket that is a 403), S3 refused the create-only write, and the object stored
+    # first completes the task
+    assert stub_task.downloads == 2
     assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
     assert transitions.count("mark_completed", task["id"]) == 1
 
@@ -1164,7 +1166,6 @@ def test_copy_requests_delivered_concurrently_take_one_lease_and_store_once(
     stack, stub, transitions, monkeypatch, logs
 ):
     from veo_relay.copying import CopyOutcome, copy_video
-    from veo_relay.runtime import get_runtime
     from veo_relay.task_store import TaskStore
 
     # Given a finished task the poller found, and three copy workers that reach the lease write
@@ -1179,7 +1180,7 @@ def test_copy_requests_delivered_concurrently_take_one_lease_and_store_once(
         return real_mark_storing(self, task_id, lease)
 
     monkeypatch.setattr(TaskStore, "mark_storing", mark_storing)
-    runtime = get_runtime()
+    runtime = stack.runtime("CopyWorkerFunction")
     outcomes: list[Any] = []
 
     def work() -> None:
@@ -1488,9 +1489,9 @@ def kie_callback(task_id: str, timestamp: int, key: str) -> tuple[dict[str, Any]
     return body, headers
 
 
-@stack_env(KIE_WEBHOOK_HMAC_KEY=KIE_HMAC_KEY)
 def test_a_signed_kie_run_logs_no_token_key_or_signature(stack, kie, logs):
-    # Given a kie task (callbacks signed with the account's HMAC key)
+    # Given a kie task (callbacks signed with the account's HMAC key, in the callback keys secret)
+    stack.put_callback_keys(kie=KIE_HMAC_KEY)
     task = stack.create_task("a fox [sim:no-callback]", provider="kie")
     sim_task = kie.task(task["provider_task_id"])
     kie.wait_for(lambda: kie.task(sim_task.task_id).state == "succeeded", timeout=10)

@@ -497,9 +497,7 @@ def test_a_second_start_for_the_same_task_is_harmless(stack, record):
     sfn = stack.client("stepfunctions")
     arn = stack.execution_arn(task["id"])
     wait_until(lambda: sfn.describe_execution(executionArn=arn)["status"] == "RUNNING")
-    from veo_relay.runtime import get_runtime
-
-    workflow = get_runtime().workflow
+    workflow = stack.runtime("ApiFunction").workflow
 
     # When the workflow is started again for it (a retried submit), with the same input and
     # with another
@@ -672,9 +670,7 @@ def test_a_failing_poller_lets_a_copy_under_way_finish(
     # When a copy worker takes the task (its lease is fresh) while the poller keeps failing
     from datetime import timedelta
 
-    from veo_relay.runtime import get_runtime
-
-    tasks = get_runtime().tasks
+    tasks = stack.runtime("CopyWorkerFunction").tasks
     assert tasks.mark_storing(task["id"], timedelta(seconds=360)) is not None
     release.set()
 
@@ -699,9 +695,10 @@ def test_a_failing_poller_closes_a_task_whose_copy_stalled(
     task = stack.create_task(unique("a fox [sim:no-callback]"))
     from datetime import timedelta
 
-    from veo_relay.runtime import get_runtime
-
-    assert get_runtime().tasks.mark_storing(task["id"], timedelta(seconds=1)) is not None
+    assert (
+        stack.runtime("CopyWorkerFunction").tasks.mark_storing(task["id"], timedelta(seconds=1))
+        is not None
+    )
 
     # When the copy has not moved for a whole lease
     execution, _ = finished_execution(stack, task["id"])

@@ -286,8 +286,7 @@ def test_large_video_is_streamed_multipart_with_size_hash_type_and_tag(
     assert body == expected
     tags = s3.client.get_object_tagging(Bucket=BUCKET, Key="videos/t1.mp4")["TagSet"]
     assert tags == [{"Key": SHA256_TAG, "Value": sha256}]
-    # And find() returns the same record; no upload is left open
-    assert s3.store.find("videos/t1.mp4") == stored
+    # And no upload is left open
     assert s3.open_uploads() == []
 
 
@@ -312,7 +311,7 @@ def test_announced_size_opens_the_upload_before_the_first_part_has_arrived(
         server.release.set()
         copying.join(timeout=10)
     # And once the rest arrives, the video is stored whole
-    assert s3.store.find("videos/t1.mp4") is not None
+    assert s3.client.head_object(Bucket=BUCKET, Key="videos/t1.mp4")["ContentLength"] == 20 * MIB
     assert s3.calls.count("UploadPart") == 3
 
 
@@ -433,11 +432,10 @@ def test_truncated_body_fails_and_leaves_no_object_or_upload(
     with pytest.raises(TruncatedDownloadError) as exc:
         copy(url, local_policy(server), s3)
     assert exc.value.retryable is True
-    # And the multipart upload that had started was aborted: nothing remains, find() says None
+    # And the multipart upload that had started was aborted: nothing remains
     assert "CreateMultipartUpload" in s3.calls
     assert "AbortMultipartUpload" in s3.calls
     assert_nothing_stored(s3)
-    assert s3.store.find("videos/t1.mp4") is None
 
 
 def test_small_truncated_body_never_reaches_s3(server: VideoServer, s3: S3Env) -> None:
@@ -499,33 +497,53 @@ def test_connection_refused_is_retryable(s3: S3Env) -> None:
     assert exc.value.retryable is True
 
 
-# ------------------------------------------------------------------------------ find / presign
+# ------------------------------------------------------------------- create-only / presign
 
 
-def test_find_returns_none_for_a_missing_object(s3: S3Env) -> None:
-    assert s3.store.find("videos/absent.mp4") is None
+@pytest.mark.parametrize("size", [5000, 20 * MIB], ids=["single-put", "multipart"])
+def test_storing_again_keeps_the_video_stored_first(
+    server: VideoServer, s3: S3Env, size: int
+) -> None:
+    # Given a video stored at the key by an earlier attempt
+    first = copy(server.url(f"/video/{size}"), local_policy(server), s3)
+    s3.calls.clear()
+    # When another attempt copies a different video to the same key
+    second = copy(server.url(f"/video/{size + 1000}"), local_policy(server), s3)
+    # Then S3 refused the write (create-only) and the first video is the stored one, untouched
+    assert second == first
+    body = s3.client.get_object(Bucket=BUCKET, Key="videos/t1.mp4")["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == first.sha256
+    assert "PutObjectTagging" not in s3.calls
+    # And nothing was left open by the refused attempt
+    assert s3.open_uploads() == []
 
 
 @pytest.mark.parametrize(
     "tags", [[], [{"Key": "other", "Value": "x"}], [{"Key": SHA256_TAG, "Value": "zz"}]]
 )
-def test_find_returns_none_when_the_sha256_tag_is_missing(
-    s3: S3Env, tags: list[dict[str, str]]
+def test_an_untagged_leftover_is_hashed_tagged_and_taken(
+    server: VideoServer, s3: S3Env, tags: list[dict[str, str]]
 ) -> None:
-    # Given an object left by an upload that crashed before tagging (or with a bad tag)
-    s3.client.put_object(Bucket=BUCKET, Key="videos/t1.mp4", Body=mp4_bytes(100))
+    # Given an object left by an attempt that stopped before tagging it (or with a bad tag)
+    leftover = mp4_bytes(100)
+    s3.client.put_object(Bucket=BUCKET, Key="videos/t1.mp4", Body=leftover)
     if tags:
         s3.client.put_object_tagging(Bucket=BUCKET, Key="videos/t1.mp4", Tagging={"TagSet": tags})
-    # When looking it up / Then it does not count as stored
-    assert s3.store.find("videos/t1.mp4") is None
-
-
-def test_storing_again_replaces_an_untagged_leftover(server: VideoServer, s3: S3Env) -> None:
-    # Given an untagged leftover at the key / When the copy is redone / Then find() sees it
-    s3.client.put_object(Bucket=BUCKET, Key="videos/t1.mp4", Body=b"partial")
+    # When the copy is redone
     stored = copy(server.url("/video/5000"), local_policy(server), s3)
-    assert s3.store.find("videos/t1.mp4") == stored
-    assert stored.size_bytes == 5000
+    # Then the leftover is the stored video, described by its own bytes, and now tagged
+    sha256 = hashlib.sha256(leftover).hexdigest()
+    assert (stored.size_bytes, stored.sha256) == (len(leftover), sha256)
+    tagging = s3.client.get_object_tagging(Bucket=BUCKET, Key="videos/t1.mp4")["TagSet"]
+    assert {"Key": SHA256_TAG, "Value": sha256} in tagging
+
+
+def test_a_manifest_is_written_once(s3: S3Env) -> None:
+    # Given a manifest written / When it is written again / Then S3 refused the second write
+    assert s3.store.put_document("videos/t1.json", b"{}", "application/json", {}) is True
+    assert s3.store.put_document("videos/t1.json", b"[]", "application/json", {}) is False
+    body = s3.client.get_object(Bucket=BUCKET, Key="videos/t1.json")["Body"].read()
+    assert body == b"{}"
 
 
 def test_presigned_url_points_at_the_object(s3: S3Env) -> None:

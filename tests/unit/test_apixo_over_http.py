@@ -189,13 +189,15 @@ class TestSubmit:
         assert error.code == "timeout"
         assert not error.retryable
 
-    def test_the_key_is_fetched_once_and_only_when_a_request_is_made(self):
+    def test_the_key_is_read_for_each_request_and_only_then(self):
         # Given a key source that counts its calls
         calls = []
 
+        keys = [KEY]
+
         def key() -> str:
             calls.append(1)
-            return KEY
+            return keys[-1]
 
         http = ProviderHttp(BASE, key)
         provider = ApixoProvider(http)
@@ -204,16 +206,21 @@ class TestSubmit:
         provider.parse_callback(json.dumps(apixo_status_body("t", "pending")).encode(), {})
         assert calls == []
 
-        # When two requests are made, the key is read once
+        # When two requests are made, with the key rotated between them
         transport = FakeTransport(
             reply(200, apixo_status_body("t", "pending")),
             reply(200, apixo_status_body("t", "processing")),
         )
         http.session.mount("https://", transport)
         provider.read_status("t", TaskKind.GENERATE)
+        keys.append("rotated-key")
         provider.read_status("t", TaskKind.GENERATE)
-        assert calls == [1]
-        assert all(s.headers["Authorization"] == f"Bearer {KEY}" for s in transport.sent)
+        # Then each request read the key (through the secrets cache) and used the current one
+        assert calls == [1, 1]
+        assert [s.headers["Authorization"] for s in transport.sent] == [
+            f"Bearer {KEY}",
+            "Bearer rotated-key",
+        ]
 
 
 class TestStatus:

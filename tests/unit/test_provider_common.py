@@ -221,7 +221,7 @@ def test_a_task_failure_maps_by_code_then_by_message(raw_code, message, code):
 # ---------------------------------------------------------------------------- build_provider
 
 
-def _settings(name: str, webhook_hmac_key: str | None = None) -> ProviderSettings:
+def _settings(name: str) -> ProviderSettings:
     return ProviderSettings(
         name=name,
         base_url=BASE_URL,
@@ -229,12 +229,11 @@ def _settings(name: str, webhook_hmac_key: str | None = None) -> ProviderSetting
         download_origins=frozenset(),
         rate_limit=RateLimit(10, 10),
         first_wait_seconds=90,
-        webhook_hmac_key=webhook_hmac_key,
     )
 
 
 def _no_key_yet() -> str | None:
-    raise AssertionError("the API key is read on the first request, not when building")
+    raise AssertionError("a key is read for a request or a callback, not when building")
 
 
 @pytest.mark.parametrize(
@@ -250,7 +249,7 @@ def test_build_provider_builds_each_adapter_without_reading_the_key(
 ):
     # Given the provider's settings and a key source that must not be called yet
     # When the provider is built
-    provider = build_provider(_settings(name), _no_key_yet)
+    provider = build_provider(_settings(name), _no_key_yet, _no_key_yet)
 
     # Then it is that adapter, named after the provider, with its own rules
     assert isinstance(provider, adapter)
@@ -259,15 +258,19 @@ def test_build_provider_builds_each_adapter_without_reading_the_key(
     assert provider.rules.max_prompt_length == 10000
 
 
-def test_build_provider_hands_kie_its_webhook_key():
-    # Given kie settings with a webhook HMAC key
-    provider = build_provider(_settings("kie", webhook_hmac_key="secret"), _no_key_yet)
+def test_build_provider_hands_kie_its_webhook_key_read_at_each_callback():
+    # Given kie, whose callback key source has no key yet
+    keys: list[str | None] = [None]
+    provider = build_provider(_settings("kie"), _no_key_yet, lambda: keys[-1])
     body = json.dumps({"code": 200, "msg": "ok", "data": {"taskId": "veo_task_abc"}}).encode()
 
-    # When an unsigned callback arrives
-    # Then it is refused, because the key turned verification on
+    # When an unsigned callback arrives, it is taken (kie's signing is off)
+    provider.parse_callback(body, {})
+
+    # When the key is then put into the secret, the next unsigned callback is refused
     from veo_relay.errors import InvalidCallback
 
+    keys.append("secret")
     with pytest.raises(InvalidCallback):
         provider.parse_callback(body, {})
 
@@ -277,7 +280,7 @@ def test_build_provider_refuses_an_unknown_name():
     # When it is built
     # Then that is a programming error
     with pytest.raises(ValueError, match="unknown provider"):
-        build_provider(_settings("nope"), _no_key_yet)
+        build_provider(_settings("nope"), _no_key_yet, _no_key_yet)
 
 
 def test_adapter_modules_are_imported_only_when_their_provider_is_built():

@@ -39,9 +39,9 @@ def copy_video(runtime: Runtime, task_id: str, lease_taken_at: str | None = None
     """
     task = runtime.tasks.get(task_id)
     if task.status is TaskStatus.COMPLETED:
-        # A redelivered request after a crash between the completed write and the manifest.
-        if not runtime.videos.exists(manifest_key(task)):
-            _publish_manifest(runtime, task)
+        # A redelivered request, perhaps after a crash between the completed write and the
+        # manifest: the manifest's write is create-only, so one that exists is left alone.
+        _publish_manifest(runtime, task)
         return CopyOutcome.ALREADY_CLOSED
     if task.status.is_terminal:
         return CopyOutcome.ALREADY_CLOSED
@@ -67,7 +67,8 @@ def copy_video(runtime: Runtime, task_id: str, lease_taken_at: str | None = None
         return CopyOutcome.ALREADY_CLOSED
     started = time.monotonic()
     try:
-        stored = runtime.videos.find(task.video_key) or _download(runtime, task, status.video_urls)
+        # An earlier attempt may have stored the video already: the store then takes that object.
+        stored = _download(runtime, task, status.video_urls)
     except Exception:
         runtime.tasks.release_storing(task.id, leased.updated_at)
         raise
@@ -108,7 +109,8 @@ def _held_lease(runtime: Runtime, task: Task, taken_at: str | None) -> Task | No
 
 def _publish_manifest(runtime: Runtime, task: Task) -> None:
     """After the completed write, never before: the manifest's ObjectCreated event tells consumers
-    the video is ready. A failure here fails the request, whose redelivery writes it."""
+    the video is ready. A failure here fails the request, whose redelivery writes it; a manifest
+    written already is not written again (one ObjectCreated event per video)."""
     runtime.videos.put_document(
         manifest_key(task),
         encode_manifest(build_manifest(task)),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from veo_relay.settings import Settings, get_settings, origin_of
+from veo_relay.settings import PerFunction, Settings, get_settings, origin_of
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
     from veo_relay.announcements import VideoEvents
     from veo_relay.downloader import DownloadPolicy
     from veo_relay.idempotency import IdempotentCreates
@@ -116,17 +118,23 @@ class Runtime:
             raise RuntimeError("WEBHOOK_QUEUE_URL is not configured for this function")
         return WebhookQueue(boto3.client("sqs"), self.settings.webhooks.queue_url)
 
+    @cached_property
+    def secrets(self) -> SecretsProvider:
+        # The function's own provider and cache (not Powertools' process-wide default).
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        return SecretsProvider()
+
     def webhook_secret(self) -> str:
-        """The `whsec_...` signing secret (Secrets Manager's value is cached for 5 minutes by
-        Powertools, so a rotated secret takes effect without a deploy)."""
+        """The `whsec_...` signing secret, read through the secrets cache, so a rotated secret
+        takes effect within SECRETS_CACHE_SECONDS, without a deploy."""
         webhooks = self.settings.webhooks
         if webhooks.signing_secret:
             return webhooks.signing_secret
         if not webhooks.secret_arn:
             raise RuntimeError("WEBHOOK_SECRET_ARN is not configured for this function")
-        from aws_lambda_powertools.utilities.parameters import get_secret
-
-        return str(get_secret(webhooks.secret_arn)).strip()
+        value = self.secrets.get(webhooks.secret_arn, max_age=self.settings.secrets_cache_seconds)
+        return str(value).strip()
 
     def provider(self, name: str) -> Provider:
         if name not in self._providers:
@@ -134,7 +142,14 @@ class Runtime:
 
             provider_settings = self.settings.providers[name]
             self._providers[name] = build_provider(
-                provider_settings, lambda: provider_settings.api_key or self._secret_key(name)
+                provider_settings,
+                api_key=lambda: (
+                    provider_settings.api_key
+                    or self._secret_entry(self.settings.provider_keys_secret_arn, name)
+                ),
+                callback_key=lambda: self._secret_entry(
+                    self.settings.callback_keys_secret_arn, name
+                ),
             )
         return self._providers[name]
 
@@ -153,17 +168,18 @@ class Runtime:
             max_bytes=self.settings.download_max_bytes,
         )
 
-    def _secret_key(self, provider: str) -> str | None:
-        if not self.settings.provider_keys_secret_arn:
+    def _secret_entry(self, secret_arn: str | None, provider: str) -> str | None:
+        """The provider's entry of a JSON secret ({"apixo": "...", ...}), read on every use
+        through the cache: a key put or rotated later is seen within SECRETS_CACHE_SECONDS."""
+        if not secret_arn:
             return None
-        from aws_lambda_powertools.utilities.parameters import get_secret
-
-        # Cached by Powertools (5 minutes), so a rotated key takes effect without a deploy.
-        keys: Any = get_secret(self.settings.provider_keys_secret_arn, transform="json")
-        value = keys.get(provider) if isinstance(keys, dict) else None
+        entries: Any = self.secrets.get(
+            secret_arn, transform="json", max_age=self.settings.secrets_cache_seconds
+        )
+        value = entries.get(provider) if isinstance(entries, dict) else None
         return value or None
 
 
-@lru_cache(maxsize=1)
+@PerFunction
 def get_runtime() -> Runtime:
     return Runtime(get_settings())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 from veo_relay.errors import ConfigurationError
@@ -50,8 +50,6 @@ class ProviderSettings:
     rate_limit: RateLimit
     # The fallback poller's first look comes after about the provider's usual completion time.
     first_wait_seconds: int
-    # kie signs callbacks (X-Webhook-Signature) when its account setting is on; verified when set.
-    webhook_hmac_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +88,10 @@ class Settings:
     idempotency_table: str | None
     state_machine_arn: str | None
     provider_keys_secret_arn: str | None
+    # Keys that verify provider callbacks (kie's X-Webhook-Signature HMAC key), by provider.
+    callback_keys_secret_arn: str | None
+    # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
+    secrets_cache_seconds: int
     public_base_url: str | None
     default_provider: str
     # The order `provider: "auto"` tries; it moves on only when a refusal proves nothing exists.
@@ -119,6 +121,8 @@ class Settings:
             idempotency_table=reader.optional("IDEMPOTENCY_TABLE"),
             state_machine_arn=reader.optional("STATE_MACHINE_ARN"),
             provider_keys_secret_arn=reader.optional("PROVIDER_KEYS_SECRET_ARN"),
+            callback_keys_secret_arn=reader.optional("CALLBACK_KEYS_SECRET_ARN"),
+            secrets_cache_seconds=reader.integer("SECRETS_CACHE_SECONDS", 300, minimum=0),
             public_base_url=reader.url("PUBLIC_BASE_URL", required=False),
             default_provider=reader.choice("DEFAULT_PROVIDER", PROVIDERS, default="apixo"),
             provider_preference=reader.choices(
@@ -191,7 +195,6 @@ def _provider_settings(name: str, reader: _EnvReader) -> ProviderSettings:
             reader.integer("POLL_FIRST_WAIT_SECONDS", _DEFAULT_FIRST_WAITS[name], minimum=0),
             minimum=0,
         ),
-        webhook_hmac_key=reader.optional(f"{prefix}_WEBHOOK_HMAC_KEY"),
     )
 
 
@@ -297,7 +300,33 @@ class _EnvReader:
         return value
 
 
-@lru_cache(maxsize=1)
+T = TypeVar("T")
+
+
+class PerFunction(Generic[T]):
+    """A value built once per Lambda function. A Lambda process runs one function, so this is
+    one value per process there; the offline stack runs every function in one process, each
+    with its own environment (AWS_LAMBDA_FUNCTION_NAME included), and each gets its own."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._values: dict[str, T] = {}
+
+    def __call__(self) -> T:
+        name = function_name()
+        if name not in self._values:
+            self._values[name] = self._build()
+        return self._values[name]
+
+    def cache_clear(self) -> None:
+        self._values.clear()
+
+
+def function_name() -> str:
+    return os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+
+
+@PerFunction
 def get_settings() -> Settings:
-    """The process's settings; the only place that reads the environment."""
+    """The function's settings; the only place that reads the environment."""
     return Settings.from_env(os.environ)

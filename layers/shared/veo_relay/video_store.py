@@ -1,14 +1,19 @@
-"""Streaming a downloaded video into S3, and finding it again.
+"""Streaming a downloaded video into S3, create-only, and reading stored objects back.
 
 The body goes through boto3's transfer manager straight from the VideoStream (multipart above
 8 MiB), so memory stays bounded whatever the video's size: roughly
 ``(max_in_memory_upload_chunks + 1) x multipart_chunksize`` = 5 x 8 MiB for one upload.
 
-An object counts as stored only once it carries the ``sha256`` tag, which is written last: the
-hash is known only after streaming, and a tag can be read back (``find``) without downloading.
-If anything fails before that, s3transfer aborts the multipart upload (its failure cleanup calls
-AbortMultipartUpload; a single PutObject is atomic), so no partial object remains; a bucket
-lifecycle rule ``AbortIncompleteMultipartUpload`` covers a process killed mid-upload.
+Every write is create-only (S3 conditional writes, ``If-None-Match: *`` on PutObject and
+CompleteMultipartUpload), so nothing here ever asks whether a key exists: without
+``s3:ListBucket`` S3 answers HeadObject on a missing key with 403, not 404. A key is written once
+per task; when S3 refuses a write because the key holds an object already (412), an earlier
+attempt stored it and that object is taken as it is. The ``sha256`` tag is written last (the
+hash is known only after streaming); an object found without it is hashed again.
+
+If anything fails before the object exists, s3transfer aborts the multipart upload (its failure
+cleanup calls AbortMultipartUpload; a single PutObject is atomic), so no partial object remains;
+a bucket lifecycle rule ``AbortIncompleteMultipartUpload`` covers a process killed mid-upload.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ SHA256_TAG = "sha256"
 VIDEO_CONTENT_TYPE = "video/mp4"
 _MIB = 1024 * 1024
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
-_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_CREATE_ONLY_OPERATIONS = ("PutObject", "CompleteMultipartUpload")
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 limit
 
 
@@ -66,6 +71,14 @@ class VideoStore:
         self._s3 = s3_client
         self._bucket = bucket
         self._config = transfer_config or default_transfer_config()
+        # s3transfer passes no IfNoneMatch through; botocore's parameter hook adds it to the
+        # calls that create an object (one PutObject, or the multipart upload's completion).
+        for operation in _CREATE_ONLY_OPERATIONS:
+            s3_client.meta.events.register(
+                f"before-parameter-build.s3.{operation}",
+                _create_only,
+                unique_id=f"veo-relay-create-only-{operation}",
+            )
 
     @property
     def bucket(self) -> str:
@@ -74,7 +87,8 @@ class VideoStore:
     def store(self, stream: VideoStream, key: str, metadata: dict[str, str]) -> StoredVideo:
         """Stream ``stream`` to ``key``; errors from the stream or S3 propagate unchanged.
 
-        Rewriting an existing key replaces it (the caller makes the key idempotent per job).
+        When ``key`` holds an object already (an earlier attempt stored it, then stopped before
+        the task was marked completed), that object is the stored video.
         """
         if not key:
             raise ValueError("key must not be empty")
@@ -83,23 +97,24 @@ class VideoStore:
             "Metadata": dict(metadata),
             "ChecksumAlgorithm": "CRC32",  # S3 verifies every part (and the object) on arrival
         }
-        with create_transfer_manager(self._s3, self._config) as transfer:
-            transfer.upload(
-                stream,  # type: ignore[arg-type]  # file-like enough: s3transfer only reads it
-                self._bucket,
-                key,
-                extra_args,
-                subscribers=_size_known(stream),
-            ).result()
+        try:
+            with create_transfer_manager(self._s3, self._config) as transfer:
+                transfer.upload(
+                    stream,  # type: ignore[arg-type]  # file-like enough: s3transfer only reads it
+                    self._bucket,
+                    key,
+                    extra_args,
+                    subscribers=_size_known(stream),
+                ).result()
+        except ClientError as exc:
+            if not _already_exists(exc):
+                raise
+            return self._stored_already(key)
 
         # No HEAD to check the size: S3 verified every part's CRC32, so the object holds exactly
         # the bytes the stream handed out.
         sha256 = stream.sha256_hex()
-        self._s3.put_object_tagging(
-            Bucket=self._bucket,
-            Key=key,
-            Tagging={"TagSet": [{"Key": SHA256_TAG, "Value": sha256}]},
-        )
+        self._tag(key, sha256)
         return StoredVideo(
             bucket=self._bucket,
             key=key,
@@ -108,45 +123,49 @@ class VideoStore:
             content_type=VIDEO_CONTENT_TYPE,
         )
 
-    def find(self, key: str) -> StoredVideo | None:
-        """The completely stored video at ``key``, or None (absent, or never tagged: redo it)."""
-        try:
-            head = self._s3.head_object(Bucket=self._bucket, Key=key)
-            tagging = self._s3.get_object_tagging(Bucket=self._bucket, Key=key)
-        except ClientError as exc:
-            if _is_not_found(exc):
-                return None
-            raise
+    def _stored_already(self, key: str) -> StoredVideo:
+        """The object S3 said exists at ``key`` (only then are HEAD and GET sure to find it)."""
+        head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        tagging = self._s3.get_object_tagging(Bucket=self._bucket, Key=key)
         tags = {tag["Key"]: tag["Value"] for tag in tagging.get("TagSet", [])}
         sha256 = tags.get(SHA256_TAG, "")
+        size = int(head["ContentLength"])
         if not _SHA256_RE.fullmatch(sha256):
-            return None
+            # Stored, then stopped before the tag: hash what S3 holds.
+            size, sha256 = self.measure(key)
+            self._tag(key, sha256)
         return StoredVideo(
             bucket=self._bucket,
             key=key,
-            size_bytes=int(head["ContentLength"]),
+            size_bytes=size,
             sha256=sha256,
             content_type=head.get("ContentType") or VIDEO_CONTENT_TYPE,
         )
 
-    def put_document(
-        self, key: str, body: bytes, content_type: str, metadata: dict[str, str]
-    ) -> None:
-        """A small object (a manifest) in one atomic PutObject."""
-        self._s3.put_object(
+    def _tag(self, key: str, sha256: str) -> None:
+        self._s3.put_object_tagging(
             Bucket=self._bucket,
             Key=key,
-            Body=body,
-            ContentType=content_type,
-            Metadata=dict(metadata),
-            ChecksumAlgorithm="SHA256",
+            Tagging={"TagSet": [{"Key": SHA256_TAG, "Value": sha256}]},
         )
 
-    def exists(self, key: str) -> bool:
+    def put_document(
+        self, key: str, body: bytes, content_type: str, metadata: dict[str, str]
+    ) -> bool:
+        """A small object (a manifest) in one atomic, create-only PutObject: False when ``key``
+        holds one already (written by an earlier attempt; it is not written, nor announced,
+        twice)."""
         try:
-            self._s3.head_object(Bucket=self._bucket, Key=key)
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                Metadata=dict(metadata),
+                ChecksumAlgorithm="SHA256",
+            )
         except ClientError as exc:
-            if _is_not_found(exc):
+            if _already_exists(exc):
                 return False
             raise
         return True
@@ -197,7 +216,13 @@ def _size_known(stream: VideoStream) -> list[BaseSubscriber]:
     return [_ProvideSize(stream.content_length)]
 
 
-def _is_not_found(exc: ClientError) -> bool:
+def _create_only(params: dict[str, Any], **kwargs: Any) -> None:
+    params.setdefault("IfNoneMatch", "*")
+
+
+def _already_exists(exc: ClientError) -> bool:
+    """S3's refusal of a create-only write: the key holds an object. (A 409
+    ConditionalRequestConflict, a concurrent write, is left to the caller's retry.)"""
     error = exc.response.get("Error", {})
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return str(error.get("Code")) in _NOT_FOUND_CODES or status == 404
+    return str(error.get("Code")) == "PreconditionFailed" or status == 412

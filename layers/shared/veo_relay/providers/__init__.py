@@ -13,8 +13,13 @@ from veo_relay.providers.http import ProviderHttp
 from veo_relay.settings import ProviderSettings
 
 
-def build_provider(settings: ProviderSettings, api_key: Callable[[], str | None]) -> Provider:
-    """`api_key` is called on the first request only: parsing a callback needs no secret."""
+def build_provider(
+    settings: ProviderSettings,
+    api_key: Callable[[], str | None],
+    callback_key: Callable[[], str | None] = lambda: None,
+) -> Provider:
+    """`api_key` is called for each request to the provider, `callback_key` for each callback
+    (kie's signing key): both read through the secrets cache, so a rotation is seen."""
     http = ProviderHttp(settings.base_url, api_key)
     if settings.name == "apixo":
         from veo_relay.providers.apixo import ApixoProvider
@@ -23,7 +28,7 @@ def build_provider(settings: ProviderSettings, api_key: Callable[[], str | None]
     if settings.name == "kie":
         from veo_relay.providers.kie import KieProvider
 
-        return KieProvider(http, webhook_hmac_key=settings.webhook_hmac_key)
+        return KieProvider(http, webhook_hmac_key=callback_key)
     if settings.name == "apimart":
         from veo_relay.providers.apimart import ApimartProvider
 

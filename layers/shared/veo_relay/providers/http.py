@@ -27,7 +27,8 @@ _STATUS_RETRY = Retry(
 
 
 class ProviderHttp:
-    """`api_key` is called on the first request only, so parsing a callback needs no secret."""
+    """`api_key` is called for each request (it reads through the secrets cache), so a key put
+    or rotated after the first request is used; parsing a callback needs no key."""
 
     def __init__(self, base_url: str, api_key: Callable[[], str | None]) -> None:
         self.base_url = base_url
@@ -41,15 +42,18 @@ class ProviderHttp:
             session.mount("http://", HTTPAdapter(max_retries=_STATUS_RETRY))
             session.mount("https://", HTTPAdapter(max_retries=_STATUS_RETRY))
             session.headers["User-Agent"] = "veo-relay/1.0"
-            key = self._api_key()
-            if key:
-                session.headers["Authorization"] = f"Bearer {key}"
             self._session = session
         return self._session
 
+    def _auth(self) -> dict[str, str]:
+        key = self._api_key()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
     def post(self, path: str, body: dict[str, Any]) -> requests.Response:
         try:
-            return self.session.post(self.base_url + path, json=body, timeout=SUBMIT_TIMEOUT)
+            return self.session.post(
+                self.base_url + path, json=body, headers=self._auth(), timeout=SUBMIT_TIMEOUT
+            )
         except requests.ConnectionError as exc:
             if not _never_sent(exc):
                 raise _outcome_unknown(exc) from exc
@@ -64,7 +68,9 @@ class ProviderHttp:
 
     def get(self, path: str, params: dict[str, str] | None = None) -> requests.Response:
         try:
-            return self.session.get(self.base_url + path, params=params, timeout=STATUS_TIMEOUT)
+            return self.session.get(
+                self.base_url + path, params=params, headers=self._auth(), timeout=STATUS_TIMEOUT
+            )
         except requests.RequestException as exc:
             raise ProviderError(
                 "provider_unavailable",

@@ -50,7 +50,7 @@ class KieProvider:
     def __init__(
         self,
         http: ProviderHttp,
-        webhook_hmac_key: str | None = None,
+        webhook_hmac_key: str | Callable[[], str | None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._http = http
@@ -101,8 +101,10 @@ class KieProvider:
             # `taskId` for generate and extend; the 4K schema and the signing sample use task_id.
             task_id = data.get("taskId") or data.get("task_id")
         task_id = task_id if isinstance(task_id, str) and task_id else None
-        if self._webhook_hmac_key:
-            self._verify_signature(self._webhook_hmac_key, task_id, headers)
+        key = self._webhook_hmac_key
+        key = key() if callable(key) else key
+        if key:
+            self._verify_signature(key, task_id, headers)
         # The result URLs in data.info are not read: record-info is the proof of a result.
         return CallbackNotice(provider_task_id=task_id)
 
