@@ -1,0 +1,68 @@
+"""template.yaml against what AWS requires or advises of it, read as data and, where SAM decides
+the outcome, as SAM translates it. Each test derives the resources it checks from the template, so
+a resource added later is held to the same rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from offline.template import Template, load_template
+from tests.helpers import forbid_sockets
+
+
+@pytest.fixture(autouse=True)
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_sockets(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template()
+
+
+def named(value: Any) -> str | None:
+    """The logical id a Ref or a GetAtt names, else None."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Ref" and isinstance(arg, str):
+            return arg
+        if key == "Fn::GetAtt":
+            return str(arg[0])
+    return None
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# --- queue policies ---------------------------------------------------------------------------
+
+
+def test_each_queue_policy_covers_one_queue_with_its_own_statements(template):
+    # Given every SQS queue policy of the template
+    policies = template.of_type("AWS::SQS::QueuePolicy")
+    assert policies
+    covered: list[str | None] = []
+
+    for name, spec in policies.items():
+        # When its queues and statements are read
+        props = spec["Properties"]
+        queues = [named(q) for q in props["Queues"]]
+        resources = [
+            named(resource)
+            for statement in props["PolicyDocument"]["Statement"]
+            for resource in as_list(statement["Resource"])
+        ]
+
+        # Then it lists exactly one queue (a QueuePolicy sets one document on every queue it
+        # lists), and each statement's Resource is that queue
+        assert len(queues) == 1, f"{name} covers {queues}"
+        assert set(resources) == set(queues), f"{name}: statements about {resources}"
+        (queue,) = queues
+        assert template.resources[str(queue)]["Type"] == "AWS::SQS::Queue"
+        covered.append(queue)
+
+    # And no queue has two policies (the second would replace the first)
+    assert len(covered) == len(set(covered))
