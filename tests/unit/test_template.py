@@ -66,3 +66,20 @@ def test_each_queue_policy_covers_one_queue_with_its_own_statements(template):
 
     # And no queue has two policies (the second would replace the first)
     assert len(covered) == len(set(covered))
+
+
+# --- queues that trigger functions --------------------------------------------------------------
+
+
+def test_queues_that_trigger_functions_allow_at_least_five_receives(template):
+    # Given every queue that is an SQS event source of a function
+    triggers = template.queue_triggers()
+    assert triggers
+
+    for trigger in triggers:
+        # When its redrive policy is read
+        redrive = template.resources[trigger.queue]["Properties"]["RedrivePolicy"]
+
+        # Then a message is received at least 5 times before it is dead-lettered, as AWS advises
+        # for a Lambda event source: a receive the function's throttling returns counts too
+        assert int(redrive["maxReceiveCount"]) >= 5, f"{trigger.queue} -> {trigger.function}"
