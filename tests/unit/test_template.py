@@ -4,6 +4,7 @@ a resource added later is held to the same rule."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -83,3 +84,42 @@ def test_queues_that_trigger_functions_allow_at_least_five_receives(template):
         # Then a message is received at least 5 times before it is dead-lettered, as AWS advises
         # for a Lambda event source: a receive the function's throttling returns counts too
         assert int(redrive["maxReceiveCount"]) >= 5, f"{trigger.queue} -> {trigger.function}"
+
+
+# --- logs -----------------------------------------------------------------------------------------
+
+
+def test_named_log_groups_are_unique_to_their_stack(template):
+    # Given every log group the template names itself
+    named_groups = {
+        name: spec["Properties"]["LogGroupName"]
+        for name, spec in template.of_type("AWS::Logs::LogGroup").items()
+        if "LogGroupName" in spec["Properties"]
+    }
+    assert named_groups
+
+    for name, log_group_name in named_groups.items():
+        # When the variables of its name are read
+        assert isinstance(log_group_name, dict) and "Fn::Sub" in log_group_name, name
+        variables = {
+            v.split(".")[0] for v in re.findall(r"\$\{([^}!]+)\}", log_group_name["Fn::Sub"])
+        }
+
+        # Then one of them is the stack's name or a resource of the stack, so two stacks (say two
+        # of the same Environment) never claim the same group; parameters alone do not
+        unique = {v for v in variables if v == "AWS::StackName" or v in template.resources}
+        assert unique, f"{name}: {log_group_name['Fn::Sub']} is named only after {variables}"
+
+
+def test_state_machine_logs_go_to_a_vended_logs_group(template):
+    # Given the log groups the state machines log to
+    for spec in template.of_type("AWS::Serverless::StateMachine").values():
+        for destination in spec["Properties"]["Logging"]["Destinations"]:
+            group = named(destination["CloudWatchLogsLogGroup"]["LogGroupArn"])
+
+            # When its name is read
+            name = template.resources[str(group)]["Properties"]["LogGroupName"]["Fn::Sub"]
+
+            # Then it keeps the /aws/vendedlogs/ prefix, under which the log delivery's resource
+            # policy stays small however many groups there are
+            assert name.startswith("/aws/vendedlogs/states/"), name
