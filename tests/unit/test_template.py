@@ -38,6 +38,32 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def holds(template: Template, condition: str, **parameters: Any) -> bool:
+    """Whether the template's `condition` holds for `parameters` (the others at their defaults)."""
+    values = {**template.parameter_defaults(), **parameters}
+
+    def evaluate(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        ((key, arg),) = value.items()
+        if key == "Ref":
+            return values[arg]
+        if key == "Condition":
+            return evaluate(template.body["Conditions"][arg])
+        if key == "Fn::Equals":
+            left, right = (evaluate(a) for a in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not evaluate(arg[0])
+        if key == "Fn::And":
+            return all(evaluate(a) for a in arg)
+        if key == "Fn::Or":
+            return any(evaluate(a) for a in arg)
+        raise AssertionError(f"cannot evaluate {key} in condition {condition}")
+
+    return bool(evaluate(template.body["Conditions"][condition]))
+
+
 # --- queue policies ---------------------------------------------------------------------------
 
 
@@ -123,3 +149,52 @@ def test_state_machine_logs_go_to_a_vended_logs_group(template):
             # Then it keeps the /aws/vendedlogs/ prefix, under which the log delivery's resource
             # policy stays small however many groups there are
             assert name.startswith("/aws/vendedlogs/states/"), name
+
+
+# --- alarms -----------------------------------------------------------------------------------
+
+
+def test_every_alarm_notifies_the_alarm_topic(template):
+    # Given the template's alarms and its SNS topic for them
+    alarms = template.of_type("AWS::CloudWatch::Alarm")
+    assert alarms
+    assert set(template.of_type("AWS::SNS::Topic")) == {"AlarmTopic"}
+
+    for name, spec in alarms.items():
+        # When its actions are read
+        props = spec["Properties"]
+        on_alarm = {named(action) for action in props.get("AlarmActions", [])}
+        on_ok = {named(action) for action in props.get("OKActions", [])}
+
+        # Then it notifies the topic when it fires and when it clears
+        assert "AlarmTopic" in on_alarm, f"{name} notifies no one"
+        assert "AlarmTopic" in on_ok, f"{name} never says it cleared"
+
+
+def test_the_alarm_topic_is_an_output(template):
+    # Given the stack's outputs
+    outputs = [named(output["Value"]) for output in template.body["Outputs"].values()]
+
+    # Then the alarm topic's ARN (its Ref) is one of them, for subscribing other endpoints
+    assert "AlarmTopic" in outputs
+
+
+def test_an_alarm_email_is_subscribed_only_when_given(template):
+    # Given the subscriptions to the alarm topic
+    subscriptions = [
+        spec
+        for spec in template.of_type("AWS::SNS::Subscription").values()
+        if named(spec["Properties"]["TopicArn"]) == "AlarmTopic"
+    ]
+    (subscription,) = subscriptions
+    props = subscription["Properties"]
+    assert props["Protocol"] == "email"
+    assert named(props["Endpoint"]) == "AlarmEmail"
+
+    # When the stack is deployed with AlarmEmail at its default (empty), or set
+    condition = subscription["Condition"]
+
+    # Then the email subscription exists only when an address was given
+    assert template.parameter_defaults()["AlarmEmail"] == ""
+    assert not holds(template, condition)
+    assert holds(template, condition, AlarmEmail="ops@example.com")
