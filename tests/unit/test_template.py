@@ -34,6 +34,20 @@ def named(value: Any) -> str | None:
     return None
 
 
+def mentions(value: Any, logical_id: str) -> bool:
+    """Whether `value` refers to `logical_id` anywhere inside it (a Ref, a GetAtt, a Sub)."""
+    if isinstance(value, dict):
+        if named(value) == logical_id:
+            return True
+        sub = value.get("Fn::Sub")
+        if isinstance(sub, str) and re.search(r"\$\{" + re.escape(logical_id) + r"[.}]", sub):
+            return True
+        return any(mentions(v, logical_id) for v in value.values())
+    if isinstance(value, list):
+        return any(mentions(v, logical_id) for v in value)
+    return False
+
+
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -110,6 +124,143 @@ def test_queues_that_trigger_functions_allow_at_least_five_receives(template):
         # Then a message is received at least 5 times before it is dead-lettered, as AWS advises
         # for a Lambda event source: a receive the function's throttling returns counts too
         assert int(redrive["maxReceiveCount"]) >= 5, f"{trigger.queue} -> {trigger.function}"
+
+
+# --- event rules ------------------------------------------------------------------------------
+
+
+def rule_targets(template: Template) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (name, target)
+        for name, spec in template.of_type("AWS::Events::Rule").items()
+        for target in spec["Properties"]["Targets"]
+    ]
+
+
+def test_every_rule_target_has_a_dead_letter_queue_and_a_retry_policy(template):
+    # Given every target of every EventBridge rule
+    targets = rule_targets(template)
+    assert targets
+
+    for rule, target in targets:
+        # When its delivery settings are read
+        dead_letter = named(target.get("DeadLetterConfig", {}).get("Arn"))
+        retry = target.get("RetryPolicy", {})
+
+        # Then an event it could not deliver goes to an SQS queue of the stack...
+        assert dead_letter, f"{rule}: {target['Id']} has no dead-letter queue"
+        assert template.resources[dead_letter]["Type"] == "AWS::SQS::Queue"
+        assert dead_letter != named(target["Arn"])
+        # ...after retries bounded within EventBridge's limits
+        assert 0 <= int(retry["MaximumRetryAttempts"]) <= 185, rule
+        assert 60 <= int(retry["MaximumEventAgeInSeconds"]) <= 86400, rule
+
+
+def test_eventbridge_may_send_to_a_queue_only_from_the_rules_that_use_it(template):
+    # Given the queues the rules deliver to, as targets or as dead-letter queues
+    users: dict[str, set[str]] = {}
+    for rule, target in rule_targets(template):
+        for queue in (named(target["Arn"]), named(target.get("DeadLetterConfig", {}).get("Arn"))):
+            if queue:
+                users.setdefault(queue, set()).add(rule)
+    policies = {
+        named(spec["Properties"]["Queues"][0]): spec["Properties"]["PolicyDocument"]["Statement"]
+        for spec in template.of_type("AWS::SQS::QueuePolicy").values()
+    }
+
+    for queue, rules in users.items():
+        # When the queue's policy is read
+        statements = [
+            s
+            for s in policies.get(queue, [])
+            if s["Principal"] == {"Service": "events.amazonaws.com"}
+            and s["Action"] == "sqs:SendMessage"
+            and s["Effect"] == "Allow"
+        ]
+        sources = {
+            named(arn)
+            for s in statements
+            for arn in as_list(s["Condition"]["ArnEquals"]["aws:SourceArn"])
+        }
+
+        # Then EventBridge may send to it, on behalf of exactly those rules
+        assert statements, f"EventBridge may not send to {queue}"
+        assert sources == rules, f"{queue}: allowed for {sources}, used by {rules}"
+
+
+def test_each_rule_has_a_failed_invocations_alarm(template):
+    # Given the rules, and the alarms on EventBridge's FailedInvocations metric
+    rules = template.of_type("AWS::Events::Rule")
+    alarms = [
+        spec["Properties"]
+        for spec in template.of_type("AWS::CloudWatch::Alarm").values()
+        if spec["Properties"].get("Namespace") == "AWS/Events"
+        and spec["Properties"].get("MetricName") == "FailedInvocations"
+    ]
+
+    for rule, spec in rules.items():
+        # When the alarms whose RuleName dimension is that rule are found
+        watching = []
+        for alarm in alarms:
+            dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+            if mentions(dimensions.get("RuleName"), rule):
+                watching.append(dimensions)
+
+        # Then there is one, with the rule's bus as EventBusName when the bus is not the default
+        # one (the metric of a custom bus's rule carries both dimensions)
+        assert len(watching) == 1, f"{len(watching)} alarms watch {rule}"
+        (dimensions,) = watching
+        bus = spec["Properties"].get("EventBusName")
+        if bus is None:
+            assert set(dimensions) == {"RuleName"}, rule
+        else:
+            assert set(dimensions) == {"EventBusName", "RuleName"}, rule
+            assert dimensions["EventBusName"] == bus
+            # Ref of a custom bus's rule is "bus|rule", not the rule's name
+            assert named(dimensions["RuleName"]) is None, rule
+
+
+def dead_letter_queues(template: Template) -> set[str]:
+    """Queues that hold what failed elsewhere: redrive targets, rule targets' dead-letter
+    queues, and event source mappings' on-failure destinations."""
+    queues: set[str | None] = set()
+    for spec in template.of_type("AWS::SQS::Queue").values():
+        redrive = spec["Properties"].get("RedrivePolicy")
+        if redrive:
+            queues.add(named(redrive["deadLetterTargetArn"]))
+    for _, target in rule_targets(template):
+        queues.add(named(target.get("DeadLetterConfig", {}).get("Arn")))
+    for trigger in template.stream_triggers():
+        queues.add(trigger.on_failure_queue)
+    return {q for q in queues if q}
+
+
+def test_every_dead_letter_queue_keeps_messages_14_days_encrypted_and_alarmed(template):
+    # Given every dead-letter queue of the template
+    queues = dead_letter_queues(template)
+    assert "EventDeliveryDeadLetterQueue" in queues
+    alarms = [spec["Properties"] for spec in template.of_type("AWS::CloudWatch::Alarm").values()]
+
+    for queue in queues:
+        # When its settings and the alarms on its depth are read
+        props = template.resources[queue]["Properties"]
+        watching = [
+            alarm
+            for alarm in alarms
+            if alarm.get("Namespace") == "AWS/SQS"
+            and alarm.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+            and {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+            in alarm.get("Dimensions", [])
+        ]
+
+        # Then it keeps a message as long as SQS allows, encrypted at rest...
+        assert int(props["MessageRetentionPeriod"]) == 1209600, queue
+        assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, queue
+        # ...and one alarm fires as soon as a message is in it
+        assert len(watching) == 1, f"{len(watching)} alarms watch {queue}"
+        (alarm,) = watching
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["Threshold"] == 0
 
 
 # --- logs -----------------------------------------------------------------------------------------
