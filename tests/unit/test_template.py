@@ -4,6 +4,7 @@ a resource added later is held to the same rule."""
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -21,6 +22,43 @@ def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def template() -> Template:
     return load_template()
+
+
+@pytest.fixture(scope="module")
+def translated() -> dict[str, Any]:
+    """The template as SAM translates it for CloudFormation (as `sam validate` does: local code
+    paths stand in as S3 URIs)."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    body = copy.deepcopy(load_template().body)
+    for spec in body["Resources"].values():
+        props = spec.get("Properties", {})
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if isinstance(props.get(key), str):
+                props[key] = f"s3://bucket/{props[key]}"
+    translator = Translator(
+        managed_policy_map=None,
+        sam_parser=Parser(),
+        plugins=[],
+        boto_session=boto3.Session(region_name="us-east-1"),
+    )
+    return translator.translate(
+        sam_template=body, parameter_values={}, get_managed_policy_map=lambda: {}
+    )
+
+
+def of_type(cfn: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in cfn["Resources"].items() if v["Type"] == resource_type}
+
+
+def parameter_value(template: Template, value: Any) -> Any:
+    """A literal, or the default of the parameter it names."""
+    name = named(value)
+    if name in template.body["Parameters"]:
+        return template.parameter_defaults()[name]
+    return value
 
 
 def named(value: Any) -> str | None:
@@ -124,6 +162,90 @@ def test_queues_that_trigger_functions_allow_at_least_five_receives(template):
         # Then a message is received at least 5 times before it is dead-lettered, as AWS advises
         # for a Lambda event source: a receive the function's throttling returns counts too
         assert int(redrive["maxReceiveCount"]) >= 5, f"{trigger.queue} -> {trigger.function}"
+
+
+# --- throttling and concurrency -------------------------------------------------------------
+
+
+def test_the_public_callback_route_has_its_own_lower_throttle(template, translated):
+    # Given the HTTP API's public routes (the provider callbacks, authorized by a token in the URL)
+    (api,) = template.of_type("AWS::Serverless::HttpApi").values()
+    props = api["Properties"]
+    public = [route for route in template.routes() if not route.authorized]
+    assert [(r.method, r.path) for r in public] == [("POST", "/v1/callbacks/{provider}/{token}")]
+    default = props["DefaultRouteSettings"]
+
+    for route in public:
+        # When its route settings are read, by its route key ("METHOD /path")
+        key = f"{route.method} {route.path}"
+        own = props["RouteSettings"][key]
+
+        # Then its burst and rate limits are below the stage's default
+        assert own["ThrottlingBurstLimit"] < default["ThrottlingBurstLimit"]
+        assert own["ThrottlingRateLimit"] < default["ThrottlingRateLimit"]
+        assert own["ThrottlingRateLimit"] <= own["ThrottlingBurstLimit"]
+        # And SAM puts them on the stage, under a key that is a route of the API it defines
+        (stage,) = of_type(translated, "AWS::ApiGatewayV2::Stage").values()
+        assert stage["Properties"]["RouteSettings"][key] == own
+        (cfn_api,) = of_type(translated, "AWS::ApiGatewayV2::Api").values()
+        assert route.method.lower() in cfn_api["Properties"]["Body"]["paths"][route.path]
+
+
+def test_every_sqs_event_source_caps_its_concurrency(template, translated):
+    # Given every SQS event source of the template's functions
+    events = [
+        (name, event["Properties"])
+        for name, spec in template.of_type("AWS::Serverless::Function").items()
+        for event in spec["Properties"].get("Events", {}).values()
+        if event["Type"] == "SQS"
+    ]
+    assert len(events) == len(template.queue_triggers()) >= 4
+
+    for function, props in events:
+        # When its maximum concurrency is read (a parameter's default, if it names one)
+        value = props["ScalingConfig"]["MaximumConcurrency"]
+        parameter = template.body["Parameters"].get(named(value) or "")
+
+        # Then it is within what Lambda accepts (2 to 1000), and so is any value the parameter
+        # allows, so that a burst of messages cannot take all the account's concurrency
+        assert 2 <= int(parameter_value(template, value)) <= 1000, function
+        if parameter is not None:
+            assert parameter["Type"] == "Number"
+            assert int(parameter["MinValue"]) >= 2 and int(parameter["MaxValue"]) <= 1000
+
+    # And SAM passes it to every SQS event source mapping
+    mappings = [
+        m["Properties"]
+        for m in of_type(translated, "AWS::Lambda::EventSourceMapping").values()
+        if template.resources.get(str(named(m["Properties"]["EventSourceArn"])), {}).get("Type")
+        == "AWS::SQS::Queue"
+    ]
+    assert len(mappings) == len(events)
+    assert all("MaximumConcurrency" in m["ScalingConfig"] for m in mappings)
+
+
+def test_no_function_reserves_concurrency_unless_asked(template):
+    # Given every function, and the functions' globals
+    functions = template.of_type("AWS::Serverless::Function")
+    assert "ReservedConcurrentExecutions" not in template.body["Globals"]["Function"]
+    # (the API function can have concurrency kept for it, so that other functions never starve it)
+    assert "ReservedConcurrentExecutions" in functions["ApiFunction"]["Properties"]
+
+    for name, spec in functions.items():
+        reserved = spec["Properties"].get("ReservedConcurrentExecutions")
+        if reserved is None:
+            continue
+        # When a function reserves concurrency
+        condition, value, otherwise = reserved["Fn::If"]
+        parameter = named(value)
+
+        # Then only when a parameter asks for it: by default (0) nothing is reserved, since
+        # Lambda refuses a reservation that leaves fewer than 100 unreserved and a new account's
+        # quota can be 10
+        assert otherwise == {"Ref": "AWS::NoValue"}, name
+        assert template.parameter_defaults()[parameter] == 0, name
+        assert not holds(template, condition), name
+        assert holds(template, condition, **{parameter: 50}), name
 
 
 # --- event rules ------------------------------------------------------------------------------
