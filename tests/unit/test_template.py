@@ -5,6 +5,7 @@ a resource added later is held to the same rule."""
 from __future__ import annotations
 
 import copy
+import fnmatch
 import re
 from typing import Any
 
@@ -248,7 +249,56 @@ def test_no_function_reserves_concurrency_unless_asked(template):
         assert holds(template, condition, **{parameter: 50}), name
 
 
-# --- event rules ------------------------------------------------------------------------------
+# --- recursive loops ---------------------------------------------------------------------------
+
+
+def queues_sent_to(template: Template, function: dict[str, Any]) -> set[str]:
+    """The queues a function's policies let it send to: SAM's SQSSendMessagePolicy names the
+    queue, an inline statement allowing sqs:SendMessage names it in its Resource."""
+    queues = set(template.of_type("AWS::SQS::Queue"))
+    found: set[str] = set()
+    for policy in function["Properties"].get("Policies", []):
+        if not isinstance(policy, dict):
+            continue
+        if "SQSSendMessagePolicy" in policy:
+            found.add(str(named(policy["SQSSendMessagePolicy"]["QueueName"])))
+        for statement in policy.get("Statement", []):
+            actions = [a.lower() for a in as_list(statement.get("Action", []))]
+            if statement.get("Effect") != "Allow" or not any(
+                fnmatch.fnmatchcase("sqs:sendmessage", a) for a in actions
+            ):
+                continue
+            for queue in queues:
+                if mentions(statement.get("Resource"), queue):
+                    found.add(queue)
+    return found & queues
+
+
+def test_functions_that_feed_their_own_trigger_queue_allow_recursive_loops(template, translated):
+    # Given every function, the queues it may send to and the queues that trigger it
+    triggers: dict[str, set[str]] = {}
+    for trigger in template.queue_triggers():
+        triggers.setdefault(trigger.function, set()).add(trigger.queue)
+    looping = []
+
+    for name, spec in template.of_type("AWS::Serverless::Function").items():
+        # When it can send to a queue that triggers itself (a retry or a later slot, queued again)
+        loop = queues_sent_to(template, spec) & triggers.get(name, set())
+        setting = spec["Properties"].get("RecursiveLoop")
+
+        # Then it lets Lambda run that loop past the ~16 invocations after which recursive loop
+        # detection would stop it; and no other function turns the detection off
+        if loop:
+            looping.append(name)
+            assert setting == "Allow", f"{name} queues to {loop}, which triggers it"
+            # (and SAM passes it on to the Lambda function)
+            assert translated["Resources"][name]["Properties"]["RecursiveLoop"] == "Allow"
+        else:
+            assert setting in (None, "Terminate"), f"{name} has no loop to allow"
+    assert looping
+
+
+# --- event rules --------------------------------------------------------------------------
 
 
 def rule_targets(template: Template) -> list[tuple[str, dict[str, Any]]]:
