@@ -50,18 +50,6 @@ def translated() -> dict[str, Any]:
     )
 
 
-def of_type(cfn: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in cfn["Resources"].items() if v["Type"] == resource_type}
-
-
-def parameter_value(template: Template, value: Any) -> Any:
-    """A literal, or the default of the parameter it names."""
-    name = named(value)
-    if name in template.body["Parameters"]:
-        return template.parameter_defaults()[name]
-    return value
-
-
 def named(value: Any) -> str | None:
     """The logical id a Ref or a GetAtt names, else None."""
     if isinstance(value, dict) and len(value) == 1:
@@ -91,6 +79,19 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def of_type(cfn: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    """The resources of a translated (CloudFormation) template of one type."""
+    return {k: v for k, v in cfn["Resources"].items() if v["Type"] == resource_type}
+
+
+def parameter_value(template: Template, value: Any) -> Any:
+    """A literal, or the default of the parameter it names."""
+    name = named(value)
+    if name in template.body["Parameters"]:
+        return template.parameter_defaults()[name]
+    return value
+
+
 def holds(template: Template, condition: str, **parameters: Any) -> bool:
     """Whether the template's `condition` holds for `parameters` (the others at their defaults)."""
     values = {**template.parameter_defaults(), **parameters}
@@ -117,7 +118,7 @@ def holds(template: Template, condition: str, **parameters: Any) -> bool:
     return bool(evaluate(template.body["Conditions"][condition]))
 
 
-# --- queue policies ---------------------------------------------------------------------------
+# --- queue policies -------------------------------------------------------------------------------
 
 
 def test_each_queue_policy_covers_one_queue_with_its_own_statements(template):
@@ -148,7 +149,7 @@ def test_each_queue_policy_covers_one_queue_with_its_own_statements(template):
     assert len(covered) == len(set(covered))
 
 
-# --- queues that trigger functions --------------------------------------------------------------
+# --- queues that trigger functions ----------------------------------------------------------------
 
 
 def test_queues_that_trigger_functions_allow_at_least_five_receives(template):
@@ -165,140 +166,95 @@ def test_queues_that_trigger_functions_allow_at_least_five_receives(template):
         assert int(redrive["maxReceiveCount"]) >= 5, f"{trigger.queue} -> {trigger.function}"
 
 
-# --- throttling and concurrency -------------------------------------------------------------
+# --- logs -----------------------------------------------------------------------------------------
 
 
-def test_the_public_callback_route_has_its_own_lower_throttle(template, translated):
-    # Given the HTTP API's public routes (the provider callbacks, authorized by a token in the URL)
-    (api,) = template.of_type("AWS::Serverless::HttpApi").values()
-    props = api["Properties"]
-    public = [route for route in template.routes() if not route.authorized]
-    assert [(r.method, r.path) for r in public] == [("POST", "/v1/callbacks/{provider}/{token}")]
-    default = props["DefaultRouteSettings"]
+def test_named_log_groups_are_unique_to_their_stack(template):
+    # Given every log group the template names itself
+    named_groups = {
+        name: spec["Properties"]["LogGroupName"]
+        for name, spec in template.of_type("AWS::Logs::LogGroup").items()
+        if "LogGroupName" in spec["Properties"]
+    }
+    assert named_groups
 
-    for route in public:
-        # When its route settings are read, by its route key ("METHOD /path")
-        key = f"{route.method} {route.path}"
-        own = props["RouteSettings"][key]
+    for name, log_group_name in named_groups.items():
+        # When the variables of its name are read
+        assert isinstance(log_group_name, dict) and "Fn::Sub" in log_group_name, name
+        variables = {
+            v.split(".")[0] for v in re.findall(r"\$\{([^}!]+)\}", log_group_name["Fn::Sub"])
+        }
 
-        # Then its burst and rate limits are below the stage's default
-        assert own["ThrottlingBurstLimit"] < default["ThrottlingBurstLimit"]
-        assert own["ThrottlingRateLimit"] < default["ThrottlingRateLimit"]
-        assert own["ThrottlingRateLimit"] <= own["ThrottlingBurstLimit"]
-        # And SAM puts them on the stage, under a key that is a route of the API it defines
-        (stage,) = of_type(translated, "AWS::ApiGatewayV2::Stage").values()
-        assert stage["Properties"]["RouteSettings"][key] == own
-        (cfn_api,) = of_type(translated, "AWS::ApiGatewayV2::Api").values()
-        assert route.method.lower() in cfn_api["Properties"]["Body"]["paths"][route.path]
+        # Then one of them is the stack's name or a resource of the stack, so two stacks (say two
+        # of the same Environment) never claim the same group; parameters alone do not
+        unique = {v for v in variables if v == "AWS::StackName" or v in template.resources}
+        assert unique, f"{name}: {log_group_name['Fn::Sub']} is named only after {variables}"
 
 
-def test_every_sqs_event_source_caps_its_concurrency(template, translated):
-    # Given every SQS event source of the template's functions
-    events = [
-        (name, event["Properties"])
-        for name, spec in template.of_type("AWS::Serverless::Function").items()
-        for event in spec["Properties"].get("Events", {}).values()
-        if event["Type"] == "SQS"
+def test_state_machine_logs_go_to_a_vended_logs_group(template):
+    # Given the log groups the state machines log to
+    for spec in template.of_type("AWS::Serverless::StateMachine").values():
+        for destination in spec["Properties"]["Logging"]["Destinations"]:
+            group = named(destination["CloudWatchLogsLogGroup"]["LogGroupArn"])
+
+            # When its name is read
+            name = template.resources[str(group)]["Properties"]["LogGroupName"]["Fn::Sub"]
+
+            # Then it keeps the /aws/vendedlogs/ prefix, under which the log delivery's resource
+            # policy stays small however many groups there are
+            assert name.startswith("/aws/vendedlogs/states/"), name
+
+
+# --- alarms ---------------------------------------------------------------------------------------
+
+
+def test_every_alarm_notifies_the_alarm_topic(template):
+    # Given the template's alarms and its SNS topic for them
+    alarms = template.of_type("AWS::CloudWatch::Alarm")
+    assert alarms
+    assert set(template.of_type("AWS::SNS::Topic")) == {"AlarmTopic"}
+
+    for name, spec in alarms.items():
+        # When its actions are read
+        props = spec["Properties"]
+        on_alarm = {named(action) for action in props.get("AlarmActions", [])}
+        on_ok = {named(action) for action in props.get("OKActions", [])}
+
+        # Then it notifies the topic when it fires and when it clears
+        assert "AlarmTopic" in on_alarm, f"{name} notifies no one"
+        assert "AlarmTopic" in on_ok, f"{name} never says it cleared"
+
+
+def test_the_alarm_topic_is_an_output(template):
+    # Given the stack's outputs
+    outputs = [named(output["Value"]) for output in template.body["Outputs"].values()]
+
+    # Then the alarm topic's ARN (its Ref) is one of them, for subscribing other endpoints
+    assert "AlarmTopic" in outputs
+
+
+def test_an_alarm_email_is_subscribed_only_when_given(template):
+    # Given the subscriptions to the alarm topic
+    subscriptions = [
+        spec
+        for spec in template.of_type("AWS::SNS::Subscription").values()
+        if named(spec["Properties"]["TopicArn"]) == "AlarmTopic"
     ]
-    assert len(events) == len(template.queue_triggers()) >= 4
+    (subscription,) = subscriptions
+    props = subscription["Properties"]
+    assert props["Protocol"] == "email"
+    assert named(props["Endpoint"]) == "AlarmEmail"
 
-    for function, props in events:
-        # When its maximum concurrency is read (a parameter's default, if it names one)
-        value = props["ScalingConfig"]["MaximumConcurrency"]
-        parameter = template.body["Parameters"].get(named(value) or "")
+    # When the stack is deployed with AlarmEmail at its default (empty), or set
+    condition = subscription["Condition"]
 
-        # Then it is within what Lambda accepts (2 to 1000), and so is any value the parameter
-        # allows, so that a burst of messages cannot take all the account's concurrency
-        assert 2 <= int(parameter_value(template, value)) <= 1000, function
-        if parameter is not None:
-            assert parameter["Type"] == "Number"
-            assert int(parameter["MinValue"]) >= 2 and int(parameter["MaxValue"]) <= 1000
-
-    # And SAM passes it to every SQS event source mapping
-    mappings = [
-        m["Properties"]
-        for m in of_type(translated, "AWS::Lambda::EventSourceMapping").values()
-        if template.resources.get(str(named(m["Properties"]["EventSourceArn"])), {}).get("Type")
-        == "AWS::SQS::Queue"
-    ]
-    assert len(mappings) == len(events)
-    assert all("MaximumConcurrency" in m["ScalingConfig"] for m in mappings)
+    # Then the email subscription exists only when an address was given
+    assert template.parameter_defaults()["AlarmEmail"] == ""
+    assert not holds(template, condition)
+    assert holds(template, condition, AlarmEmail="ops@example.com")
 
 
-def test_no_function_reserves_concurrency_unless_asked(template):
-    # Given every function, and the functions' globals
-    functions = template.of_type("AWS::Serverless::Function")
-    assert "ReservedConcurrentExecutions" not in template.body["Globals"]["Function"]
-    # (the API function can have concurrency kept for it, so that other functions never starve it)
-    assert "ReservedConcurrentExecutions" in functions["ApiFunction"]["Properties"]
-
-    for name, spec in functions.items():
-        reserved = spec["Properties"].get("ReservedConcurrentExecutions")
-        if reserved is None:
-            continue
-        # When a function reserves concurrency
-        condition, value, otherwise = reserved["Fn::If"]
-        parameter = named(value)
-
-        # Then only when a parameter asks for it: by default (0) nothing is reserved, since
-        # Lambda refuses a reservation that leaves fewer than 100 unreserved and a new account's
-        # quota can be 10
-        assert otherwise == {"Ref": "AWS::NoValue"}, name
-        assert template.parameter_defaults()[parameter] == 0, name
-        assert not holds(template, condition), name
-        assert holds(template, condition, **{parameter: 50}), name
-
-
-# --- recursive loops ---------------------------------------------------------------------------
-
-
-def queues_sent_to(template: Template, function: dict[str, Any]) -> set[str]:
-    """The queues a function's policies let it send to: SAM's SQSSendMessagePolicy names the
-    queue, an inline statement allowing sqs:SendMessage names it in its Resource."""
-    queues = set(template.of_type("AWS::SQS::Queue"))
-    found: set[str] = set()
-    for policy in function["Properties"].get("Policies", []):
-        if not isinstance(policy, dict):
-            continue
-        if "SQSSendMessagePolicy" in policy:
-            found.add(str(named(policy["SQSSendMessagePolicy"]["QueueName"])))
-        for statement in policy.get("Statement", []):
-            actions = [a.lower() for a in as_list(statement.get("Action", []))]
-            if statement.get("Effect") != "Allow" or not any(
-                fnmatch.fnmatchcase("sqs:sendmessage", a) for a in actions
-            ):
-                continue
-            for queue in queues:
-                if mentions(statement.get("Resource"), queue):
-                    found.add(queue)
-    return found & queues
-
-
-def test_functions_that_feed_their_own_trigger_queue_allow_recursive_loops(template, translated):
-    # Given every function, the queues it may send to and the queues that trigger it
-    triggers: dict[str, set[str]] = {}
-    for trigger in template.queue_triggers():
-        triggers.setdefault(trigger.function, set()).add(trigger.queue)
-    looping = []
-
-    for name, spec in template.of_type("AWS::Serverless::Function").items():
-        # When it can send to a queue that triggers itself (a retry or a later slot, queued again)
-        loop = queues_sent_to(template, spec) & triggers.get(name, set())
-        setting = spec["Properties"].get("RecursiveLoop")
-
-        # Then it lets Lambda run that loop past the ~16 invocations after which recursive loop
-        # detection would stop it; and no other function turns the detection off
-        if loop:
-            looping.append(name)
-            assert setting == "Allow", f"{name} queues to {loop}, which triggers it"
-            # (and SAM passes it on to the Lambda function)
-            assert translated["Resources"][name]["Properties"]["RecursiveLoop"] == "Allow"
-        else:
-            assert setting in (None, "Terminate"), f"{name} has no loop to allow"
-    assert looping
-
-
-# --- event rules --------------------------------------------------------------------------
+# --- event rules ----------------------------------------------------------------------------------
 
 
 def rule_targets(template: Template) -> list[tuple[str, dict[str, Any]]]:
@@ -435,89 +391,134 @@ def test_every_dead_letter_queue_keeps_messages_14_days_encrypted_and_alarmed(te
         assert alarm["Threshold"] == 0
 
 
-# --- logs -----------------------------------------------------------------------------------------
+# --- throttling and concurrency -------------------------------------------------------------------
 
 
-def test_named_log_groups_are_unique_to_their_stack(template):
-    # Given every log group the template names itself
-    named_groups = {
-        name: spec["Properties"]["LogGroupName"]
-        for name, spec in template.of_type("AWS::Logs::LogGroup").items()
-        if "LogGroupName" in spec["Properties"]
-    }
-    assert named_groups
+def test_the_public_callback_route_has_its_own_lower_throttle(template, translated):
+    # Given the HTTP API's public routes (the provider callbacks, authorized by a token in the URL)
+    (api,) = template.of_type("AWS::Serverless::HttpApi").values()
+    props = api["Properties"]
+    public = [route for route in template.routes() if not route.authorized]
+    assert [(r.method, r.path) for r in public] == [("POST", "/v1/callbacks/{provider}/{token}")]
+    default = props["DefaultRouteSettings"]
 
-    for name, log_group_name in named_groups.items():
-        # When the variables of its name are read
-        assert isinstance(log_group_name, dict) and "Fn::Sub" in log_group_name, name
-        variables = {
-            v.split(".")[0] for v in re.findall(r"\$\{([^}!]+)\}", log_group_name["Fn::Sub"])
-        }
+    for route in public:
+        # When its route settings are read, by its route key ("METHOD /path")
+        key = f"{route.method} {route.path}"
+        own = props["RouteSettings"][key]
 
-        # Then one of them is the stack's name or a resource of the stack, so two stacks (say two
-        # of the same Environment) never claim the same group; parameters alone do not
-        unique = {v for v in variables if v == "AWS::StackName" or v in template.resources}
-        assert unique, f"{name}: {log_group_name['Fn::Sub']} is named only after {variables}"
-
-
-def test_state_machine_logs_go_to_a_vended_logs_group(template):
-    # Given the log groups the state machines log to
-    for spec in template.of_type("AWS::Serverless::StateMachine").values():
-        for destination in spec["Properties"]["Logging"]["Destinations"]:
-            group = named(destination["CloudWatchLogsLogGroup"]["LogGroupArn"])
-
-            # When its name is read
-            name = template.resources[str(group)]["Properties"]["LogGroupName"]["Fn::Sub"]
-
-            # Then it keeps the /aws/vendedlogs/ prefix, under which the log delivery's resource
-            # policy stays small however many groups there are
-            assert name.startswith("/aws/vendedlogs/states/"), name
+        # Then its burst and rate limits are below the stage's default
+        assert own["ThrottlingBurstLimit"] < default["ThrottlingBurstLimit"]
+        assert own["ThrottlingRateLimit"] < default["ThrottlingRateLimit"]
+        assert own["ThrottlingRateLimit"] <= own["ThrottlingBurstLimit"]
+        # And SAM puts them on the stage, under a key that is a route of the API it defines
+        (stage,) = of_type(translated, "AWS::ApiGatewayV2::Stage").values()
+        assert stage["Properties"]["RouteSettings"][key] == own
+        (cfn_api,) = of_type(translated, "AWS::ApiGatewayV2::Api").values()
+        assert route.method.lower() in cfn_api["Properties"]["Body"]["paths"][route.path]
 
 
-# --- alarms -----------------------------------------------------------------------------------
-
-
-def test_every_alarm_notifies_the_alarm_topic(template):
-    # Given the template's alarms and its SNS topic for them
-    alarms = template.of_type("AWS::CloudWatch::Alarm")
-    assert alarms
-    assert set(template.of_type("AWS::SNS::Topic")) == {"AlarmTopic"}
-
-    for name, spec in alarms.items():
-        # When its actions are read
-        props = spec["Properties"]
-        on_alarm = {named(action) for action in props.get("AlarmActions", [])}
-        on_ok = {named(action) for action in props.get("OKActions", [])}
-
-        # Then it notifies the topic when it fires and when it clears
-        assert "AlarmTopic" in on_alarm, f"{name} notifies no one"
-        assert "AlarmTopic" in on_ok, f"{name} never says it cleared"
-
-
-def test_the_alarm_topic_is_an_output(template):
-    # Given the stack's outputs
-    outputs = [named(output["Value"]) for output in template.body["Outputs"].values()]
-
-    # Then the alarm topic's ARN (its Ref) is one of them, for subscribing other endpoints
-    assert "AlarmTopic" in outputs
-
-
-def test_an_alarm_email_is_subscribed_only_when_given(template):
-    # Given the subscriptions to the alarm topic
-    subscriptions = [
-        spec
-        for spec in template.of_type("AWS::SNS::Subscription").values()
-        if named(spec["Properties"]["TopicArn"]) == "AlarmTopic"
+def test_every_sqs_event_source_caps_its_concurrency(template, translated):
+    # Given every SQS event source of the template's functions
+    events = [
+        (name, event["Properties"])
+        for name, spec in template.of_type("AWS::Serverless::Function").items()
+        for event in spec["Properties"].get("Events", {}).values()
+        if event["Type"] == "SQS"
     ]
-    (subscription,) = subscriptions
-    props = subscription["Properties"]
-    assert props["Protocol"] == "email"
-    assert named(props["Endpoint"]) == "AlarmEmail"
+    assert len(events) == len(template.queue_triggers()) >= 4
 
-    # When the stack is deployed with AlarmEmail at its default (empty), or set
-    condition = subscription["Condition"]
+    for function, props in events:
+        # When its maximum concurrency is read (a parameter's default, if it names one)
+        value = props["ScalingConfig"]["MaximumConcurrency"]
+        parameter = template.body["Parameters"].get(named(value) or "")
 
-    # Then the email subscription exists only when an address was given
-    assert template.parameter_defaults()["AlarmEmail"] == ""
-    assert not holds(template, condition)
-    assert holds(template, condition, AlarmEmail="ops@example.com")
+        # Then it is within what Lambda accepts (2 to 1000), and so is any value the parameter
+        # allows, so that a burst of messages cannot take all the account's concurrency
+        assert 2 <= int(parameter_value(template, value)) <= 1000, function
+        if parameter is not None:
+            assert parameter["Type"] == "Number"
+            assert int(parameter["MinValue"]) >= 2 and int(parameter["MaxValue"]) <= 1000
+
+    # And SAM passes it to every SQS event source mapping
+    mappings = [
+        m["Properties"]
+        for m in of_type(translated, "AWS::Lambda::EventSourceMapping").values()
+        if template.resources.get(str(named(m["Properties"]["EventSourceArn"])), {}).get("Type")
+        == "AWS::SQS::Queue"
+    ]
+    assert len(mappings) == len(events)
+    assert all("MaximumConcurrency" in m["ScalingConfig"] for m in mappings)
+
+
+def test_no_function_reserves_concurrency_unless_asked(template):
+    # Given every function, and the functions' globals
+    functions = template.of_type("AWS::Serverless::Function")
+    assert "ReservedConcurrentExecutions" not in template.body["Globals"]["Function"]
+    # (the API function can have concurrency kept for it, so that other functions never starve it)
+    assert "ReservedConcurrentExecutions" in functions["ApiFunction"]["Properties"]
+
+    for name, spec in functions.items():
+        reserved = spec["Properties"].get("ReservedConcurrentExecutions")
+        if reserved is None:
+            continue
+        # When a function reserves concurrency
+        condition, value, otherwise = reserved["Fn::If"]
+        parameter = named(value)
+
+        # Then only when a parameter asks for it: by default (0) nothing is reserved, since
+        # Lambda refuses a reservation that leaves fewer than 100 unreserved and a new account's
+        # quota can be 10
+        assert otherwise == {"Ref": "AWS::NoValue"}, name
+        assert template.parameter_defaults()[parameter] == 0, name
+        assert not holds(template, condition), name
+        assert holds(template, condition, **{parameter: 50}), name
+
+
+# --- recursive loops ------------------------------------------------------------------------------
+
+
+def queues_sent_to(template: Template, function: dict[str, Any]) -> set[str]:
+    """The queues a function's policies let it send to: SAM's SQSSendMessagePolicy names the
+    queue, an inline statement allowing sqs:SendMessage names it in its Resource."""
+    queues = set(template.of_type("AWS::SQS::Queue"))
+    found: set[str] = set()
+    for policy in function["Properties"].get("Policies", []):
+        if not isinstance(policy, dict):
+            continue
+        if "SQSSendMessagePolicy" in policy:
+            found.add(str(named(policy["SQSSendMessagePolicy"]["QueueName"])))
+        for statement in policy.get("Statement", []):
+            actions = [a.lower() for a in as_list(statement.get("Action", []))]
+            if statement.get("Effect") != "Allow" or not any(
+                fnmatch.fnmatchcase("sqs:sendmessage", a) for a in actions
+            ):
+                continue
+            for queue in queues:
+                if mentions(statement.get("Resource"), queue):
+                    found.add(queue)
+    return found & queues
+
+
+def test_functions_that_feed_their_own_trigger_queue_allow_recursive_loops(template, translated):
+    # Given every function, the queues it may send to and the queues that trigger it
+    triggers: dict[str, set[str]] = {}
+    for trigger in template.queue_triggers():
+        triggers.setdefault(trigger.function, set()).add(trigger.queue)
+    looping = []
+
+    for name, spec in template.of_type("AWS::Serverless::Function").items():
+        # When it can send to a queue that triggers itself (a retry or a later slot, queued again)
+        loop = queues_sent_to(template, spec) & triggers.get(name, set())
+        setting = spec["Properties"].get("RecursiveLoop")
+
+        # Then it lets Lambda run that loop past the ~16 invocations after which recursive loop
+        # detection would stop it; and no other function turns the detection off
+        if loop:
+            looping.append(name)
+            assert setting == "Allow", f"{name} queues to {loop}, which triggers it"
+            # (and SAM passes it on to the Lambda function)
+            assert translated["Resources"][name]["Properties"]["RecursiveLoop"] == "Allow"
+        else:
+            assert setting in (None, "Terminate"), f"{name} has no loop to allow"
+    assert looping
