@@ -273,10 +273,13 @@ def _event_rules(template: Template, events: Any, parameters: dict[str, Any]) ->
         created = events.put_rule(
             Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"])
         )
+        # moto stores a target's dead-letter queue and retry policy; it delivers at once and so
+        # never uses them.
+        delivery = ("Id", "Arn", "DeadLetterConfig", "RetryPolicy")
         events.put_targets(
             Rule=name,
             EventBusName=bus,
-            Targets=[{"Id": t["Id"], "Arn": t["Arn"]} for t in props["Targets"]],
+            Targets=[{k: t[k] for k in delivery if k in t} for t in props["Targets"]],
         )
         template.names[name] = name
         template.attributes[(name, "Arn")] = created["RuleArn"]

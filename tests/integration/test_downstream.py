@@ -760,8 +760,10 @@ def test_a_receiver_that_always_fails_ends_in_the_dead_letter_queue(stack, recei
     # When a task with that webhook completes
     task = stack.create_task("a fox", webhook_url=receiver.url)
 
-    # Then after the schedule (two retries) the last attempt fails maxReceiveCount (3) times
-    # and its message is moved to the webhook dead-letter queue
+    # Then after the schedule (two retries) the last attempt fails on each of the queue's
+    # maxReceiveCount receives and its message is moved to the webhook dead-letter queue
+    redrive = stack.template.resources["WebhookQueue"]["Properties"]["RedrivePolicy"]
+    max_receives = int(redrive["maxReceiveCount"])
     dlq = stack.template.names["WebhookDeadLetterQueue"]
     dead = wait_until(lambda: drain(stack, dlq), timeout=30, interval=0.2, what="a dead letter")
     assert [json.loads(m["Body"]) for m in dead] == [
@@ -775,7 +777,7 @@ def test_a_receiver_that_always_fails_ends_in_the_dead_letter_queue(stack, recei
         }
     ]
     requests = receiver.requests
-    assert len(requests) == 2 + 3
+    assert len(requests) == 2 + max_receives
     assert {r.headers["webhook-id"] for r in requests} == {f"msg_{task['id']}_completed"}
     assert all(r.status == 503 for r in requests)
 
