@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help test lint validate unit integration e2e run openapi build deploy bench clean
+.PHONY: help test lint validate unit integration e2e run openapi build deploy bench least-privilege clean
 
 help:
 	@echo "make test      lint, template validation and every test suite (what CI runs)"
 	@echo "make run       the whole system offline: API :3000, AWS :5000, provider simulators"
 	@echo "make openapi   regenerate docs/openapi.json from the API's routes"
 	@echo "make bench     performance figures beside their baselines -> docs/performance.md (not in test)"
+	@echo "make least-privilege  IAM granted vs used by the suites -> docs/least-privilege.md"
 	@echo "make build     sam build (layer built for arm64 / python3.13)"
 	@echo "make deploy    sam deploy (guided the first time)"
 
@@ -51,6 +52,14 @@ openapi: $(VENV)/.installed
 # Minutes, on a quiet machine; `python -m bench --quick` or `--only NAME` while developing.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
+
+# Every AWS call of the integration and end-to-end suites, checked against its caller's role,
+# beside what the template grants.
+IAM_USAGE := $(CURDIR)/.aws-sam/iam-usage.jsonl
+least-privilege: $(VENV)/.installed
+	mkdir -p .aws-sam && rm -f $(IAM_USAGE)
+	VEO_RELAY_IAM_USAGE=$(IAM_USAGE) $(BIN)/pytest -q tests/integration tests/e2e
+	$(BIN)/python -m tools.least_privilege $(IAM_USAGE)
 
 build: $(VENV)/.installed
 	$(BIN)/sam build

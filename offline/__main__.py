@@ -7,6 +7,8 @@ import os
 import signal
 import threading
 
+from offline.iam import write_usage
+from offline.isolation import deployed_roles
 from offline.stack import LocalStack, Ports
 
 
@@ -45,6 +47,7 @@ Ctrl-C stops everything.""",
         pass
     finally:
         stack.stop()
+        write_usage(deployed_roles())
 
 
 if __name__ == "__main__":

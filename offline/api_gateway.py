@@ -5,6 +5,7 @@ API (payload 2.0) event for its function, the caller's IAM identity taken from X
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import logging
 import threading
@@ -22,6 +23,9 @@ from offline.template import Route
 log = logging.getLogger("offline.api_gateway")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # HTTP API's payload limit
+# HTTP API gives up on an integration after 30 s (a hard limit) and answers 503, whatever the
+# function's own Timeout; the function may run on.
+INTEGRATION_TIMEOUT_SECONDS = 30.0
 DEFAULT_PRINCIPAL = "local-user"
 
 
@@ -31,10 +35,16 @@ def principal_arn(name: str) -> str:
 
 class LocalHttpApi:
     def __init__(
-        self, routes: list[Route], functions: LocalFunctions, host: str, port: int
+        self,
+        routes: list[Route],
+        functions: LocalFunctions,
+        host: str,
+        port: int,
+        integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
     ) -> None:
         self._routes = routes
         self._functions = functions
+        self._integration_timeout = integration_timeout
         handler = type("Handler", (_Handler,), {"api": self})
         self._server = LocalHTTPServer((host, port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -64,8 +74,29 @@ class LocalHttpApi:
             params = route.match(method, parts.path)
             if params is not None:
                 event = self._event(route, method, params, parts.path, parts.query, headers, body)
-                return _response(self._functions.invoke(route.function, event))
+                return self._integrate(route, event)
         return _json(404, {"message": "Not Found"})
+
+    def _integrate(self, route: Route, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        outcome: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                outcome["result"] = self._functions.invoke(route.function, event)
+            except Exception as exc:
+                outcome["error"] = exc
+
+        caller = threading.Thread(target=contextvars.copy_context().run, args=(call,), daemon=True)
+        caller.start()
+        caller.join(self._integration_timeout)
+        if caller.is_alive():
+            log.warning(
+                "integration timed out after %.0f s for %s", self._integration_timeout, route.path
+            )
+            return _json(503, {"message": "Service Unavailable"})
+        if "error" in outcome:
+            raise outcome["error"]
+        return _response(outcome["result"])
 
     def _event(
         self,

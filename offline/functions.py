@@ -50,16 +50,7 @@ class LocalFunctions:
         self._template = template
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.Lock()
-        globals_ = template.body["Globals"]["Function"]
-        self._specs = {}
-        for name, spec in template.of_type("AWS::Serverless::Function").items():
-            props = spec["Properties"]
-            self._specs[name] = (
-                props["CodeUri"],
-                props["Handler"],
-                int(props.get("MemorySize", globals_.get("MemorySize", 128))),
-                int(props.get("Timeout", globals_.get("Timeout", 3))),
-            )
+        self._specs = _specs_of(template)
 
     @property
     def names(self) -> list[str]:
@@ -69,7 +60,10 @@ class LocalFunctions:
         self, template: Template, parameters: dict[str, Any], local_env: Mapping[str, str]
     ) -> None:
         """Each function's environment (the template's variables, then the local choices in
-        `local_env`, which every function sees) and role, from the provisioned `template`."""
+        `local_env`, which every function sees), role and settings (Timeout, MemorySize), from
+        the provisioned `template`."""
+        self._specs = _specs_of(template)
+        self._parameters = parameters
         self._local_env = dict(local_env)
         self._environments = {
             name: {**template.function_environment(name, parameters), **self._lambda_env(name)}
@@ -82,6 +76,11 @@ class LocalFunctions:
             state_machine=state_machines[0] if len(state_machines) == 1 else None,
         )
         self._apply()
+
+    def redeploy(self, template: Template) -> None:
+        """The same local choices, with another version of the template (a changed role,
+        variable or timeout), as `sam deploy` of that version would."""
+        self.deploy(template, self._parameters, self._local_env)
 
     def set_local_env(self, **variables: str) -> None:
         """Changes local choices (e.g. a provider's base URL) for every function; each builds
@@ -96,8 +95,15 @@ class LocalFunctions:
         from veo_relay.runtime import get_runtime
         from veo_relay.settings import get_settings
 
+        # A local choice reaches the functions that have the variable, or all of them when no
+        # function's template has it (an offline-only knob): no function gains another's.
+        declared = {name for env in self._environments.values() for name in env}
         self._deployment.environments = {
-            name: {**env, **self._local_env} for name, env in self._environments.items()
+            name: {
+                **env,
+                **{k: v for k, v in self._local_env.items() if k in env or k not in declared},
+            }
+            for name, env in self._environments.items()
         }
         isolation.deploy(self._deployment)
         get_settings.cache_clear()
@@ -165,3 +171,18 @@ class LocalFunctions:
         if name not in self._specs:
             raise KeyError(f"no function {name_or_arn!r} in template.yaml")
         return name
+
+
+def _specs_of(template: Template) -> dict[str, tuple[str, str, int, int]]:
+    """Each function's code location, handler, memory size and timeout (Globals applied)."""
+    globals_ = template.body["Globals"]["Function"]
+    specs = {}
+    for name, spec in template.of_type("AWS::Serverless::Function").items():
+        props = spec["Properties"]
+        specs[name] = (
+            props["CodeUri"],
+            props["Handler"],
+            int(props.get("MemorySize", globals_.get("MemorySize", 128))),
+            int(props.get("Timeout", globals_.get("Timeout", 3))),
+        )
+    return specs

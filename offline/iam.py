@@ -105,7 +105,9 @@ def roles_from_template(template: Template) -> dict[str, Role]:
 @lru_cache(maxsize=4)
 def _transformed(body: str) -> dict[str, Any]:
     """The template as SAM deploys it (local code locations replaced, as `sam validate` does)."""
-    from samtranslator.translator.transform import transform
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
 
     document = json.loads(body)
     for resource in document["Resources"].values():
@@ -116,14 +118,15 @@ def _transformed(body: str) -> dict[str, Any]:
         if "DefinitionUri" in props:
             del props["DefinitionUri"]
             props["Definition"] = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
-    return transform(document, {"AWS::Region": REGION}, _ManagedPolicies())  # type: ignore[no-any-return]
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=REGION))
+    return translator.translate(  # type: ignore[no-any-return]
+        document, parameter_values={}, get_managed_policy_map=_managed_policy_arns
+    )
 
 
-class _ManagedPolicies:
-    """SAM's managed-policy loader, from moto's copy of the AWS managed policies."""
-
-    def load(self) -> dict[str, str]:
-        return {name: f"arn:aws:iam::aws:policy/{name}" for name in _managed_policy_data()}
+def _managed_policy_arns() -> dict[str, str]:
+    """SAM's managed-policy map, from moto's copy of the AWS managed policies."""
+    return {name: f"arn:aws:iam::aws:policy/{name}" for name in _managed_policy_data()}
 
 
 @lru_cache(maxsize=1)
@@ -353,9 +356,33 @@ def as_aws_answers_missing_keys(
     return access_denied(service, operation, role, "s3:ListBucket", bucket)  # type: ignore[no-any-return]
 
 
-def usage_report() -> list[dict[str, Any]]:
+USAGE_FILE_VARIABLE = "VEO_RELAY_IAM_USAGE"
+
+
+def write_usage(roles: dict[str, Role]) -> None:
+    """Appends this process's decisions and the roles' grants to the file named by
+    VEO_RELAY_IAM_USAGE, if set (`make least-privilege` sets it for the test run)."""
+    import os
+
+    path = os.environ.get(USAGE_FILE_VARIABLE)
+    if not path:
+        return
     with _usage_lock:
-        return [
+        used = [
             {"principal": p, "action": a, "resource": r, "allowed": ok, "calls": n}
             for (p, a, r, ok), n in sorted(USAGE.items())
         ]
+    grants = [
+        {"principal": role.principal, "action": action, "resource": resource}
+        for role in roles.values()
+        for statement in role.statements()
+        if statement.get("Effect") == "Allow"
+        for action in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    ]
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps({"used": used, "granted": grants}) + "\n")
+
+
+def _as_list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]

@@ -7,7 +7,10 @@ apart in sandboxes of their own:
   function whose code created the client (calls from s3transfer's threads), or the state machine
   (its interpreter's clients);
 - an invocation past its function's Timeout is over: its AWS calls fail from then on, as a
-  Lambda sandbox stopped at its timeout makes no more calls.
+  Lambda sandbox stopped at its timeout makes no more calls;
+- each invocation's log lines carry its own function's context: Powertools keeps a logger's
+  keys on its formatter, and the layer's child loggers write through the formatter of the first
+  function that set up the service's logger (one service name, one process).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class Invocation:
     role: Role | None
     timeout_seconds: float
     timed_out: bool = False
+    # The keys every log line of this invocation carries (function_name, correlation_id, ...).
+    log_format: dict[str, Any] | None = None
 
 
 @dataclass
@@ -63,6 +68,10 @@ def deploy(deployment: Deployment) -> None:
     global _deployment
     _deployment = deployment
     _install()
+
+
+def deployed_roles() -> dict[str, Role]:
+    return dict(_deployment.roles)
 
 
 def current() -> Invocation | None:
@@ -185,7 +194,36 @@ def _install() -> None:
 
         botocore.client.BaseClient._make_api_call = checked_call  # type: ignore[method-assign]
         botocore.session.Session.create_client = tagged_client  # type: ignore[method-assign]
+        from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+        LambdaPowertoolsFormatter.log_format = _PerInvocationLogKeys()  # type: ignore[assignment]
         _installed = True
+
+
+class _PerInvocationLogKeys:
+    """A formatter's `log_format` (the keys each line carries): inside an invocation, one dict for
+    all formatters, so that the function's own and the layer's child loggers agree; outside any,
+    the formatter's own."""
+
+    def __get__(self, formatter: Any, owner: Any = None) -> Any:
+        if formatter is None:
+            return self
+        state = formatter.__dict__
+        if "_veo_relay_log_format" not in state:  # a formatter made before this was installed
+            state["_veo_relay_log_format"] = state.pop("log_format", {})
+        invocation = _current.get()
+        if invocation is None:
+            return state["_veo_relay_log_format"]
+        if invocation.log_format is None:
+            invocation.log_format = dict(state["_veo_relay_log_format"])
+        return invocation.log_format
+
+    def __set__(self, formatter: Any, value: dict[str, Any]) -> None:
+        invocation = _current.get()
+        if invocation is None or "_veo_relay_log_format" not in formatter.__dict__:
+            formatter.__dict__["_veo_relay_log_format"] = value
+        if invocation is not None:
+            invocation.log_format = value
 
 
 def tag_state_machine_client(client: Any) -> Any:

@@ -11,6 +11,7 @@ import contextlib
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,7 @@ class Stack:
     simulator: ProviderSimulator
     api: LocalHttpApi
     _pollers: QueuePollers | None = field(default=None, repr=False)
+    _usage_before: Counter[Any] = field(default_factory=lambda: Counter(_usage()), repr=False)
 
     # resources, as provisioned from template.yaml
 
@@ -94,6 +96,15 @@ class Stack:
     def set_env(self, **variables: str) -> None:
         """Local settings every function sees from its next invocation on."""
         self.functions.set_local_env(**variables)
+
+    def iam_usage(self) -> list[dict[str, Any]]:
+        """Every IAM decision the offline stack made since this stack was built."""
+        from offline.iam import USAGE
+
+        return [
+            {"principal": p, "action": a, "resource": r, "allowed": ok, "calls": n}
+            for (p, a, r, ok), n in (USAGE - self._usage_before).items()
+        ]
 
     def put_callback_keys(self, **keys: str) -> None:
         """The callback keys secret (kie's webhook HMAC key)."""
@@ -216,6 +227,12 @@ class Stack:
             _stop_execution(sfn, execution["executionArn"])
         # Let an execution thread that is inside a Lambda task finish it while AWS is still mocked.
         _join_execution_threads(timeout=5)
+
+
+def _usage() -> Counter[Any]:
+    from offline.iam import USAGE
+
+    return USAGE
 
 
 def _stop_execution(sfn: Any, execution_arn: str) -> None:
