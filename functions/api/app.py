@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from veo_relay.api_models import CreateVideoBody, ErrorBody, ExtendVideoBody
 from veo_relay.creation import CreateVideo, ExtendVideo, create_video, extend_video
-from veo_relay.errors import Unauthenticated, VeoRelayError
+from veo_relay.errors import VeoRelayError
 from veo_relay.http_errors import (
     error_body,
     refuse_raw_request,
@@ -21,6 +21,7 @@ from veo_relay.http_errors import (
     unexpected_error,
     validation_message,
 )
+from veo_relay.principals import owner_of
 from veo_relay.providers.base import GenerationRequest
 from veo_relay.queries import get_video, list_videos, public_task
 from veo_relay.runtime import get_runtime
@@ -208,12 +209,10 @@ def _error(status: int, code: str, message: str) -> Response[dict[str, Any]]:
 
 
 def _principal() -> str:
-    """The IAM principal API Gateway authenticated; the only identity a deployed stack trusts."""
+    """The owner for the IAM principal API Gateway authenticated (the only identity a deployed
+    stack trusts): for a role's session, the role."""
     iam = app.current_event.request_context.authorizer.iam
-    principal = iam.user_arn if iam else None
-    if not principal:
-        raise Unauthenticated("the request carries no IAM identity")
-    return principal
+    return owner_of(iam.user_arn if iam else None)
 
 
 def _callback_base_url() -> str:
