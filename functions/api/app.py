@@ -76,9 +76,8 @@ IdempotencyKey = Annotated[
 def create(
     body: CreateVideoBody, idempotency_key: IdempotencyKey = None
 ) -> Response[dict[str, Any]]:
-    owner = _principal()
     command = CreateVideo(
-        owner=owner,
+        owner=_principal(),
         provider=body.provider,
         request=GenerationRequest(
             prompt=body.prompt,
@@ -90,10 +89,9 @@ def create(
             watermark=body.watermark,
         ),
         webhook_url=body.webhook_url,
+        idempotency_key=idempotency_key,
     )
-    return _accepted(
-        _once(owner, idempotency_key, {"create": body.model_dump()}, create_video, command)
-    )
+    return _accepted(create_video(get_runtime(), command, _callback_base_url()))
 
 
 @app.post(
@@ -104,40 +102,17 @@ def create(
 def extend(
     task_id: str, body: ExtendVideoBody, idempotency_key: IdempotencyKey = None
 ) -> Response[dict[str, Any]]:
-    owner = _principal()
     command = ExtendVideo(
-        owner=owner,
+        owner=_principal(),
         parent_id=task_id,
         prompt=body.prompt,
         mode=body.mode,
         seed=body.seed,
         watermark=body.watermark,
         webhook_url=body.webhook_url,
+        idempotency_key=idempotency_key,
     )
-    return _accepted(
-        _once(
-            owner,
-            idempotency_key,
-            {"extend": task_id, **body.model_dump()},
-            extend_video,
-            command,
-        )
-    )
-
-
-def _once(
-    owner: str, key: str | None, fingerprint: dict[str, Any], use_case: Any, command: Any
-) -> Task:
-    """Runs the use case, or with an Idempotency-Key, only the first time for that key."""
-    runtime = get_runtime()
-    callback_base_url = _callback_base_url()
-    if key is None:
-        return use_case(runtime, command, callback_base_url)  # type: ignore[no-any-return]
-    runtime.idempotent_creates.register(app.lambda_context)
-    task_id = runtime.idempotent_creates.create(
-        owner, key, fingerprint, lambda: use_case(runtime, command, callback_base_url)
-    )
-    return runtime.tasks.get(task_id)
+    return _accepted(extend_video(get_runtime(), command, _callback_base_url()))
 
 
 def _accepted(task: Task) -> Response[dict[str, Any]]:

@@ -52,7 +52,13 @@ from offline.event_sources import QueuePollers
 from offline.servers import LocalHTTPServer
 from offline.simulator.mp4 import iter_mp4, mp4_bytes_sha256
 from offline.template import load_template
-from tests.helpers import apixo_status_body, callback_event, response_json, wait_until
+from tests.helpers import (
+    api_event,
+    apixo_status_body,
+    callback_event,
+    response_json,
+    wait_until,
+)
 from tests.integration.conftest import SIM_API_KEY
 
 MIB = 1024 * 1024
@@ -1104,6 +1110,48 @@ def test_a_submit_whose_state_write_is_throttled_is_recovered_by_its_callback(
     assert stack.item(task_id)["provider_task_id"]["S"] == stub_task.task_id
     assert [d.failed for d in deliver(stack)] == [False]
     assert_completed(stack, logs, task_id, stub.video_sha256(stub_task))
+    assert stub.calls["submit"] == 1
+
+
+def test_a_retry_after_a_write_failed_past_the_providers_acceptance_returns_the_task_unpaid(
+    stack, stub, dynamo, logs
+):
+    # Given DynamoDB throttling every attempt of the write that records the provider's task id
+    dynamo.throttle("UpdateItem", attempts=4, requests=1, matches=sets("provider_task_id"))
+    body = {"prompt": "a fox"}
+    event = api_event("api_create_video", body=body, headers={"idempotency-key": "fox-1"})
+
+    # When a create with an Idempotency-Key is accepted by the provider but that write fails
+    stack.invoke("ApiFunction", event)
+    [item] = stack.task_items()
+    assert stub.calls["submit"] == 1
+
+    # And the client retries it with the same key and body
+    again = stack.invoke("ApiFunction", event)
+
+    # Then the retry gets the task the first request created, whatever its state, and the
+    # provider was not asked again: one submit, one provider task, one task
+    assert again["statusCode"] == 202, again
+    assert response_json(again)["id"] == item["id"]["S"]
+    assert response_json(again)["status"] == "queued"
+    assert stub.calls["submit"] == 1 and len(stub.tasks) == 1
+    assert [i["id"]["S"] for i in stack.task_items()] == [item["id"]["S"]]
+
+    # And the same key with another body is still a conflict, and submits nothing
+    other = api_event("api_create_video", body={"prompt": "a cat"}, headers=event["headers"])
+    conflict = stack.invoke("ApiFunction", other)
+    assert conflict["statusCode"] == 409
+    assert response_json(conflict)["error"]["code"] == "conflict"
+    assert stub.calls["submit"] == 1
+
+    # When the provider calls the task's own URL back, the task completes with one object
+    assert stub.call_back(stub.only_task()).status_code == 200
+    assert [d.failed for d in deliver(stack)] == [False]
+    assert_completed(stack, logs, item["id"]["S"], stub.video_sha256(stub.only_task()))
+
+    # And a retry now returns it completed, still without a submit
+    done = stack.invoke("ApiFunction", event)
+    assert (done["statusCode"], response_json(done)["status"]) == (202, "completed")
     assert stub.calls["submit"] == 1
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from veo_relay.callback_tokens import new_token, token_hash
 from veo_relay.errors import InvalidRequest, TaskConflict, TaskNotFound
+from veo_relay.idempotency import KeyBinding, binding_for, bound_task, repeated_by
 from veo_relay.providers.base import GenerationRequest
 from veo_relay.rules import check_generation, check_prompt_and_seed
 from veo_relay.runtime import Runtime
@@ -14,6 +15,7 @@ from veo_relay.submission import (
     INLINE_WAIT_SECONDS,
     queue_for_later,
     reserve_slot,
+    start_fallback_poller,
     submit_claimed,
     wait_for_slot,
 )
@@ -27,6 +29,8 @@ class CreateVideo:
     provider: str | None  # a provider's name, "auto" or None (the configured default)
     request: GenerationRequest
     webhook_url: str | None = None
+    # A repeat with the same key (and body) gets the task the first request created.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,9 +42,13 @@ class ExtendVideo:
     seed: int | None = None
     watermark: str | None = None
     webhook_url: str | None = None
+    idempotency_key: str | None = None
 
 
 def create_video(runtime: Runtime, command: CreateVideo, callback_base_url: str) -> Task:
+    binding = _binding("create", command)
+    if binding is not None and (bound := bound_task(runtime.tasks, command.owner, binding)):
+        return _repeated(runtime, bound)
     _check_webhook_url(runtime, command.webhook_url)
     candidates = _candidates(runtime, command.provider)
     violations = {}
@@ -60,6 +68,7 @@ def create_video(runtime: Runtime, command: CreateVideo, callback_base_url: str)
         mode=request.mode,
         generation_type=request.generation_type,
         aspect_ratio=request.aspect_ratio,
+        binding=binding,
     )
     task.fallback_providers = usable[1:]
     task.image_urls = list(request.image_urls)
@@ -71,6 +80,9 @@ def create_video(runtime: Runtime, command: CreateVideo, callback_base_url: str)
 
 def extend_video(runtime: Runtime, command: ExtendVideo, callback_base_url: str) -> Task:
     """A child of a completed video, on its parent's provider (and, for apimart, model)."""
+    binding = _binding("extend", command)
+    if binding is not None and (bound := bound_task(runtime.tasks, command.owner, binding)):
+        return _repeated(runtime, bound)
     _check_webhook_url(runtime, command.webhook_url)
     parent = runtime.tasks.get(command.parent_id)
     if parent.owner != command.owner:
@@ -102,6 +114,7 @@ def extend_video(runtime: Runtime, command: ExtendVideo, callback_base_url: str)
         mode=mode,
         generation_type=parent.generation_type,
         aspect_ratio=parent.aspect_ratio,
+        binding=binding,
     )
     task.parent_id = parent.id
     task.root_id = parent.root_id
@@ -127,10 +140,34 @@ def _candidates(runtime: Runtime, requested: str | None) -> list[str]:
     return [name]
 
 
+def _binding(kind: str, command: CreateVideo | ExtendVideo) -> KeyBinding | None:
+    """The command's Idempotency-Key bound to a task id, with the hash of what it asks for."""
+    request = {"kind": kind, **asdict(command)}
+    del request["owner"], request["idempotency_key"]
+    return binding_for(command.owner, command.idempotency_key, request)
+
+
+def _repeated(runtime: Runtime, task: Task) -> Task:
+    """A repeat under a task's Idempotency-Key gets the task as it is, and changes nothing. A task
+    still queued may be one whose first request died midway (before its fallback poller
+    started): starting it again is a no-op when it runs, and otherwise gives the task its
+    deadline."""
+    if task.status is TaskStatus.QUEUED:
+        start_fallback_poller(runtime, task)
+    return task
+
+
 def _new_task(
-    *, owner: str, provider: str, prompt: str, mode: str, generation_type: str, aspect_ratio: str
+    *,
+    owner: str,
+    provider: str,
+    prompt: str,
+    mode: str,
+    generation_type: str,
+    aspect_ratio: str,
+    binding: KeyBinding | None,
 ) -> Task:
-    task_id = new_task_id()
+    task_id = binding.task_id if binding is not None else new_task_id()
     now = utc_now()
     return Task(
         id=task_id,
@@ -144,6 +181,7 @@ def _new_task(
         root_id=task_id,
         created_at=now,
         updated_at=now,
+        request_hash=binding.request_hash if binding is not None else None,
     )
 
 
@@ -157,7 +195,12 @@ def _record_and_submit(runtime: Runtime, task: Task, callback_base_url: str) -> 
     inline = slot_at - time.time() <= INLINE_WAIT_SECONDS
     if inline:
         task.submit_claimed_at = utc_now()
-    runtime.tasks.create(task)
+    if not runtime.tasks.create(task):
+        # The id is taken: by a request with the same Idempotency-Key a moment earlier, or by
+        # this very write (its answer lost, the SDK's retry found the item; the token tells).
+        stored = runtime.tasks.get(task.id)
+        if stored.callback_token_hash != task.callback_token_hash:
+            return _repeated(runtime, repeated_by(stored, task.owner, task.request_hash))
     if not inline:
         queue_for_later(runtime, task, ticket, slot_at)
     else:
