@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from veo_relay.api_models import CreateVideoBody, ErrorBody, ExtendVideoBody
 from veo_relay.creation import CreateVideo, ExtendVideo, create_video, extend_video
+from veo_relay.deadlines import Deadline, api_deadline
 from veo_relay.errors import VeoRelayError
 from veo_relay.http_errors import (
     error_body,
@@ -91,7 +92,7 @@ def create(
         webhook_url=body.webhook_url,
         idempotency_key=idempotency_key,
     )
-    return _accepted(create_video(get_runtime(), command, _callback_base_url()))
+    return _accepted(create_video(get_runtime(), command, _callback_base_url(), _deadline()))
 
 
 @app.post(
@@ -112,7 +113,7 @@ def extend(
         webhook_url=body.webhook_url,
         idempotency_key=idempotency_key,
     )
-    return _accepted(extend_video(get_runtime(), command, _callback_base_url()))
+    return _accepted(extend_video(get_runtime(), command, _callback_base_url(), _deadline()))
 
 
 def _accepted(task: Task) -> Response[dict[str, Any]]:
@@ -188,6 +189,11 @@ def _principal() -> str:
     stack trusts): for a role's session, the role."""
     iam = app.current_event.request_context.authorizer.iam
     return owner_of(iam.user_arn if iam else None)
+
+
+def _deadline() -> Deadline:
+    """When this request's answer is due, well before API Gateway's 30 s (veo_relay.deadlines)."""
+    return api_deadline(app.lambda_context.get_remaining_time_in_millis())
 
 
 def _callback_base_url() -> str:

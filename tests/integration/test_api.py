@@ -119,9 +119,9 @@ class TestCreate:
         sent_bodies: list[dict] = []
         real_post = ProviderHttp.post
 
-        def recording_post(self, path, body):
+        def recording_post(self, path, body, deadline=None):
             sent_bodies.append(body)
-            return real_post(self, path, body)
+            return real_post(self, path, body, deadline)
 
         monkeypatch.setattr(ProviderHttp, "post", recording_post)
         # And a request that sets every optional field

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
+from aws_lambda_powertools import Logger
+
 from veo_relay.callback_tokens import new_token, token_hash
-from veo_relay.errors import InvalidRequest, TaskConflict, TaskNotFound
+from veo_relay.deadlines import Deadline
+from veo_relay.errors import InvalidRequest, ProviderError, TaskConflict, TaskNotFound
 from veo_relay.idempotency import KeyBinding, binding_for, bound_task, repeated_by
 from veo_relay.providers.base import GenerationRequest
 from veo_relay.rules import check_generation, check_prompt_and_seed
 from veo_relay.runtime import Runtime
 from veo_relay.submission import (
-    INLINE_WAIT_SECONDS,
     queue_for_later,
     reserve_slot,
     start_fallback_poller,
     submit_claimed,
+    submits_inline,
     wait_for_slot,
 )
 from veo_relay.tasks import Task, TaskStatus, new_task_id, utc_now
 from veo_relay.workflow import SubmitTicket
+
+logger = Logger(child=True)
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,14 @@ class ExtendVideo:
     idempotency_key: str | None = None
 
 
-def create_video(runtime: Runtime, command: CreateVideo, callback_base_url: str) -> Task:
+def create_video(
+    runtime: Runtime,
+    command: CreateVideo,
+    callback_base_url: str,
+    deadline: Deadline | None = None,
+) -> Task:
+    """A new generation task, submitted or queued; `deadline`: when the caller's answer is due
+    (veo_relay.deadlines)."""
     binding = _binding("create", command)
     if binding is not None and (bound := bound_task(runtime.tasks, command.owner, binding)):
         return _repeated(runtime, bound)
@@ -75,10 +86,15 @@ def create_video(runtime: Runtime, command: CreateVideo, callback_base_url: str)
     task.seed = request.seed
     task.watermark = request.watermark
     task.webhook_url = command.webhook_url
-    return _record_and_submit(runtime, task, callback_base_url)
+    return _record_and_submit(runtime, task, callback_base_url, deadline)
 
 
-def extend_video(runtime: Runtime, command: ExtendVideo, callback_base_url: str) -> Task:
+def extend_video(
+    runtime: Runtime,
+    command: ExtendVideo,
+    callback_base_url: str,
+    deadline: Deadline | None = None,
+) -> Task:
     """A child of a completed video, on its parent's provider (and, for apimart, model)."""
     binding = _binding("extend", command)
     if binding is not None and (bound := bound_task(runtime.tasks, command.owner, binding)):
@@ -121,7 +137,7 @@ def extend_video(runtime: Runtime, command: ExtendVideo, callback_base_url: str)
     task.seed = command.seed
     task.watermark = command.watermark
     task.webhook_url = command.webhook_url
-    return _record_and_submit(runtime, task, callback_base_url)
+    return _record_and_submit(runtime, task, callback_base_url, deadline)
 
 
 def _check_webhook_url(runtime: Runtime, url: str | None) -> None:
@@ -185,14 +201,22 @@ def _new_task(
     )
 
 
-def _record_and_submit(runtime: Runtime, task: Task, callback_base_url: str) -> Task:
-    """Submits at once when the provider has a slot within a second (the task is created already
-    claimed: one write), otherwise leaves the task `queued` for the submit queue."""
+def _record_and_submit(
+    runtime: Runtime, task: Task, callback_base_url: str, deadline: Deadline | None
+) -> Task:
+    """Submits at once when the provider has a slot within a second and, for a caller with a
+    `deadline`, can answer in time (the task is created already claimed: one write); otherwise
+    leaves the task `queued` for the submit queue.
+
+    Once the task is recorded the answer is the task, never an error that would have the client
+    create it again: a fault after that write (a state write throttled after the provider
+    accepted, a hand-off that failed) is logged, and the task returned as this request recorded
+    it, its fallback poller running. Only a refusal that failed the task for good is raised."""
     token = new_token(task.id)
     task.callback_token_hash = token_hash(token)
     ticket = SubmitTicket(task.id, token, callback_base_url)
     slot_at = reserve_slot(runtime, task.provider)
-    inline = slot_at - time.time() <= INLINE_WAIT_SECONDS
+    inline = submits_inline(slot_at, deadline)
     if inline:
         task.submit_claimed_at = utc_now()
     if not runtime.tasks.create(task):
@@ -201,15 +225,30 @@ def _record_and_submit(runtime: Runtime, task: Task, callback_base_url: str) -> 
         stored = runtime.tasks.get(task.id)
         if stored.callback_token_hash != task.callback_token_hash:
             return _repeated(runtime, repeated_by(stored, task.owner, task.request_hash))
-    if not inline:
-        queue_for_later(runtime, task, ticket, slot_at)
-    else:
+    try:
+        if not inline:
+            queue_for_later(runtime, task, ticket, slot_at)
+            return task
         wait_for_slot(slot_at)
-        try:
-            submit_claimed(runtime, task, ticket, slot_at)
-        finally:
-            # Counted after the submit: nothing may stand between a slot and its submit.
-            runtime.telemetry.task_created(task.provider)
+        submit_claimed(runtime, task, ticket, slot_at, deadline)
         return runtime.tasks.get(task.id)
-    runtime.telemetry.task_created(task.provider)
-    return task
+    except ProviderError:
+        raise  # refused for good: the task is failed, and nothing was created at the provider
+    except Exception:
+        logger.exception("a step after the task was recorded failed", extra={"task_id": task.id})
+        _keep_watched(runtime, task)
+        return task
+    finally:
+        # Counted after the submit: nothing may stand between a slot and its submit.
+        runtime.telemetry.task_created(task.provider)
+
+
+def _keep_watched(runtime: Runtime, task: Task) -> None:
+    """Makes sure the fallback poller watches a task whose creation was cut short, so that its
+    callback or its deadline settles it (already running: a no-op)."""
+    try:
+        start_fallback_poller(runtime, task)
+    except Exception:
+        logger.exception(
+            "the task's fallback poller could not be started", extra={"task_id": task.id}
+        )
