@@ -158,20 +158,25 @@ def _share_botocore_loader() -> None:
 def _make_dynamodb_writes_atomic() -> None:
     """DynamoDB applies each conditional write atomically; moto's backend takes no lock, so two
     threads could both pass one condition. Serialising its writes restores what the code relies
-    on (one claim, one lease, one idempotency record)."""
+    on (one claim, one lease, one idempotency record). The handlers' writes are serialised too:
+    UpdateItem's handler copies the item before the backend's update, which a concurrent write
+    to the same item breaks ("dictionary changed size during iteration")."""
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     if getattr(DynamoDBBackend, "_veo_relay_atomic", False):
         return
-    lock = threading.Lock()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
+    lock = threading.RLock()
+    writes = ("put_item", "update_item", "delete_item", "transact_write_items")
+    for owner in (DynamoDBBackend, DynamoHandler):
+        for name in writes:
+            original = getattr(owner, name)
 
-        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
+            def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                with lock:
+                    return _original(self, *args, **kwargs)
 
-        setattr(DynamoDBBackend, name, locked)
+            setattr(owner, name, locked)
     DynamoDBBackend._veo_relay_atomic = True  # type: ignore[attr-defined]
 
 

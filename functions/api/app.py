@@ -13,7 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from veo_relay.api_models import CreateVideoBody, ErrorBody, ExtendVideoBody
 from veo_relay.creation import CreateVideo, ExtendVideo, create_video, extend_video
-from veo_relay.errors import Unauthenticated, VeoRelayError
+from veo_relay.deadlines import Deadline, api_deadline
+from veo_relay.errors import VeoRelayError
 from veo_relay.http_errors import (
     error_body,
     refuse_raw_request,
@@ -21,6 +22,7 @@ from veo_relay.http_errors import (
     unexpected_error,
     validation_message,
 )
+from veo_relay.principals import owner_of
 from veo_relay.providers.base import GenerationRequest
 from veo_relay.queries import get_video, list_videos, public_task
 from veo_relay.runtime import get_runtime
@@ -75,9 +77,8 @@ IdempotencyKey = Annotated[
 def create(
     body: CreateVideoBody, idempotency_key: IdempotencyKey = None
 ) -> Response[dict[str, Any]]:
-    owner = _principal()
     command = CreateVideo(
-        owner=owner,
+        owner=_principal(),
         provider=body.provider,
         request=GenerationRequest(
             prompt=body.prompt,
@@ -89,10 +90,9 @@ def create(
             watermark=body.watermark,
         ),
         webhook_url=body.webhook_url,
+        idempotency_key=idempotency_key,
     )
-    return _accepted(
-        _once(owner, idempotency_key, {"create": body.model_dump()}, create_video, command)
-    )
+    return _accepted(create_video(get_runtime(), command, _callback_base_url(), _deadline()))
 
 
 @app.post(
@@ -103,40 +103,17 @@ def create(
 def extend(
     task_id: str, body: ExtendVideoBody, idempotency_key: IdempotencyKey = None
 ) -> Response[dict[str, Any]]:
-    owner = _principal()
     command = ExtendVideo(
-        owner=owner,
+        owner=_principal(),
         parent_id=task_id,
         prompt=body.prompt,
         mode=body.mode,
         seed=body.seed,
         watermark=body.watermark,
         webhook_url=body.webhook_url,
+        idempotency_key=idempotency_key,
     )
-    return _accepted(
-        _once(
-            owner,
-            idempotency_key,
-            {"extend": task_id, **body.model_dump()},
-            extend_video,
-            command,
-        )
-    )
-
-
-def _once(
-    owner: str, key: str | None, fingerprint: dict[str, Any], use_case: Any, command: Any
-) -> Task:
-    """Runs the use case, or with an Idempotency-Key, only the first time for that key."""
-    runtime = get_runtime()
-    callback_base_url = _callback_base_url()
-    if key is None:
-        return use_case(runtime, command, callback_base_url)  # type: ignore[no-any-return]
-    runtime.idempotent_creates.register(app.lambda_context)
-    task_id = runtime.idempotent_creates.create(
-        owner, key, fingerprint, lambda: use_case(runtime, command, callback_base_url)
-    )
-    return runtime.tasks.get(task_id)
+    return _accepted(extend_video(get_runtime(), command, _callback_base_url(), _deadline()))
 
 
 def _accepted(task: Task) -> Response[dict[str, Any]]:
@@ -208,12 +185,15 @@ def _error(status: int, code: str, message: str) -> Response[dict[str, Any]]:
 
 
 def _principal() -> str:
-    """The IAM principal API Gateway authenticated; the only identity a deployed stack trusts."""
+    """The owner for the IAM principal API Gateway authenticated (the only identity a deployed
+    stack trusts): for a role's session, the role."""
     iam = app.current_event.request_context.authorizer.iam
-    principal = iam.user_arn if iam else None
-    if not principal:
-        raise Unauthenticated("the request carries no IAM identity")
-    return principal
+    return owner_of(iam.user_arn if iam else None)
+
+
+def _deadline() -> Deadline:
+    """When this request's answer is due, well before API Gateway's 30 s (veo_relay.deadlines)."""
+    return api_deadline(app.lambda_context.get_remaining_time_in_millis())
 
 
 def _callback_base_url() -> str:

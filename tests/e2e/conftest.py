@@ -158,7 +158,10 @@ def _run_stack(settings: dict[str, str]) -> Iterator[RunningStack]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-        Path(log.name).unlink()
+        if os.environ.get("VEO_RELAY_E2E_KEEP_LOG"):  # to read what the stack said, after
+            print(f"\nthe stack's log: {log.name}")
+        else:
+            Path(log.name).unlink()
 
 
 def _wait_until_ready(process: subprocess.Popen[str], running: RunningStack, log: Path) -> None:

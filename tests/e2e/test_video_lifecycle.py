@@ -113,6 +113,21 @@ def test_another_principal_cannot_see_the_task(stack: RunningStack) -> None:
     assert response.json()["error"]["code"] == "not_found"
 
 
+def test_two_sessions_of_one_role_named_in_x_local_principal_share_their_tasks(
+    stack: RunningStack,
+) -> None:
+    # Given a task created by a role's session, named by its ARN as API Gateway would
+    role = "arn:aws:sts::123456789012:assumed-role/e2e-renderer"
+    created = stack.create(prompt="a shared video", principal=f"{role}/first-session").json()
+
+    # When a later session of the same role asks for it
+    response = stack.get(created["id"], principal=f"{role}/second-session")
+
+    # Then it is the same owner's task
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == created["id"]
+
+
 def test_a_repeated_create_with_the_same_idempotency_key_spends_nothing(
     stack: RunningStack,
 ) -> None:

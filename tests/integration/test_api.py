@@ -119,9 +119,9 @@ class TestCreate:
         sent_bodies: list[dict] = []
         real_post = ProviderHttp.post
 
-        def recording_post(self, path, body):
+        def recording_post(self, path, body, deadline=None):
             sent_bodies.append(body)
-            return real_post(self, path, body)
+            return real_post(self, path, body, deadline)
 
         monkeypatch.setattr(ProviderHttp, "post", recording_post)
         # And a request that sets every optional field
@@ -360,3 +360,37 @@ class TestList:
     )
     def test_bad_queries_are_422_naming_the_parameter(self, stack, query, field):
         assert_error(list_(stack, **query), 422, "invalid_request", field)
+
+
+class TestOwner:
+    ROLE = "arn:aws:sts::123456789012:assumed-role/Renderer"
+
+    def test_two_sessions_of_one_role_see_the_same_tasks(self, stack):
+        # Given a task created by one session of a role
+        created = stack.create_task("a fox", principal=f"{self.ROLE}/alice-laptop")
+
+        # When another session of the same role (another session name) reads and lists
+        other_session = f"{self.ROLE}/botocore-session-1732190000"
+        read = get(stack, created["id"], principal=other_session)
+        listed = response_json(list_(stack, principal=other_session))
+
+        # Then it sees the task: the owner is the role, not the session
+        assert read["statusCode"] == 200, read
+        assert response_json(read)["id"] == created["id"]
+        assert [t["id"] for t in listed["items"]] == [created["id"]]
+        assert stack.item(created["id"])["owner"]["S"] == "arn:aws:iam::123456789012:role/Renderer"
+
+        # And another role of the same account, whatever its session is called, does not
+        other_role = "arn:aws:sts::123456789012:assumed-role/Reviewer/alice-laptop"
+        assert_error(get(stack, created["id"], principal=other_role), 404, "not_found")
+        assert response_json(list_(stack, principal=other_role))["items"] == []
+
+    def test_an_identity_that_is_no_principals_arn_is_401(self, stack):
+        # Given a caller ARN that names no IAM principal (here a group)
+        event = api_event("api_list_videos", principal="arn:aws:iam::123456789012:group/admins")
+
+        # When the API handles it
+        response = stack.invoke("ApiFunction", event)
+
+        # Then it is refused as unauthenticated
+        assert_error(response, 401, "unauthorized")

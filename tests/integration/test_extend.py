@@ -127,8 +127,8 @@ def lost_submit_answers(monkeypatch):
     switch = LostAnswers()
     real_post = http.ProviderHttp.post
 
-    def post(self, path, body):
-        response = real_post(self, path, body)
+    def post(self, path, body, deadline=None):
+        response = real_post(self, path, body, deadline)
         if not switch.active:
             return response
         # What ProviderHttp.post makes of a ReadTimeout: the outcome is unknown.

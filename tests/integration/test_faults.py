@@ -52,7 +52,13 @@ from offline.event_sources import QueuePollers
 from offline.servers import LocalHTTPServer
 from offline.simulator.mp4 import iter_mp4, mp4_bytes_sha256
 from offline.template import load_template
-from tests.helpers import apixo_status_body, callback_event, response_json, wait_until
+from tests.helpers import (
+    api_event,
+    apixo_status_body,
+    callback_event,
+    response_json,
+    wait_until,
+)
 from tests.integration.conftest import SIM_API_KEY
 
 MIB = 1024 * 1024
@@ -97,7 +103,7 @@ class FaultyApixo:
     - an HTTP status (429, 500, 503, 404, ...): answered with apixo's envelope, nothing done;
     - "created-500" (submit): the task is created, then the answer is a 500;
     - "slow": answered after SLOW_SECONDS (a submit creates the task first; a download sends its
-      headers and first bytes, then stalls);
+      headers and first bytes, then stalls); ("slow", S) for a submit: the same after S seconds;
     - "truncate" (download): half the announced bytes, then the connection closes.
     """
 
@@ -201,8 +207,8 @@ class _StubHandler(BaseHTTPRequestHandler):
         task = self.stub.create(body)
         if fault == "created-500":
             return self._envelope(500, "Internal server error")
-        if fault == "slow":
-            time.sleep(SLOW_SECONDS)
+        if fault == "slow" or (isinstance(fault, tuple) and fault[0] == "slow"):
+            time.sleep(SLOW_SECONDS if fault == "slow" else fault[1])
         self._envelope(200, "success", {"taskId": task.task_id})
 
     def do_GET(self) -> None:
@@ -763,6 +769,98 @@ def test_a_submit_refused_with_429_or_503_waits_in_the_submit_queue_and_goes_thr
 
 
 # =================================================================================================
+# The API's time budget (veo_relay/deadlines.py): an answer well before API Gateway's 30 s
+# =================================================================================================
+
+
+@pytest.fixture
+def budget(stub: FaultyApixo, monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Sets the API's time budget, at test scale (2 s instead of 20 s: 0.3 s kept for the writes
+    after a submit, 1 s the least a provider is given), with the submit's real timeouts (the
+    `stub` fixture shortens them) so that only the deadline can cut a submit short."""
+    from veo_relay import deadlines
+    from veo_relay.providers import http
+
+    monkeypatch.setattr(http, "SUBMIT_TIMEOUT", (3.05, 20.0))
+    monkeypatch.setattr(deadlines, "AFTER_SUBMIT_SECONDS", 0.3)
+    monkeypatch.setattr(deadlines, "MIN_INLINE_SUBMIT_SECONDS", 1.0)
+    return lambda seconds: monkeypatch.setattr(deadlines, "API_BUDGET_SECONDS", seconds)
+
+
+def timed_create(stack: Any, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    started = time.monotonic()
+    response = stack.create_video(body)
+    return response, time.monotonic() - started
+
+
+def test_a_provider_slower_than_the_budget_gets_the_task_queued_in_time_and_its_callback_ends_it(
+    stack, stub, budget, logs
+):
+    # Given an API budget of 2 s, and a provider that creates the task but answers only after 6 s
+    budget(2.0)
+    stub.inject("submit", ("slow", 6.0))
+
+    # When a video is requested
+    response, elapsed = timed_create(stack, {"prompt": "a fox"})
+
+    # Then the API answered within its budget (plus test-machine slack; the provider alone took
+    # 6 s): 202, the task queued, its submit's outcome unknown and not repeated
+    assert elapsed < 3.5, elapsed
+    assert response["statusCode"] == 202, response
+    task = response_json(response)
+    assert task["status"] == "queued" and task["provider_task_id"] is None
+    assert logs.records(
+        "submit outcome unknown; not repeating it", logging.WARNING, task_id=task["id"]
+    )
+    sfn = stack.client("stepfunctions")
+    assert sfn.describe_execution(executionArn=stack.execution_arn(task["id"]))["status"]
+
+    # When the provider, which did create it, calls the task's own URL back
+    stub_task = stub.only_task()
+    assert stub.call_back(stub_task).status_code == 200
+    assert [d.failed for d in deliver(stack)] == [False]
+
+    # Then the task completes with one object, and the provider was asked once
+    assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
+    assert stub.calls["submit"] == 1 and len(stub.tasks) == 1
+    assert queued_bodies(stack, "SubmitQueue") == []
+
+
+def test_a_create_without_time_for_a_submit_hands_it_to_the_queue_and_the_worker_sends_it_once(
+    stack, stub, budget, logs
+):
+    # Given an API left with less time than a submit needs (its slot's wait, a slow cold start)
+    budget(1.0)
+
+    # When a video is requested
+    response, elapsed = timed_create(stack, {"prompt": "a fox"})
+
+    # Then the API answered at once, 202 with the task queued, without asking the provider; the
+    # submit queue holds its ticket and its fallback poller runs
+    assert elapsed < 2.5, elapsed
+    assert response["statusCode"] == 202, response
+    task = response_json(response)
+    assert task["status"] == "queued"
+    assert stub.calls["submit"] == 0
+    assert [b["task_id"] for b in queued_bodies(stack, "SubmitQueue")] == [task["id"]]
+    assert "submit_claimed_at" not in stack.item(task["id"])
+    sfn = stack.client("stepfunctions")
+    assert sfn.describe_execution(executionArn=stack.execution_arn(task["id"]))["status"]
+
+    # When the submit worker gets the ticket
+    assert [d.failed for d in deliver(stack, "SubmitQueue", "SubmitWorkerFunction")] == [False]
+
+    # Then it submitted the task once, which completes through its callback
+    assert stack.status(task["id"]) == "in_progress"
+    assert stub.calls["submit"] == 1
+    stub_task = stub.only_task()
+    assert stub.call_back(stub_task).status_code == 200
+    deliver(stack)
+    assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
+    assert stub.calls["submit"] == 1 and len(stub.tasks) == 1
+
+
+# =================================================================================================
 # Provider faults on status
 # =================================================================================================
 
@@ -1089,14 +1187,18 @@ def test_a_submit_whose_state_write_is_throttled_is_recovered_by_its_callback(
     # Given DynamoDB throttling every attempt of the write that records the provider's task id
     dynamo.throttle("UpdateItem", attempts=4, requests=1, matches=sets("provider_task_id"))
 
-    # When a video is requested: the provider accepts it, the write fails, the request errors
-    # (told to retry, in the error shape)
+    # When a video is requested: the provider accepts it and the write fails
     response = stack.create_video({"prompt": "a fox"})
-    assert response["statusCode"] == 503
-    assert response_json(response)["error"]["code"] == "service_unavailable"
+
+    # Then the client gets the task, queued, not an error (which would invite a second create,
+    # a second payment): the write's failure is logged
+    assert response["statusCode"] == 202, response
     [item] = stack.task_items()
     task_id = item["id"]["S"]
+    assert response_json(response)["id"] == task_id
+    assert response_json(response)["status"] == "queued"
     assert item["status"]["S"] == "queued" and "provider_task_id" not in item
+    assert logs.records("a step after the task was recorded failed", task_id=task_id)
     stub_task = stub.only_task()
 
     # When the provider calls the task's own URL back
@@ -1106,6 +1208,49 @@ def test_a_submit_whose_state_write_is_throttled_is_recovered_by_its_callback(
     assert stack.item(task_id)["provider_task_id"]["S"] == stub_task.task_id
     assert [d.failed for d in deliver(stack)] == [False]
     assert_completed(stack, logs, task_id, stub.video_sha256(stub_task))
+    assert stub.calls["submit"] == 1
+
+
+def test_a_retry_after_a_write_failed_past_the_providers_acceptance_returns_the_task_unpaid(
+    stack, stub, dynamo, logs
+):
+    # Given DynamoDB throttling every attempt of the write that records the provider's task id
+    dynamo.throttle("UpdateItem", attempts=4, requests=1, matches=sets("provider_task_id"))
+    body = {"prompt": "a fox"}
+    event = api_event("api_create_video", body=body, headers={"idempotency-key": "fox-1"})
+
+    # When a create with an Idempotency-Key is accepted by the provider but that write fails
+    first = stack.invoke("ApiFunction", event)
+    [item] = stack.task_items()
+    assert stub.calls["submit"] == 1
+    assert (first["statusCode"], response_json(first)["id"]) == (202, item["id"]["S"])
+
+    # And the client retries it with the same key and body
+    again = stack.invoke("ApiFunction", event)
+
+    # Then the retry gets the task the first request created, whatever its state, and the
+    # provider was not asked again: one submit, one provider task, one task
+    assert again["statusCode"] == 202, again
+    assert response_json(again)["id"] == item["id"]["S"]
+    assert response_json(again)["status"] == "queued"
+    assert stub.calls["submit"] == 1 and len(stub.tasks) == 1
+    assert [i["id"]["S"] for i in stack.task_items()] == [item["id"]["S"]]
+
+    # And the same key with another body is still a conflict, and submits nothing
+    other = api_event("api_create_video", body={"prompt": "a cat"}, headers=event["headers"])
+    conflict = stack.invoke("ApiFunction", other)
+    assert conflict["statusCode"] == 409
+    assert response_json(conflict)["error"]["code"] == "conflict"
+    assert stub.calls["submit"] == 1
+
+    # When the provider calls the task's own URL back, the task completes with one object
+    assert stub.call_back(stub.only_task()).status_code == 200
+    assert [d.failed for d in deliver(stack)] == [False]
+    assert_completed(stack, logs, item["id"]["S"], stub.video_sha256(stub.only_task()))
+
+    # And a retry now returns it completed, still without a submit
+    done = stack.invoke("ApiFunction", event)
+    assert (done["statusCode"], response_json(done)["status"]) == (202, "completed")
     assert stub.calls["submit"] == 1
 
 

@@ -245,9 +245,10 @@ def test_the_http_api_gives_up_on_an_integration_after_its_timeout(stack, monkey
     try:
         handler_globals = inspect.unwrap(stack.functions.handler("ApiFunction")).__globals__
         real = handler_globals["get_video"]
+        released = threading.Event()
 
         def slow_get_video(*args: Any) -> Any:
-            time.sleep(3)
+            released.wait(3)
             return real(*args)
 
         monkeypatch.setitem(handler_globals, "get_video", slow_get_video)
@@ -259,6 +260,8 @@ def test_the_http_api_gives_up_on_an_integration_after_its_timeout(stack, monkey
         assert response.json() == {"message": "Service Unavailable"}
         assert time.monotonic() - started < 2.5
     finally:
+        released.set()  # the function runs on; let it end while this test's AWS is up
+        time.sleep(0.3)
         api.stop()
 
 
@@ -286,11 +289,22 @@ def test_a_provider_key_put_after_the_first_request_is_used_within_the_cache_ttl
 # ------------------------------------------------------------------------------------- logs
 
 
-def test_concurrent_invocations_log_each_with_its_own_functions_context(stack, monkeypatch, capfd):
+def test_concurrent_invocations_log_each_with_its_own_functions_context(stack, monkeypatch):
     # Given a poller invocation that logs a line while a callback invocation runs beside it
     import json
+    import logging
 
     task = stack.create_task("a fox [sim:no-callback]")
+    service = logging.getLogger("veo-relay")
+    written = service.handlers[0]  # the handler (and formatter) every line goes out through
+    lines: list[dict[str, Any]] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(written.format(record)))
+
+    collect = Collect()
+    service.addHandler(collect)
     callback_done = threading.Event()
     poller = inspect.unwrap(stack.functions.handler("PollerFunction")).__globals__
     real_poll = poller["poll_task"]
@@ -299,12 +313,10 @@ def test_concurrent_invocations_log_each_with_its_own_functions_context(stack, m
         from veo_relay.copying import logger as layer_logger
 
         callback_done.wait(5)
-        poller["logger"].warning("the poller's line")
         layer_logger.warning("the layer's line")  # a child logger, as the domain's modules use
         return real_poll(runtime, task_id, attempt)
 
     monkeypatch.setitem(poller, "poll_task", poll_after_the_callback)
-    capfd.readouterr()
     polling = threading.Thread(
         target=stack.invoke, args=("PollerFunction", {"task_id": task["id"], "attempt": 0})
     )
@@ -315,12 +327,11 @@ def test_concurrent_invocations_log_each_with_its_own_functions_context(stack, m
     )
     callback_done.set()
     polling.join(10)
+    service.removeHandler(collect)
 
     # Then each line names the function that logged it
-    lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"level')]
-    for message in ("the poller's line", "the layer's line"):
-        line = next(line for line in lines if line["message"] == message)
-        assert line.get("function_name") == "PollerFunction", line
-        assert line.get("correlation_id") == task["id"], line
+    line = next(line for line in lines if line["message"] == "the layer's line")
+    assert line.get("function_name") == "PollerFunction", line
+    assert line.get("correlation_id") == task["id"], line
     callback_line = next(line for line in lines if line["message"] == "callback refused")
     assert callback_line["function_name"] == "CallbackFunction"

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 import requests
 from requests.adapters import BaseAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from tests.helpers import apixo_status_body, forbid_sockets
+from veo_relay import deadlines
+from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback, ProviderError
 from veo_relay.providers.apixo import ApixoProvider
 from veo_relay.providers.base import GenerationRequest, ProviderState, TaskKind
@@ -41,9 +43,11 @@ class FakeTransport(BaseAdapter):
         super().__init__()
         self.answers = list(answers)
         self.sent: list[requests.PreparedRequest] = []
+        self.timeouts: list[Any] = []
 
     def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
         self.sent.append(request)
+        self.timeouts.append(kwargs.get("timeout"))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -75,6 +79,27 @@ def apixo(*answers: Answer | Exception, key: Callable[[], str | None] = lambda: 
     http.session.mount("https://", transport)
     http.session.mount("http://", transport)
     return ApixoProvider(http), transport
+
+
+def refused_connection() -> requests.ConnectionError:
+    """What requests raises for a refused connection (urllib3's error, wrapped)."""
+    return requests.ConnectionError(
+        MaxRetryError(
+            None,  # type: ignore[arg-type]
+            f"{BASE}/api/v1/generateTask/veo-3-1",
+            NewConnectionError(None, "Connection refused"),  # type: ignore[arg-type]
+        )
+    )
+
+
+@pytest.fixture
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pauses between a submit's connect attempts, recorded instead of slept."""
+    from veo_relay.providers import http
+
+    slept: list[float] = []
+    monkeypatch.setattr(http.time, "sleep", slept.append)
+    return slept
 
 
 def refusal(call: Callable[[], Any]) -> ProviderError:
@@ -163,22 +188,55 @@ class TestSubmit:
         assert error.code in ("provider_unavailable", "provider_error")
         assert error.retryable
 
-    def test_a_refused_connection_proves_nothing_was_created(self):
+    def test_a_refused_connection_proves_nothing_was_created(self, pauses):
         # Given apixo unreachable (no connection was ever made)
-        # (requests wraps urllib3's error as it does for a real refused connection)
-        refused = requests.ConnectionError(
-            MaxRetryError(
-                None,  # type: ignore[arg-type]
-                f"{BASE}/api/v1/generateTask/veo-3-1",
-                NewConnectionError(None, "Connection refused"),  # type: ignore[arg-type]
-            )
-        )
-        provider, _ = apixo(refused)
+        provider, transport = apixo(*[refused_connection()] * 4)
 
-        # Then the submit may be retried elsewhere or later
+        # When a generation is submitted
         error = refusal(lambda: provider.submit_generation(REQUEST, CALLBACK))
+
+        # Then the connect was tried four times, with urllib3's backoff, and the submit may be
+        # retried elsewhere or later
+        assert len(transport.sent) == 4 and pauses == [0.0, 1.0, 2.0]
         assert error.code == "provider_unavailable"
-        assert error.retryable
+        assert error.retryable and error.created_nothing
+
+    def test_a_refused_connection_is_not_tried_again_past_a_waiting_callers_time(self, pauses):
+        # Given apixo unreachable, and a caller whose deadline leaves no time for another connect
+        provider, transport = apixo(*[refused_connection()] * 4)
+        deadline = Deadline.within(deadlines.MIN_INLINE_SUBMIT_SECONDS + 0.5)
+
+        # When a generation is submitted with that deadline
+        error = refusal(lambda: provider.submit_generation(REQUEST, CALLBACK, deadline))
+
+        # Then the connect was tried once more (the pause is 0 s) but not after a 1 s pause
+        assert len(transport.sent) == 2 and pauses == [0.0]
+        assert error.code == "provider_unavailable" and error.created_nothing
+
+    def test_the_transport_never_repeats_a_post_itself(self):
+        # Given the session's retry policy (urllib3 retries a failed connect for any method)
+        from veo_relay.providers.http import _STATUS_RETRY
+
+        failed = ConnectTimeoutError("connect timed out")
+
+        # Then a failed GET is retried, a failed POST is handed back at once (to the loop that
+        # knows the caller's deadline)
+        assert _STATUS_RETRY.increment("GET", BASE, error=failed).total == 2
+        with pytest.raises(MaxRetryError):
+            _STATUS_RETRY.increment("POST", BASE, error=failed)
+
+    def test_a_submit_gets_the_full_timeouts_without_a_deadline_and_fits_one_with_it(self):
+        accepted = {"code": 200, "message": "success", "data": {"taskId": "task_1"}}
+        provider, transport = apixo(reply(200, accepted), reply(200, accepted))
+
+        # When one submit has no deadline (the submit queue's) and one 10 s left (the API's)
+        provider.submit_generation(REQUEST, CALLBACK)
+        provider.submit_generation(REQUEST, CALLBACK, Deadline.within(10.0))
+
+        # Then the first waits as long as ever, the second's connect and read fit in 10 s
+        assert transport.timeouts[0] == (3.05, 20.0)
+        connect, read = transport.timeouts[1]
+        assert connect == 3.05 and 6.5 < read <= 10.0 - 3.05
 
     def test_a_submit_that_times_out_has_an_unknown_outcome(self):
         # Given apixo receiving the submit but not answering in time

@@ -58,7 +58,7 @@ class FakeHttp(ProviderHttp):
         self._responses.extend(responses)
         return self
 
-    def post(self, path: str, body: dict[str, Any]) -> requests.Response:
+    def post(self, path: str, body: dict[str, Any], deadline: Any = None) -> requests.Response:
         self.calls.append(Call("POST", path, body=json.loads(json.dumps(body))))
         return self._next()
 

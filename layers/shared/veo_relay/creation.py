@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+
+from aws_lambda_powertools import Logger
 
 from veo_relay.callback_tokens import new_token, token_hash
-from veo_relay.errors import InvalidRequest, TaskConflict, TaskNotFound
+from veo_relay.deadlines import Deadline
+from veo_relay.errors import InvalidRequest, ProviderError, TaskConflict, TaskNotFound
+from veo_relay.idempotency import KeyBinding, binding_for, bound_task, repeated_by
 from veo_relay.providers.base import GenerationRequest
 from veo_relay.rules import check_generation, check_prompt_and_seed
 from veo_relay.runtime import Runtime
 from veo_relay.submission import (
-    INLINE_WAIT_SECONDS,
     queue_for_later,
     reserve_slot,
+    start_fallback_poller,
     submit_claimed,
+    submits_inline,
     wait_for_slot,
 )
 from veo_relay.tasks import Task, TaskStatus, new_task_id, utc_now
 from veo_relay.workflow import SubmitTicket
+
+logger = Logger(child=True)
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,8 @@ class CreateVideo:
     provider: str | None  # a provider's name, "auto" or None (the configured default)
     request: GenerationRequest
     webhook_url: str | None = None
+    # A repeat with the same key (and body) gets the task the first request created.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,9 +46,20 @@ class ExtendVideo:
     seed: int | None = None
     watermark: str | None = None
     webhook_url: str | None = None
+    idempotency_key: str | None = None
 
 
-def create_video(runtime: Runtime, command: CreateVideo, callback_base_url: str) -> Task:
+def create_video(
+    runtime: Runtime,
+    command: CreateVideo,
+    callback_base_url: str,
+    deadline: Deadline | None = None,
+) -> Task:
+    """A new generation task, submitted or queued; `deadline`: when the caller's answer is due
+    (veo_relay.deadlines)."""
+    binding = _binding("create", command)
+    if binding is not None and (bound := bound_task(runtime.tasks, command.owner, binding)):
+        return _repeated(runtime, bound)
     _check_webhook_url(runtime, command.webhook_url)
     candidates = _candidates(runtime, command.provider)
     violations = {}
@@ -60,17 +79,26 @@ def create_video(runtime: Runtime, command: CreateVideo, callback_base_url: str)
         mode=request.mode,
         generation_type=request.generation_type,
         aspect_ratio=request.aspect_ratio,
+        binding=binding,
     )
     task.fallback_providers = usable[1:]
     task.image_urls = list(request.image_urls)
     task.seed = request.seed
     task.watermark = request.watermark
     task.webhook_url = command.webhook_url
-    return _record_and_submit(runtime, task, callback_base_url)
+    return _record_and_submit(runtime, task, callback_base_url, deadline)
 
 
-def extend_video(runtime: Runtime, command: ExtendVideo, callback_base_url: str) -> Task:
+def extend_video(
+    runtime: Runtime,
+    command: ExtendVideo,
+    callback_base_url: str,
+    deadline: Deadline | None = None,
+) -> Task:
     """A child of a completed video, on its parent's provider (and, for apimart, model)."""
+    binding = _binding("extend", command)
+    if binding is not None and (bound := bound_task(runtime.tasks, command.owner, binding)):
+        return _repeated(runtime, bound)
     _check_webhook_url(runtime, command.webhook_url)
     parent = runtime.tasks.get(command.parent_id)
     if parent.owner != command.owner:
@@ -102,13 +130,14 @@ def extend_video(runtime: Runtime, command: ExtendVideo, callback_base_url: str)
         mode=mode,
         generation_type=parent.generation_type,
         aspect_ratio=parent.aspect_ratio,
+        binding=binding,
     )
     task.parent_id = parent.id
     task.root_id = parent.root_id
     task.seed = command.seed
     task.watermark = command.watermark
     task.webhook_url = command.webhook_url
-    return _record_and_submit(runtime, task, callback_base_url)
+    return _record_and_submit(runtime, task, callback_base_url, deadline)
 
 
 def _check_webhook_url(runtime: Runtime, url: str | None) -> None:
@@ -127,10 +156,34 @@ def _candidates(runtime: Runtime, requested: str | None) -> list[str]:
     return [name]
 
 
+def _binding(kind: str, command: CreateVideo | ExtendVideo) -> KeyBinding | None:
+    """The command's Idempotency-Key bound to a task id, with the hash of what it asks for."""
+    request = {"kind": kind, **asdict(command)}
+    del request["owner"], request["idempotency_key"]
+    return binding_for(command.owner, command.idempotency_key, request)
+
+
+def _repeated(runtime: Runtime, task: Task) -> Task:
+    """A repeat under a task's Idempotency-Key gets the task as it is, and changes nothing. A task
+    still queued may be one whose first request died midway (before its fallback poller
+    started): starting it again is a no-op when it runs, and otherwise gives the task its
+    deadline."""
+    if task.status is TaskStatus.QUEUED:
+        start_fallback_poller(runtime, task)
+    return task
+
+
 def _new_task(
-    *, owner: str, provider: str, prompt: str, mode: str, generation_type: str, aspect_ratio: str
+    *,
+    owner: str,
+    provider: str,
+    prompt: str,
+    mode: str,
+    generation_type: str,
+    aspect_ratio: str,
+    binding: KeyBinding | None,
 ) -> Task:
-    task_id = new_task_id()
+    task_id = binding.task_id if binding is not None else new_task_id()
     now = utc_now()
     return Task(
         id=task_id,
@@ -144,29 +197,58 @@ def _new_task(
         root_id=task_id,
         created_at=now,
         updated_at=now,
+        request_hash=binding.request_hash if binding is not None else None,
     )
 
 
-def _record_and_submit(runtime: Runtime, task: Task, callback_base_url: str) -> Task:
-    """Submits at once when the provider has a slot within a second (the task is created already
-    claimed: one write), otherwise leaves the task `queued` for the submit queue."""
+def _record_and_submit(
+    runtime: Runtime, task: Task, callback_base_url: str, deadline: Deadline | None
+) -> Task:
+    """Submits at once when the provider has a slot within a second and, for a caller with a
+    `deadline`, can answer in time (the task is created already claimed: one write); otherwise
+    leaves the task `queued` for the submit queue.
+
+    Once the task is recorded the answer is the task, never an error that would have the client
+    create it again: a fault after that write (a state write throttled after the provider
+    accepted, a hand-off that failed) is logged, and the task returned as this request recorded
+    it, its fallback poller running. Only a refusal that failed the task for good is raised."""
     token = new_token(task.id)
     task.callback_token_hash = token_hash(token)
     ticket = SubmitTicket(task.id, token, callback_base_url)
     slot_at = reserve_slot(runtime, task.provider)
-    inline = slot_at - time.time() <= INLINE_WAIT_SECONDS
+    inline = submits_inline(slot_at, deadline)
     if inline:
         task.submit_claimed_at = utc_now()
-    runtime.tasks.create(task)
-    if not inline:
-        queue_for_later(runtime, task, ticket, slot_at)
-    else:
+    if not runtime.tasks.create(task):
+        # The id is taken: by a request with the same Idempotency-Key a moment earlier, or by
+        # this very write (its answer lost, the SDK's retry found the item; the token tells).
+        stored = runtime.tasks.get(task.id)
+        if stored.callback_token_hash != task.callback_token_hash:
+            return _repeated(runtime, repeated_by(stored, task.owner, task.request_hash))
+    try:
+        if not inline:
+            queue_for_later(runtime, task, ticket, slot_at)
+            return task
         wait_for_slot(slot_at)
-        try:
-            submit_claimed(runtime, task, ticket, slot_at)
-        finally:
-            # Counted after the submit: nothing may stand between a slot and its submit.
-            runtime.telemetry.task_created(task.provider)
+        submit_claimed(runtime, task, ticket, slot_at, deadline)
         return runtime.tasks.get(task.id)
-    runtime.telemetry.task_created(task.provider)
-    return task
+    except ProviderError:
+        raise  # refused for good: the task is failed, and nothing was created at the provider
+    except Exception:
+        logger.exception("a step after the task was recorded failed", extra={"task_id": task.id})
+        _keep_watched(runtime, task)
+        return task
+    finally:
+        # Counted after the submit: nothing may stand between a slot and its submit.
+        runtime.telemetry.task_created(task.provider)
+
+
+def _keep_watched(runtime: Runtime, task: Task) -> None:
+    """Makes sure the fallback poller watches a task whose creation was cut short, so that its
+    callback or its deadline settles it (already running: a no-op)."""
+    try:
+        start_fallback_poller(runtime, task)
+    except Exception:
+        logger.exception(
+            "the task's fallback poller could not be started", extra={"task_id": task.id}
+        )

@@ -1,69 +1,62 @@
-"""Idempotency-Key on creates, through Powertools idempotency (DynamoDB persistence).
+"""Idempotency-Key on creates and extends: the key is bound to its task by the task's id.
 
-A repeat with the same key and body returns the task the first request created and submits
-nothing; the same key with another body, or while the first request is still running, is a
-conflict. Keys are scoped to the caller, so two principals never share one.
+A task created under a key gets an id derived from its owner and the key, so the binding is the
+task record itself, written by the same conditional put that creates the task: there is no moment
+at which the task exists and the key is free, whatever fails after it. A repeat finds the task by
+that id before anything is checked, reserved or submitted, and gets it back whatever became of it
+(queued, in progress, failed...): never a second task, never a second submit. The request's hash
+is kept on the task, so that the same key with another body is a conflict. Keys are scoped to the
+owner: two principals never share one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import dataclasses
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from veo_relay.errors import TaskConflict
+from veo_relay.errors import TaskConflict, TaskNotFound
 from veo_relay.tasks import Task
 
-# Longer than any client's retry window; Powertools checks expiry itself (TTL deletion lags).
-KEY_LIFETIME_SECONDS = 24 * 3600
+if TYPE_CHECKING:
+    from veo_relay.task_store import TaskStore  # PynamoDB: not in the API's cold start
 
 
-class IdempotentCreates:
-    def __init__(self, table_name: str) -> None:
-        self._config = IdempotencyConfig(
-            event_key_jmespath="[principal, key]",
-            payload_validation_jmespath="body",
-            expires_after_seconds=KEY_LIFETIME_SECONDS,
-            hash_function="sha256",
-        )
-        self._create_once = idempotent_function(
-            _create,
-            data_keyword_argument="request",
-            persistence_store=DynamoDBPersistenceLayer(table_name=table_name),
-            config=self._config,
-        )
+@dataclasses.dataclass(frozen=True)
+class KeyBinding:
+    """What a request under an Idempotency-Key creates its task with, and a repeat must match."""
 
-    def register(self, context: LambdaContext) -> None:
-        """Lets a request cut off by the Lambda timeout free its key when its time is up."""
-        self._config.register_lambda_context(context)
-
-    def create(
-        self, principal: str, key: str, body: dict[str, Any], create: Callable[[], Task]
-    ) -> str:
-        """The id of the task created for this key, creating it only the first time."""
-        request = {"principal": principal, "key": key, "body": body}
-        try:
-            result = self._create_once(request=request, create=create)
-        except IdempotencyValidationError:
-            raise TaskConflict(
-                "Idempotency-Key: already used with a different body; use a new key"
-            ) from None
-        except IdempotencyAlreadyInProgressError:
-            raise TaskConflict(
-                "Idempotency-Key: a request with this key is still being processed; retry shortly"
-            ) from None
-        return str(result["task_id"])
+    task_id: str
+    request_hash: str
 
 
-def _create(request: dict[str, Any], create: Callable[[], Task]) -> dict[str, str]:
-    return {"task_id": create().id}
+def binding_for(owner: str, key: str | None, request: dict[str, Any]) -> KeyBinding | None:
+    """The binding of `owner`'s `key` to a task made from `request` (its kind and every field
+    the caller chose, JSON-serialisable); None without a key."""
+    if key is None:
+        return None
+    owner_and_key = json.dumps([owner, key]).encode()
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":")).encode()
+    return KeyBinding(
+        # The shape of every task id (vid_ and 96 bits in hex); a random one never equals it.
+        task_id=f"vid_{hashlib.sha256(owner_and_key).hexdigest()[:24]}",
+        request_hash=hashlib.sha256(canonical).hexdigest(),
+    )
+
+
+def bound_task(tasks: TaskStore, owner: str, binding: KeyBinding) -> Task | None:
+    """The task the key is bound to, if it has one (see `repeated_by`)."""
+    try:
+        task = tasks.get(binding.task_id)
+    except TaskNotFound:
+        return None
+    return repeated_by(task, owner, binding.request_hash)
+
+
+def repeated_by(task: Task, owner: str, request_hash: str | None) -> Task:
+    """`task`, found under a key, for a request that repeats the one that created it; a conflict
+    when it was created by another request."""
+    if request_hash is None or task.owner != owner or task.request_hash != request_hash:
+        raise TaskConflict("Idempotency-Key: already used with a different body; use a new key")
+    return task

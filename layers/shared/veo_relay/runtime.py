@@ -12,7 +12,6 @@ if TYPE_CHECKING:
 
     from veo_relay.announcements import VideoEvents
     from veo_relay.downloader import DownloadPolicy
-    from veo_relay.idempotency import IdempotentCreates
     from veo_relay.providers.base import Provider
     from veo_relay.submit_slots import SubmitSlots
     from veo_relay.task_store import TaskStore
@@ -60,14 +59,6 @@ class Runtime:
         if not self.settings.submit_queue_url:
             raise RuntimeError("SUBMIT_QUEUE_URL is not configured for this function")
         return SubmitQueue(boto3.client("sqs"), self.settings.submit_queue_url)
-
-    @cached_property
-    def idempotent_creates(self) -> IdempotentCreates:
-        from veo_relay.idempotency import IdempotentCreates
-
-        if not self.settings.idempotency_table:
-            raise RuntimeError("IDEMPOTENCY_TABLE is not configured for this function")
-        return IdempotentCreates(self.settings.idempotency_table)
 
     @cached_property
     def submit_slots(self) -> SubmitSlots:

@@ -85,7 +85,6 @@ class Settings:
     video_bucket: str
     copy_queue_url: str | None
     submit_queue_url: str | None
-    idempotency_table: str | None
     state_machine_arn: str | None
     provider_keys_secret_arn: str | None
     # Keys that verify provider callbacks (kie's X-Webhook-Signature HMAC key), by provider.
@@ -118,7 +117,6 @@ class Settings:
             video_bucket=reader.required("VIDEO_BUCKET"),
             copy_queue_url=reader.optional("COPY_QUEUE_URL"),
             submit_queue_url=reader.optional("SUBMIT_QUEUE_URL"),
-            idempotency_table=reader.optional("IDEMPOTENCY_TABLE"),
             state_machine_arn=reader.optional("STATE_MACHINE_ARN"),
             provider_keys_secret_arn=reader.optional("PROVIDER_KEYS_SECRET_ARN"),
             callback_keys_secret_arn=reader.optional("CALLBACK_KEYS_SECRET_ARN"),

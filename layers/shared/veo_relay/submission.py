@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
+from veo_relay.deadlines import Deadline, leaves_time_to_submit, submit_deadline
 from veo_relay.errors import ProviderError
 from veo_relay.providers.base import ExtensionRequest, GenerationRequest, Submission
 from veo_relay.runtime import Runtime
@@ -61,9 +62,10 @@ def start_fallback_poller(runtime: Runtime, task: Task) -> None:
 
 def queue_for_later(runtime: Runtime, task: Task, ticket: SubmitTicket, slot_at: float) -> None:
     """Leaves the task `queued` until `slot_at`. Its fallback poller runs meanwhile (a second
-    start is a no-op), so the deadline covers a task that never leaves the queue."""
-    runtime.submit_queue.request_submit(ticket, slot_at)
+    start is a no-op), so the deadline covers a task that never leaves the queue; it is started
+    first, so that it does even when the queue's message could not be sent."""
     start_fallback_poller(runtime, task)
+    runtime.submit_queue.request_submit(ticket, slot_at)
 
 
 def submit_queued(runtime: Runtime, ticket: SubmitTicket, slot_at: float) -> SubmitOutcome:
@@ -80,24 +82,42 @@ def submit_queued(runtime: Runtime, ticket: SubmitTicket, slot_at: float) -> Sub
         return SubmitOutcome.FAILED  # recorded on the task; nobody waits for the error here
 
 
+def submits_inline(slot_at: float, deadline: Deadline | None) -> bool:
+    """Whether a caller makes the submit in `slot_at` itself: the slot is at most
+    INLINE_WAIT_SECONDS away and, for a caller waiting with a `deadline` (the API), the provider
+    still has its time once the slot has come. Otherwise the submit queue makes it."""
+    wait = slot_at - time.time()
+    return wait <= INLINE_WAIT_SECONDS and leaves_time_to_submit(deadline, wait)
+
+
 def submit_claimed(
-    runtime: Runtime, task: Task, ticket: SubmitTicket, slot_at: float
+    runtime: Runtime,
+    task: Task,
+    ticket: SubmitTicket,
+    slot_at: float,
+    deadline: Deadline | None = None,
 ) -> SubmitOutcome:
-    """Submits a task whose claim this caller holds, in its slot. Raises the provider's error
-    only when the task is failed for good by it."""
+    """Submits a task whose claim this caller holds, in its slot; with a `deadline` (a client
+    waits), only if the provider's answer can come in time, else the submit queue makes it.
+    Raises the provider's error only when the task is failed for good by it."""
     # Later than its provider's tolerance, a submit could crowd a window past the limit: it takes
     # a fresh slot, here and now, and goes in it when that slot is near. Requeueing instead would
     # never catch up on a busy system, where every trip through the queue arrives late again.
     if time.time() - slot_at > runtime.settings.providers[task.provider].rate_limit.late_tolerance:
         slot_at = reserve_slot(runtime, task.provider)
-        if not wait_for_slot(slot_at):
-            runtime.tasks.release_submit(task.id, task.provider, task.fallback_providers)
-            queue_for_later(runtime, task, ticket, slot_at)
-            return SubmitOutcome.QUEUED
+        if not submits_inline(slot_at, deadline):
+            return _requeue(runtime, task, ticket, slot_at)
+        wait_for_slot(slot_at)
+    if not leaves_time_to_submit(deadline):
+        # The slot's wait and the writes before it used the caller's time up: the queue's worker
+        # submits now, with the full timeouts, and the client gets the task queued.
+        return _requeue(runtime, task, ticket, slot_at)
     provider = runtime.provider(task.provider)
     callback_url = ticket.callback_url(task.provider) if provider.supports_callbacks else None
     try:
-        submission = _submit(runtime, task, callback_url)
+        submission = _submit(
+            runtime, task, callback_url, None if deadline is None else submit_deadline(deadline)
+        )
     except ProviderError as exc:
         return _after_refusal(runtime, task, ticket, exc)
     try:
@@ -112,7 +132,16 @@ def submit_claimed(
     return SubmitOutcome.SUBMITTED
 
 
-def _submit(runtime: Runtime, task: Task, callback_url: str | None) -> Submission:
+def _requeue(runtime: Runtime, task: Task, ticket: SubmitTicket, slot_at: float) -> SubmitOutcome:
+    """Gives the claim back (nothing was sent) and leaves the submit to the queue, in `slot_at`."""
+    runtime.tasks.release_submit(task.id, task.provider, task.fallback_providers)
+    queue_for_later(runtime, task, ticket, slot_at)
+    return SubmitOutcome.QUEUED
+
+
+def _submit(
+    runtime: Runtime, task: Task, callback_url: str | None, deadline: Deadline | None
+) -> Submission:
     provider = runtime.provider(task.provider)
     if task.kind is TaskKind.GENERATE:
         return provider.submit_generation(
@@ -126,6 +155,7 @@ def _submit(runtime: Runtime, task: Task, callback_url: str | None) -> Submissio
                 watermark=task.watermark,
             ),
             callback_url,
+            deadline,
         )
     assert task.parent_id is not None
     parent = runtime.tasks.get(task.parent_id)
@@ -141,6 +171,7 @@ def _submit(runtime: Runtime, task: Task, callback_url: str | None) -> Submissio
             watermark=task.watermark,
         ),
         callback_url,
+        deadline,
     )
 
 

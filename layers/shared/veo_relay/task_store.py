@@ -82,6 +82,7 @@ class TaskRecord(Model):
     video = MapAttribute(null=True)  # type: ignore[var-annotated]
     error = MapAttribute(null=True)  # type: ignore[var-annotated]
     webhook_url = UnicodeAttribute(null=True)
+    request_hash = UnicodeAttribute(null=True)
     # Only failed tasks expire: they hold no video, and a completed task's record is kept forever.
     expires_at = TTLAttribute(null=True)
 
@@ -101,8 +102,16 @@ class TaskStore:
         TaskRecord.Meta.table_name = table_name
         TaskRecord._connection = None  # a previous binding's connection names another table
 
-    def create(self, task: Task) -> None:
-        _to_record(task).save(condition=TaskRecord.id.does_not_exist())
+    def create(self, task: Task) -> bool:
+        """False when a task with this id exists already: one created under the same
+        Idempotency-Key, whose id is derived from it (veo_relay.idempotency)."""
+        try:
+            _to_record(task).save(condition=TaskRecord.id.does_not_exist())
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
 
     def get(self, task_id: str) -> Task:
         try:
@@ -318,6 +327,7 @@ def _to_task(record: TaskRecord) -> Task:
         video=StoredVideoRef(**_plain(video)) if video else None,
         error=TaskError(**_plain(error)) if error else None,
         webhook_url=record.webhook_url,
+        request_hash=record.request_hash,
     )
 
 

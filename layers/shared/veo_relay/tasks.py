@@ -90,6 +90,9 @@ class Task:
     # Where `video.completed` / `video.failed` are delivered. Not in the task object: the object
     # travels in events and manifests, and a client's endpoint is its own business.
     webhook_url: str | None = None
+    # For a task created under an Idempotency-Key (its id derived from the key): the SHA-256 of
+    # the request, which a repeat with the same key must match (veo_relay.idempotency).
+    request_hash: str | None = None
 
     def to_public(self, download_url: str | None = None) -> dict[str, Any]:
         """The contract's task object."""

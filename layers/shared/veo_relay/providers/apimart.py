@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import requests
 
+from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback, InvalidRequest, ProviderError
 from veo_relay.providers.base import (
     CallbackNotice,
@@ -48,7 +49,12 @@ class ApimartProvider:
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
 
-    def submit_generation(self, request: GenerationRequest, callback_url: str | None) -> Submission:
+    def submit_generation(
+        self,
+        request: GenerationRequest,
+        callback_url: str | None,
+        deadline: Deadline | None = None,
+    ) -> Submission:
         # `callback_url` is ignored: apimart has nowhere to send it. A watermark has no field
         # either, so it cannot be passed on.
         model = _model(request.mode)
@@ -63,10 +69,15 @@ class ApimartProvider:
         # Sent explicitly: left out, apimart infers it from the image count (2 → frame, 3 → ref).
         if request.generation_type in _GENERATION_TYPES:
             body["generation_type"] = _GENERATION_TYPES[request.generation_type]
-        response = self._http.post("/v1/videos/generations", body)
+        response = self._http.post("/v1/videos/generations", body, deadline)
         return Submission(_submitted_task_id(_envelope(response)), model)
 
-    def submit_extension(self, request: ExtensionRequest, callback_url: str | None) -> Submission:
+    def submit_extension(
+        self,
+        request: ExtensionRequest,
+        callback_url: str | None,
+        deadline: Deadline | None = None,
+    ) -> Submission:
         # The remix model must be the original task's, whatever mode the extension asks for.
         model = request.parent_model or _model(request.mode)
         body: dict[str, Any] = {
@@ -78,7 +89,8 @@ class ApimartProvider:
             "raw": False,
         }
         path = f"/v1/videos/{_segment(request.parent_provider_task_id)}/remix"
-        return Submission(_submitted_task_id(_envelope(self._http.post(path, body))), model)
+        response = self._http.post(path, body, deadline)
+        return Submission(_submitted_task_id(_envelope(response)), model)
 
     def read_status(self, provider_task_id: str, kind: TaskKind) -> ProviderStatus:
         # One route for generations and remixes alike.

@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback, ProviderError
 from veo_relay.providers.base import (
     CallbackNotice,
@@ -43,7 +44,12 @@ class ApixoProvider:
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
 
-    def submit_generation(self, request: GenerationRequest, callback_url: str | None) -> Submission:
+    def submit_generation(
+        self,
+        request: GenerationRequest,
+        callback_url: str | None,
+        deadline: Deadline | None = None,
+    ) -> Submission:
         task_input: dict[str, Any] = {
             "mode": request.mode,
             "prompt": request.prompt,
@@ -53,9 +59,15 @@ class ApixoProvider:
         if request.image_urls:
             task_input["image_urls"] = list(request.image_urls)
         _add_optional(task_input, request.seed, request.watermark)
-        return Submission(self._submit(GENERATE_MODEL, task_input, callback_url), GENERATE_MODEL)
+        task_id = self._submit(GENERATE_MODEL, task_input, callback_url, deadline)
+        return Submission(task_id, GENERATE_MODEL)
 
-    def submit_extension(self, request: ExtensionRequest, callback_url: str | None) -> Submission:
+    def submit_extension(
+        self,
+        request: ExtensionRequest,
+        callback_url: str | None,
+        deadline: Deadline | None = None,
+    ) -> Submission:
         # `taskId` is apixo's own id of a veo-3-1 task (not an upstream id, not an extend task).
         task_input: dict[str, Any] = {
             "taskId": request.parent_provider_task_id,
@@ -63,7 +75,8 @@ class ApixoProvider:
             "prompt": request.prompt,
         }
         _add_optional(task_input, request.seed, request.watermark)
-        return Submission(self._submit(EXTEND_MODEL, task_input, callback_url), EXTEND_MODEL)
+        task_id = self._submit(EXTEND_MODEL, task_input, callback_url, deadline)
+        return Submission(task_id, EXTEND_MODEL)
 
     def read_status(self, provider_task_id: str, kind: TaskKind) -> ProviderStatus:
         path = f"/api/v1/statusTask/{_MODEL_OF[kind]}"
@@ -83,13 +96,19 @@ class ApixoProvider:
         task_id = data.get("taskId") if isinstance(data, dict) else None
         return CallbackNotice(provider_task_id=task_id if isinstance(task_id, str) else None)
 
-    def _submit(self, model: str, task_input: dict[str, Any], callback_url: str | None) -> str:
+    def _submit(
+        self,
+        model: str,
+        task_input: dict[str, Any],
+        callback_url: str | None,
+        deadline: Deadline | None,
+    ) -> str:
         body: dict[str, Any] = {"input": task_input}
         if callback_url:
             body.update(request_type="callback", callback_url=callback_url)
         else:
             body["request_type"] = "async"
-        envelope = _envelope(self._http.post(f"/api/v1/generateTask/{model}", body))
+        envelope = _envelope(self._http.post(f"/api/v1/generateTask/{model}", body, deadline))
         data = envelope.get("data")
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from veo_relay.deadlines import Deadline
 from veo_relay.tasks import TaskError, TaskKind
 
 __all__ = ["TaskKind"]  # re-exported: adapters speak of kinds too
@@ -83,12 +84,20 @@ class Provider(Protocol):
     supports_callbacks: bool
     rules: ProviderRules
 
+    # `deadline`: when a caller waiting for the submit (the API) needs the provider's answer by;
+    # None: the full timeouts (providers.http.SUBMIT_TIMEOUT).
     def submit_generation(
-        self, request: GenerationRequest, callback_url: str | None
+        self,
+        request: GenerationRequest,
+        callback_url: str | None,
+        deadline: Deadline | None = None,
     ) -> Submission: ...
 
     def submit_extension(
-        self, request: ExtensionRequest, callback_url: str | None
+        self,
+        request: ExtensionRequest,
+        callback_url: str | None,
+        deadline: Deadline | None = None,
     ) -> Submission: ...
 
     def read_status(self, provider_task_id: str, kind: TaskKind) -> ProviderStatus: ...

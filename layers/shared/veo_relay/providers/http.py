@@ -2,21 +2,56 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NameResolutionError, NewConnectionError
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from veo_relay.deadlines import Deadline, provider_has_time
 from veo_relay.errors import ProviderError
 
+# (connect, read). A submit made while a client waits (the API) gets less when its deadline
+# leaves less; the submit queue's worker always gets these.
 SUBMIT_TIMEOUT = (3.05, 20.0)
 STATUS_TIMEOUT = (3.05, 10.0)
+_SHORTEST_TIMEOUT = 0.1  # urllib3 refuses 0; the caller made sure there was time (deadlines.py)
+# A submit whose connect failed is tried again after these pauses (urllib3's backoff for the
+# status reads' retries); None: the last attempt.
+_CONNECT_PAUSES: tuple[float | None, ...] = (0.0, 1.0, 2.0, None)
+
+
+class _GetsOnlyRetry(Retry):
+    """urllib3 retries a failed connect whatever the method; here only GETs. A submit is never
+    repeated by the transport: not once sent (a repeat could pay twice; urllib3 already keeps to
+    that), nor after a failed connect (four 3-second connect timeouts would outlast the API's
+    budget; the refusal proves nothing was created, and the submit queue tries again in a later
+    slot)."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        connect_failed = error is not None and self._is_connection_error(error)
+        if connect_failed and method is not None and not self._is_method_retryable(method):
+            # What urllib3 raises once retries run out, so requests maps it as usual.
+            raise MaxRetryError(_pool, url, error) from error  # type: ignore[arg-type]
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
 
 # GETs only: a submit is never repeated blindly, since a repeat could pay twice.
-_STATUS_RETRY = Retry(
+_STATUS_RETRY = _GetsOnlyRetry(
     total=3,
     backoff_factor=0.5,
     status_forcelist=(429, 500, 502, 503, 504),
@@ -49,22 +84,34 @@ class ProviderHttp:
         key = self._api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
 
-    def post(self, path: str, body: dict[str, Any]) -> requests.Response:
-        try:
-            return self.session.post(
-                self.base_url + path, json=body, headers=self._auth(), timeout=SUBMIT_TIMEOUT
-            )
-        except requests.ConnectionError as exc:
-            if not _never_sent(exc):
+    def post(
+        self, path: str, body: dict[str, Any], deadline: Deadline | None = None
+    ) -> requests.Response:
+        """A submit. A failed connect (nothing was sent) is tried again, as urllib3 would, but
+        with a `deadline` only while the provider would still have its time (deadlines.py);
+        connecting and waiting for the answer end by the deadline."""
+        for pause in _CONNECT_PAUSES:
+            try:
+                return self.session.post(
+                    self.base_url + path,
+                    json=body,
+                    headers=self._auth(),
+                    timeout=_submit_timeout(deadline),
+                )
+            except requests.ConnectionError as exc:
+                if not _never_sent(exc):
+                    raise _outcome_unknown(exc) from exc
+                if pause is None or not provider_has_time(deadline, pause):
+                    raise ProviderError(
+                        "provider_unavailable",
+                        f"provider unreachable: {exc.__class__.__name__}",
+                        retryable=True,
+                        created_nothing=True,
+                    ) from exc
+            except requests.RequestException as exc:
                 raise _outcome_unknown(exc) from exc
-            raise ProviderError(
-                "provider_unavailable",
-                f"provider unreachable: {exc.__class__.__name__}",
-                retryable=True,
-                created_nothing=True,
-            ) from exc
-        except requests.RequestException as exc:
-            raise _outcome_unknown(exc) from exc
+            time.sleep(pause)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def get(self, path: str, params: dict[str, str] | None = None) -> requests.Response:
         try:
@@ -77,6 +124,16 @@ class ProviderHttp:
                 f"provider status unreachable: {exc.__class__.__name__}",
                 retryable=True,
             ) from exc
+
+
+def _submit_timeout(deadline: Deadline | None) -> tuple[float, float]:
+    """SUBMIT_TIMEOUT, cut to `deadline`: the longest connect and the read together fit in it."""
+    connect, read = SUBMIT_TIMEOUT
+    if deadline is None:
+        return connect, read
+    left = deadline.remaining()
+    connect = max(_SHORTEST_TIMEOUT, min(connect, left))
+    return connect, max(_SHORTEST_TIMEOUT, min(read, left - connect))
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:

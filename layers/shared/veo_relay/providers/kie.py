@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback, InvalidRequest, ProviderError
 from veo_relay.providers.base import (
     CallbackNotice,
@@ -57,7 +58,12 @@ class KieProvider:
         self._webhook_hmac_key = webhook_hmac_key
         self._clock = clock
 
-    def submit_generation(self, request: GenerationRequest, callback_url: str | None) -> Submission:
+    def submit_generation(
+        self,
+        request: GenerationRequest,
+        callback_url: str | None,
+        deadline: Deadline | None = None,
+    ) -> Submission:
         model = _model(_GENERATE_MODELS, request.mode)
         # enableTranslation is left to kie's default; the deprecated enableFallback is not sent.
         body: dict[str, Any] = {
@@ -69,9 +75,14 @@ class KieProvider:
         if request.image_urls:
             body["imageUrls"] = list(request.image_urls)
         _add_optional(body, request.seed, request.watermark, callback_url)
-        return Submission(self._submit("/api/v1/veo/generate", body), model)
+        return Submission(self._submit("/api/v1/veo/generate", body, deadline), model)
 
-    def submit_extension(self, request: ExtensionRequest, callback_url: str | None) -> Submission:
+    def submit_extension(
+        self,
+        request: ExtensionRequest,
+        callback_url: str | None,
+        deadline: Deadline | None = None,
+    ) -> Submission:
         model = _model(_EXTEND_MODELS, request.mode)
         body: dict[str, Any] = {
             "taskId": request.parent_provider_task_id,
@@ -79,7 +90,7 @@ class KieProvider:
             "model": model,
         }
         _add_optional(body, request.seed, request.watermark, callback_url)
-        return Submission(self._submit("/api/v1/veo/extend", body), model)
+        return Submission(self._submit("/api/v1/veo/extend", body, deadline), model)
 
     def read_status(self, provider_task_id: str, kind: TaskKind) -> ProviderStatus:
         # One route for every task kind. An unknown task is a body 422 "record is null", which
@@ -124,8 +135,8 @@ class KieProvider:
         if not hmac.compare_digest(base64.b64encode(digest), signature.encode()):
             raise InvalidCallback("kie callback signature does not match")
 
-    def _submit(self, path: str, body: dict[str, Any]) -> str:
-        data = _envelope(self._http.post(path, body)).get("data")
+    def _submit(self, path: str, body: dict[str, Any], deadline: Deadline | None) -> str:
+        data = _envelope(self._http.post(path, body, deadline)).get("data")
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:
             raise ProviderError("provider_error", "kie accepted the task but sent no taskId")
