@@ -22,7 +22,7 @@ import boto3
 from bench.procs import aws_env, moto_server
 from bench.report import Row, SectionResult, verdict
 from bench.stats import ms, percentile
-from offline.aws import REGION, provision
+from offline.aws import REGION, provision, store_provider_keys
 from offline.functions import LocalFunctions
 from offline.simulator import ProviderSimulator
 from offline.simulator.apixo import ApixoProtocol
@@ -83,17 +83,23 @@ def _stack() -> Iterator[tuple[Template, LocalFunctions, SlowableSimulator]]:
         simulator = SlowableSimulator(ApixoProtocol, port=0, api_key=SIM_API_KEY)
         simulator.start()
         try:
-            for function in template.of_type("AWS::Serverless::Function"):
-                os.environ.update(template.function_environment(function, parameters))
-            os.environ.update(
-                APIXO_BASE_URL=simulator.base_url,
-                APIXO_API_KEY=SIM_API_KEY,
-                KIE_BASE_URL=UNREACHABLE,
-                APIMART_BASE_URL=UNREACHABLE,
-                TRUST_PROVIDER_ORIGIN="true",
-                PUBLIC_BASE_URL=UNREACHABLE,
+            session = boto3.Session(region_name=REGION)
+            store_provider_keys(template, session, {"apixo": SIM_API_KEY})
+            functions = LocalFunctions(template)
+            # Each function with its own environment and role, as the offline stack runs them.
+            functions.deploy(
+                template,
+                parameters,
+                {
+                    "APIXO_BASE_URL": simulator.base_url,
+                    "KIE_BASE_URL": UNREACHABLE,
+                    "APIMART_BASE_URL": UNREACHABLE,
+                    "TRUST_PROVIDER_ORIGIN": "true",
+                    "PUBLIC_BASE_URL": UNREACHABLE,
+                    "POWERTOOLS_TRACE_DISABLED": "true",
+                },
             )
-            yield template, LocalFunctions(template), simulator
+            yield template, functions, simulator
         finally:
             simulator.stop()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from offline.aws import REGION
 from offline.functions import LocalFunctions
+from offline.isolation import acting_as
 from offline.template import QueueTrigger, StreamTrigger, Template
 
 log = logging.getLogger("offline.event_sources")
@@ -59,12 +60,14 @@ class QueuePollers:
         queue_arn = self._template.attributes[(trigger.queue, "Arn")]
         while not self._stopping.is_set():
             try:
-                received = self._sqs.receive_message(
-                    QueueUrl=queue_url,
-                    MaxNumberOfMessages=trigger.batch_size,
-                    WaitTimeSeconds=1,
-                    MessageSystemAttributeNames=["All"],
-                )
+                # Lambda's poller reads and deletes with the function's own role.
+                with acting_as(trigger.function):
+                    received = self._sqs.receive_message(
+                        QueueUrl=queue_url,
+                        MaxNumberOfMessages=trigger.batch_size,
+                        WaitTimeSeconds=1,
+                        MessageSystemAttributeNames=["All"],
+                    )
             except Exception:  # the embedded AWS is stopping or briefly unavailable
                 if not self._stopping.wait(0.5):
                     log.exception("receive from %s failed", trigger.queue)
@@ -84,14 +87,16 @@ class QueuePollers:
             log.exception("%s failed on a batch from %s", trigger.function, trigger.queue)
             failed = {m["MessageId"] for m in messages}
         for message in messages:
+            receipt = message["ReceiptHandle"]
             if message["MessageId"] in failed:
+                # Lambda leaves a failed message to its visibility timeout; shortening it is this
+                # stack's own doing (faults can be watched), not the function's.
                 self._sqs.change_message_visibility(
-                    QueueUrl=queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=self._retry_delay,
+                    QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=self._retry_delay
                 )
             else:
-                self._sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                with acting_as(trigger.function):
+                    self._sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt)
 
 
 def _record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -206,13 +211,20 @@ class StreamPollers:
             log.error("%s dropped a stream batch after its retries", trigger.function)
             return
         sequence_numbers = [r["dynamodb"].get("SequenceNumber") for r in records]
+        with acting_as(trigger.function):  # Lambda sends it with the function's role
+            self._send_failure_note(trigger, sequence_numbers, len(records))
+
+    def _send_failure_note(
+        self, trigger: StreamTrigger, sequence_numbers: list[Any], batch_size: int
+    ) -> None:
+        assert trigger.on_failure_queue is not None
         self._sqs.send_message(
             QueueUrl=self._template.names[trigger.on_failure_queue],
             MessageBody=json.dumps(
                 {
                     "requestContext": {"condition": "RetryAttemptsExhausted"},
                     "DDBStreamBatchInfo": {
-                        "batchSize": len(records),
+                        "batchSize": batch_size,
                         "startSequenceNumber": sequence_numbers[0],
                         "endSequenceNumber": sequence_numbers[-1],
                     },

@@ -161,6 +161,7 @@ def _install() -> None:
             return
         import botocore.client
         import botocore.session
+        import botocore.signers
 
         if not isinstance(os.environ, FunctionEnviron):
             os.environ = FunctionEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003
@@ -192,8 +193,21 @@ def _install() -> None:
                 client._veo_relay_caller = invocation.function
             return client
 
+        presign = botocore.signers.generate_presigned_url
+
+        def checked_presign(client: Any, ClientMethod: str, Params: Any = None, **kw: Any) -> Any:
+            # AWS checks a presigned URL's permission when it is used, with the signer's role;
+            # nobody here can tell then whose it was, so it is checked when it is signed.
+            role = _role_of(client, _current.get())
+            if role is not None:
+                operation = client.meta.method_to_api_mapping[ClientMethod]
+                authorize(role, client.meta.service_model.signing_name, operation, Params or {})
+            return presign(client, ClientMethod, Params, **kw)
+
         botocore.client.BaseClient._make_api_call = checked_call  # type: ignore[method-assign]
         botocore.session.Session.create_client = tagged_client  # type: ignore[method-assign]
+        # New clients take it up (it is bound when botocore builds a client class).
+        botocore.signers.generate_presigned_url = checked_presign
         from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
         LambdaPowertoolsFormatter.log_format = _PerInvocationLogKeys()  # type: ignore[assignment]

@@ -57,6 +57,7 @@ class LocalStack:
         self._env = env
         self.template: Template = load_template()
         self.simulators: dict[str, Any] = {}
+        self.functions: Any = None  # LocalFunctions, once started
         self._stoppables: list[Any] = []
 
     @property
@@ -84,7 +85,7 @@ class LocalStack:
         from offline.functions import LocalFunctions
 
         os.environ.update(self._aws_environment())
-        functions = LocalFunctions(self.template)
+        functions = self.functions = LocalFunctions(self.template)
         configure_moto(functions.invoke)
         moto = ThreadedMotoServer(ip_address=self.host, port=self.ports.aws, verbose=False)
         moto.start()

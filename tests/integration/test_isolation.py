@@ -335,3 +335,18 @@ def test_concurrent_invocations_log_each_with_its_own_functions_context(stack, m
     assert line.get("correlation_id") == task["id"], line
     callback_line = next(line for line in lines if line["message"] == "callback refused")
     assert callback_line["function_name"] == "CallbackFunction"
+
+
+def test_a_download_url_is_signed_only_by_a_role_that_may_read_the_video(stack):
+    # Given the API function's role (s3:GetObject on videos/*) and the callback's (none)
+    key = "videos/vid_x/vid_x.mp4"
+    with acting_as("ApiFunction"):
+        url = boto3.client("s3").generate_presigned_url(
+            "get_object", Params={"Bucket": stack.bucket, "Key": key}
+        )
+    assert key in url
+    # When the callback function signs one / Then it is refused, as its URL would be when used
+    with acting_as("CallbackFunction"), pytest.raises(ClientError, match="s3:GetObject"):
+        boto3.client("s3").generate_presigned_url(
+            "get_object", Params={"Bucket": stack.bucket, "Key": key}
+        )
