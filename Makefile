@@ -13,7 +13,7 @@ help:
 	@echo "make run       the whole system offline: API :3000, AWS :5000, provider simulators"
 	@echo "make openapi   regenerate docs/openapi.json from the API's routes"
 	@echo "make bench     performance figures beside their baselines -> docs/performance.md (not in test)"
-	@echo "make build     sam build (layer built for arm64 / python3.13)"
+	@echo "make build     sam build (layer built for arm64 / python3.13, bytecode by LAMBDA_PYTHON)"
 	@echo "make deploy    sam deploy (guided the first time)"
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
