@@ -1,7 +1,8 @@
 """Provider adapters, one module per provider behind `Provider`.
 
 Each adapter module is imported only when its provider is first used, so a cold start pays for
-one provider at most.
+one provider at most; the HTTP transport (requests) too, so that a function importing `base` for
+its types (the copy worker, the API's reads) does not load it at all until it calls a provider.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from veo_relay.providers.base import Provider
-from veo_relay.providers.http import ProviderHttp
 from veo_relay.settings import ProviderSettings
 
 
 def build_provider(settings: ProviderSettings, api_key: Callable[[], str | None]) -> Provider:
     """`api_key` is called on the first request only: parsing a callback needs no secret."""
+    from veo_relay.providers.http import ProviderHttp
+
     http = ProviderHttp(settings.base_url, api_key)
     if settings.name == "apixo":
         from veo_relay.providers.apixo import ApixoProvider
