@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import subprocess
 import tempfile
 import time
@@ -60,6 +61,7 @@ def _measure(built: artifacts.Built, names: list[str], quick: bool) -> SectionRe
     commands.update({name: ("app", [built.functions[name], built.layer]) for name in names})
     files_before = built.files()
     samples: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     errors: dict[str, str] = {}
     # Round 0 warms up (fills the page cache) and is not counted; in every round the order is
     # shuffled so that no command always runs right after another.
@@ -68,11 +70,12 @@ def _measure(built: artifacts.Built, names: list[str], quick: bool) -> SectionRe
         random.Random(round_).shuffle(order)
         for name in order:
             module, paths = commands[name]
-            seconds, error = _time_import(artifacts.import_command(module, paths), env)
+            seconds, cpu_seconds, error = _time_import(artifacts.import_command(module, paths), env)
             if error:
                 errors[name] = error
             elif round_:
                 samples[name].append(seconds)
+                cpu[name].append(cpu_seconds)
 
     result = SectionResult("cold start")
     if BASELINE in errors or not samples[BASELINE]:
@@ -112,6 +115,13 @@ def _measure(built: artifacts.Built, names: list[str], quick: bool) -> SectionRe
                 artifacts.import_command("app", paths, "-X", "importtime"), "app", env
             )
             result.notes.append(f"{name} misses its target; {importtime.summary(entries)}.")
+    base_cpu = median(cpu[BASELINE])
+    result.notes.append(
+        f"CPU time (user + sys) of the same runs, medians, less disturbed by the other work on a "
+        f"shared machine than the wall time above: `import boto3` {ms(base_cpu)}; "
+        + "; ".join(f"{name} {ratio(median(cpu[name]), base_cpu)}" for name in names if cpu[name])
+        + "."
+    )
     written = built.files() - files_before
     result.notes.append(
         "each import ran as Lambda's does: in a fresh interpreter (`python -I -S -B`, no "
@@ -140,12 +150,21 @@ def _heavy_loaded(paths: list[Path], env: dict[str, str]) -> str:
     return ", ".join(p for p in HEAVY if p in loaded) or "none of " + "/".join(HEAVY[:3])
 
 
-def _time_import(command: list[str], env: dict[str, str]) -> tuple[float, str | None]:
+def _time_import(command: list[str], env: dict[str, str]) -> tuple[float, float, str | None]:
+    """Wall time, and the CPU time of the interpreter (the only child running meanwhile)."""
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     seconds = time.perf_counter() - started
+    cpu_seconds = _children_cpu() - cpu_before
     if done.returncode:
-        return seconds, done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
-    return seconds, None
+        error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
+        return seconds, cpu_seconds, error
+    return seconds, cpu_seconds, None
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
