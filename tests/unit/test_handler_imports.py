@@ -12,9 +12,10 @@ import pytest
 from tests.helpers import ROOT
 
 FUNCTIONS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/app.py"))
-# The X-Ray SDK (Powertools Tracer) in no function; requests with the first provider built;
-# PynamoDB with the first task read or written; pydantic in the API alone (its validation).
-NOT_AT_IMPORT = {"aws_xray_sdk", "requests", "pynamodb"}
+# The X-Ray SDK (Powertools Tracer) in no function; boto3 with the first client the Runtime
+# builds; requests with the first provider; PynamoDB with the first task read or written;
+# pydantic in the API alone (its validation).
+NOT_AT_IMPORT = {"aws_xray_sdk", "boto3", "requests", "pynamodb"}
 NOT_AT_IMPORT_BY = {name: NOT_AT_IMPORT | {"pydantic"} for name in FUNCTIONS if name != "api"}
 
 
