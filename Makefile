@@ -14,7 +14,7 @@ help:
 	@echo "make openapi   regenerate docs/openapi.json from the API's routes"
 	@echo "make bench     performance figures beside their baselines -> docs/performance.md (not in test)"
 	@echo "make least-privilege  IAM granted vs used by the suites -> docs/least-privilege.md"
-	@echo "make build     sam build (layer built for arm64 / python3.13)"
+	@echo "make build     sam build (layer built for arm64 / python3.13, bytecode by LAMBDA_PYTHON)"
 	@echo "make deploy    sam deploy (guided the first time)"
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
@@ -60,6 +60,15 @@ least-privilege: $(VENV)/.installed
 	mkdir -p .aws-sam && rm -f $(IAM_USAGE)
 	VEO_RELAY_IAM_USAGE=$(IAM_USAGE) $(BIN)/pytest -q tests/integration tests/e2e
 	$(BIN)/python -m tools.least_privilege $(IAM_USAGE)
+
+# The layer's bytecode is compiled by the runtime's Python (3.13): the first python3.13 that runs,
+# on the PATH or in pyenv; set LAMBDA_PYTHON to choose another.
+FOUND_LAMBDA_PYTHON := $(shell for p in python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13); do \
+	$$p -c 'import sys' 2>/dev/null && echo $$p && break; done)
+ifneq ($(FOUND_LAMBDA_PYTHON),)
+LAMBDA_PYTHON ?= $(FOUND_LAMBDA_PYTHON)
+export LAMBDA_PYTHON
+endif
 
 build: $(VENV)/.installed
 	$(BIN)/sam build

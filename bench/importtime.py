@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -18,15 +16,10 @@ class Entry:
     cumulative_us: int
 
 
-def profile(cwd: Path, module: str, env: Mapping[str, str]) -> list[Entry]:
-    """The import tree of `module` (post-order, as the interpreter prints it), startup left out."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        cwd=cwd,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-    )
+def profile(command: Sequence[str], module: str, env: Mapping[str, str]) -> list[Entry]:
+    """The import tree of `module` (post-order, as the interpreter prints it), startup left out;
+    `command` runs the import under `-X importtime`."""
+    done = subprocess.run(list(command), env=dict(env), capture_output=True, text=True)
     entries = [e for e in map(_parse, done.stderr.splitlines()) if e is not None]
     end = next(i for i, e in enumerate(entries) if e.name == module and e.depth == 0)
     start = end

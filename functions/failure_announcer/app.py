@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -18,7 +18,6 @@ from veo_relay.announcements import announce_failure
 from veo_relay.runtime import get_runtime
 
 logger = Logger()
-tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -29,8 +28,10 @@ def handle_task_change(record: DynamoDBRecord) -> bool:
     return announce_failure(get_runtime(), new_image, change.get("OldImage") or {})
 
 
+# No Tracer: importing the X-Ray SDK, and its patching of botocore, requests and PynamoDB, cost
+# this function's cold start more than anything else it imports (`make bench`); Lambda's active
+# tracing still records each invocation.
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A failed record is retried and, after the mapping's attempts, sent to its dead-letter queue.
     return process_partial_response(

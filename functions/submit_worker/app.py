@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -18,7 +18,6 @@ from veo_relay.submission import submit_queued
 from veo_relay.workflow import parse_submit_request
 
 logger = Logger()
-tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -35,8 +34,10 @@ def handle_submit_request(record: SQSRecord) -> str:
     return outcome.value
 
 
+# No Tracer: importing the X-Ray SDK, and its patching of botocore, requests and PynamoDB, cost
+# this function's cold start more than anything else it imports (`make bench`); Lambda's active
+# tracing still records each invocation.
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(
         event=event, record_handler=handle_submit_request, processor=processor, context=context

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -24,7 +24,6 @@ from veo_relay.announcements import verify_and_announce
 from veo_relay.runtime import get_runtime
 
 logger = Logger()
-tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -32,8 +31,10 @@ def handle_stored_object_event(record: SQSRecord) -> list[str]:
     return [_verify(key) for key in _manifest_keys(json.loads(record.body))]
 
 
+# No Tracer: importing the X-Ray SDK, and its patching of botocore, requests and PynamoDB, cost
+# this function's cold start more than anything else it imports (`make bench`); Lambda's active
+# tracing still records each invocation.
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records") or []
     if records and records[0].get("eventSource") == "aws:sqs":

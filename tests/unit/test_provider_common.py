@@ -312,3 +312,34 @@ def test_adapter_modules_are_imported_only_when_their_provider_is_built():
 
     # Then no adapter module loads with the package, and building kie loads kie's alone
     assert result.stdout.strip() == "[] ['veo_relay.providers.kie']"
+
+
+def test_requests_is_imported_only_when_a_provider_is_built():
+    # Given a fresh interpreter (so this process's imports do not count)
+    script = textwrap.dedent(
+        """
+        import sys
+        from veo_relay.providers import build_provider
+        from veo_relay.providers.base import ProviderState
+        from veo_relay.settings import ProviderSettings, RateLimit
+        before = "requests" in sys.modules
+        settings = ProviderSettings(
+            "apixo", "https://a.example", None, frozenset(), RateLimit(1, 1), first_wait_seconds=90
+        )
+        build_provider(settings, lambda: None)
+        print(before, "requests" in sys.modules)
+        """
+    )
+
+    # When the providers package and its types are imported, then one provider is built
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(LAYER)},
+    )
+
+    # Then the HTTP transport loads with the provider, not with the package (a cold start that
+    # only needs the types, such as the API's reads, never pays for it)
+    assert result.stdout.strip() == "False True"

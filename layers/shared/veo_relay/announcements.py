@@ -16,7 +16,6 @@ from aws_lambda_powertools import Logger
 
 from veo_relay.manifests import MAX_MANIFEST_BYTES, ManifestError, parse_manifest, task_object
 from veo_relay.runtime import Runtime
-from veo_relay.task_store import task_from_image
 from veo_relay.tasks import TaskStatus
 
 logger = Logger(child=True)
@@ -95,6 +94,10 @@ def announce_failure(
 ) -> bool:
     """`Video Failed` when a stream record shows a task entering `failed`; False for any other
     change (the stream's filter already drops them in AWS)."""
+    # Imported here, not at the top: the stored-video consumer imports this module too and never
+    # reads the task table, so its cold start does not load PynamoDB.
+    from veo_relay.task_store import task_from_image
+
     task = task_from_image(new_image)
     before = old_image.get("status", {}).get("S")
     if task is None or task.status is not TaskStatus.FAILED or before == TaskStatus.FAILED:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
@@ -18,7 +19,9 @@ from veo_relay.manifests import (
 from veo_relay.providers.base import ProviderState
 from veo_relay.runtime import Runtime
 from veo_relay.tasks import StoredVideoRef, Task, TaskError, TaskStatus, parse_timestamp
-from veo_relay.video_store import StoredVideo
+
+if TYPE_CHECKING:  # the video store (boto3's transfer manager) loads with runtime.videos
+    from veo_relay.video_store import StoredVideo
 
 logger = Logger(child=True)
 

@@ -1,7 +1,8 @@
 """Provider adapters, one module per provider behind `Provider`.
 
 Each adapter module is imported only when its provider is first used, so a cold start pays for
-one provider at most.
+one provider at most; the HTTP transport (requests) too, so that a function importing `base` for
+its types (the copy worker, the API's reads) does not load it at all until it calls a provider.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from veo_relay.providers.base import Provider
-from veo_relay.providers.http import ProviderHttp
 from veo_relay.settings import ProviderSettings
 
 
@@ -20,6 +20,8 @@ def build_provider(
 ) -> Provider:
     """`api_key` is called for each request to the provider, `callback_key` for each callback
     (kie's signing key): both read through the secrets cache, so a rotation is seen."""
+    from veo_relay.providers.http import ProviderHttp
+
     http = ProviderHttp(settings.base_url, api_key)
     if settings.name == "apixo":
         from veo_relay.providers.apixo import ApixoProvider
