@@ -25,6 +25,28 @@ def _matches(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
 
 Call = tuple[str, str, str]  # principal, action, resource
 
+# Grants that the service uses on the role's behalf, not our code: Step Functions delivers a state
+# machine's execution logs with these (its Logging configuration).
+USED_BY_THE_SERVICE = {
+    ("FallbackPoller", action)
+    for action in (
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    )
+}
+
+
+def _stable(resource: str) -> str:
+    """A secret's ARN without the random suffix Secrets Manager gives it: every run of the
+    suites provisions its own secrets."""
+    return re.sub(r"(:secret:[^:]+)-[A-Za-z0-9]{6}$", r"\1", resource)
+
 
 def load(path: Path) -> tuple[set[Call], dict[Call, int], set[Call]]:
     """Grants, allowed calls (with counts) and denied calls, over every process that wrote."""
@@ -33,9 +55,11 @@ def load(path: Path) -> tuple[set[Call], dict[Call, int], set[Call]]:
     denied: set[Call] = set()
     for line in path.read_text().splitlines():
         record = json.loads(line)
-        grants.update((g["principal"], g["action"], g["resource"]) for g in record["granted"])
+        grants.update(
+            (g["principal"], g["action"], _stable(g["resource"])) for g in record["granted"]
+        )
         for call in record["used"]:
-            key = (call["principal"], call["action"], call["resource"])
+            key = (call["principal"], call["action"], _stable(call["resource"]))
             if call["allowed"]:
                 used[key] += call["calls"]
             else:
@@ -62,6 +86,9 @@ def report(path: Path) -> tuple[str, bool]:
             for (p, a, r), n in used.items()
             if p == principal and _matches(action, a, ignore_case=True) and _matches(resource, r)
         )
+        if (principal, action) in USED_BY_THE_SERVICE:
+            lines.append(f"| {principal} | `{action}` | `{resource}` | by the service |")
+            continue
         lines.append(f"| {principal} | `{action}` | `{resource}` | {calls or '**never**'} |")
         if not calls:
             unused.append((principal, action, resource))

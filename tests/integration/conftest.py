@@ -91,7 +91,12 @@ class Stack:
         from veo_relay.runtime import get_runtime
 
         with isolation.acting_as(function):
-            return get_runtime()
+            runtime = get_runtime()
+            # Its clients are made here, as the function's: those a test reaches for are then
+            # the function's on every thread (s3transfer's too), as in an invocation.
+            runtime.tasks  # noqa: B018
+            runtime.videos  # noqa: B018
+            return runtime
 
     def set_env(self, **variables: str) -> None:
         """Local settings every function sees from its next invocation on."""

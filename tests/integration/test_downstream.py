@@ -652,6 +652,41 @@ def test_a_failed_task_is_announced_from_the_stream_with_its_error(stack, bus, s
     assert detail == get_task(stack, task["id"])
 
 
+def test_a_failure_that_cannot_be_announced_lands_in_the_announcers_dead_letter_queue(
+    stack, stream_pollers, monkeypatch
+):
+    # Given an announcer that fails on every batch (the bus refuses, say)
+    import inspect
+
+    announcer = inspect.unwrap(stack.functions.handler("FailureAnnouncerFunction")).__globals__
+
+    def refuse(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("the bus is down")
+
+    monkeypatch.setitem(announcer, "announce_failure", refuse)
+    task = stack.create_task("a fox [sim:no-callback] [sim:delay=60]")
+
+    # When the task fails
+    assert fail_directly(task["id"]) is not None
+
+    # Then, after the mapping's retries, a note of the batch is in the dead-letter queue, sent
+    # with the announcer's own role (SAM grants the destination)
+    dlq = stack.template.names["FailureAnnouncerDeadLetterQueue"]
+    sqs = stack.client("sqs")
+    notes = wait_until(
+        lambda: sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages"),
+        timeout=20,
+        what="the stream batch's note in the dead-letter queue",
+    )
+    note = json.loads(notes[0]["Body"])
+    assert note["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert note["DDBStreamBatchInfo"]["batchSize"] >= 1
+    assert any(
+        r["principal"] == "FailureAnnouncerFunction" and r["action"] == "sqs:SendMessage"
+        for r in stack.iam_usage()
+    )
+
+
 def test_a_failure_is_announced_exactly_once(stack, bus, stream_pollers):
     # Given a running task
     task = stack.create_task("a fox [sim:no-callback] [sim:delay=60]")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.helpers import load_event, response_json
+from tests.helpers import api_event, load_event, response_json
 
 # One apixo submit a minute: the second task of a test has to wait for the submit queue.
 pytestmark = pytest.mark.stack_env(POLL_FIRST_WAIT_SECONDS=600, APIXO_RATE_LIMIT="1/60")
@@ -147,3 +147,31 @@ def _ticket_of(stack, task_id: str) -> dict:
         ExpressionAttributeValues={":h": {"S": token_hash(token)}},
     )
     return {"task_id": task_id, "callback_token": token, "callback_base_url": "https://api.example"}
+
+
+def test_a_queued_extension_is_submitted_by_the_worker_against_its_parent(stack, tickets):
+    # Given a completed video that took the minute's only submit slot
+    parent = stack.create_task("first fox")
+    stack.wait_for_status(parent["id"], "storing")  # called back
+    assert stack.copy(parent["id"]) == {"batchItemFailures": []}
+    assert stack.status(parent["id"]) == "completed"
+
+    # When it is extended in the same minute: queued
+    event = api_event("api_extend_video", path=f"/v1/videos/{parent['id']}/extend")
+    event["pathParameters"] = {"id": parent["id"]}
+    response = stack.invoke("ApiFunction", event)
+    assert response["statusCode"] == 202, response
+    child = response_json(response)
+    assert child["status"] == "queued"
+    [ticket] = tickets
+
+    # And the submit worker gets its message when its slot has come
+    result = stack.invoke("SubmitWorkerFunction", submit_event(ticket, time.time()))
+
+    # Then the provider was asked to extend the parent's provider task (which the worker read)
+    assert result == {"batchItemFailures": []}
+    item = stack.item(child["id"])
+    assert item["status"]["S"] == "in_progress"
+    sim_task = stack.simulator.task(item["provider_task_id"]["S"])
+    assert sim_task.kind == "extend"
+    assert sim_task.parent_task_id == parent["provider_task_id"]
