@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help test lint validate unit integration e2e run openapi build deploy bench clean
+.PHONY: help test lint validate unit integration e2e test-deployed run openapi build deploy bench clean
 
 help:
 	@echo "make test      lint, template validation and every test suite (what CI runs)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench     performance figures beside their baselines -> docs/performance.md (not in test)"
 	@echo "make build     sam build (layer built for arm64 / python3.13)"
 	@echo "make deploy    sam deploy (guided the first time)"
+	@echo "make test-deployed STACK=name   the end-to-end suite against a stack deployed with Simulate=true"
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +42,11 @@ integration: $(VENV)/.installed
 
 e2e: $(VENV)/.installed
 	$(BIN)/pytest -q tests/e2e
+
+# Over SigV4 with the caller's own AWS credentials and region; the stack must have Simulate=true.
+test-deployed: $(VENV)/.installed
+	@test -n "$(STACK)" || { echo "usage: make test-deployed STACK=<stack name>"; exit 2; }
+	VEO_RELAY_STACK=$(STACK) $(BIN)/pytest -q tests/e2e
 
 run: $(VENV)/.installed
 	$(BIN)/python -m offline
