@@ -55,7 +55,8 @@ class LocalStack:
         self.ports = ports
         self.host = host
         self._env = env
-        self.template: Template = load_template()
+        self.parameters = load_template().parameter_defaults()
+        self.template: Template = load_template().deployed_with(self.parameters)
         self.simulators: dict[str, Any] = {}
         self._stoppables: list[Any] = []
 
@@ -91,7 +92,7 @@ class LocalStack:
         self._stoppables.append(moto)
 
         session = boto3.Session(region_name=REGION)
-        parameters = self.template.parameter_defaults()
+        parameters = self.parameters
         provision(self.template, session, parameters)
         self.simulators = self._start_simulators()
         store_provider_keys(self.template, session, self._provider_keys())
@@ -156,7 +157,7 @@ class LocalStack:
             TRUST_PROVIDER_ORIGIN="true",
             POWERTOOLS_LOG_LEVEL=self._env.get("LOG_LEVEL", "INFO"),
         )
-        parameters = self.template.parameter_defaults()
+        parameters = self.parameters
         known = set(env)
         for function in self.template.of_type("AWS::Serverless::Function"):
             known.update(self.template.function_environment(function, parameters))
