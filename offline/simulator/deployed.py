@@ -218,7 +218,9 @@ class FunctionUrlSimulators:
     def _serve(self, event: Mapping[str, Any]) -> dict[str, Any]:
         # The URL is this function's own, known from the request (the template cannot pass it
         # in: the function would depend on its own URL).
-        origin = f"https://{event['requestContext']['domainName']}"
+        headers = {k.lower(): v for k, v in event.get("headers", {}).items()}
+        host = headers.get("host") or event["requestContext"]["domainName"]
+        origin = f"{headers.get('x-forwarded-proto', 'https')}://{host}"
         method = event["requestContext"]["http"]["method"]
         provider, _, rest = event.get("rawPath", "/").lstrip("/").partition("/")
         if provider not in PROTOCOLS:
@@ -234,7 +236,7 @@ class FunctionUrlSimulators:
                 method=method,
                 path=path,
                 query=dict(parse_qsl(event.get("rawQueryString", ""))),
-                headers={k.lower(): v for k, v in event.get("headers", {}).items()},
+                headers=headers,
                 body=base64.b64decode(body) if event.get("isBase64Encoded") else body.encode(),
             )
         )

@@ -60,12 +60,24 @@ def burst_stack() -> Iterator[RunningStack]:
     )
 
 
-def _run_stack(settings: dict[str, str]) -> Iterator[OfflineStack]:
-    ports = {name: _free_port() for name in ("api", "aws", *SIMULATED)}
+@pytest.fixture(scope="session")
+def simulated_stack() -> Iterator[RunningStack]:
+    """The stack as deployed with Simulate=true: the providers are the simulator *function*
+    behind its function URL (a deployed stack under test has it already)."""
+    if deployed := os.environ.get("VEO_RELAY_STACK"):
+        yield DeployedStack.named(deployed)
+        return
+    yield from _run_stack({"POLL_FIRST_WAIT_SECONDS": "3"}, simulate=True)
+
+
+def _run_stack(settings: dict[str, str], simulate: bool = False) -> Iterator[OfflineStack]:
+    ports = {name: _free_port() for name in ("api", "aws", "function_url", *SIMULATED)}
     env = {
         **os.environ,
         "VEO_RELAY_API_PORT": str(ports["api"]),
         "VEO_RELAY_AWS_PORT": str(ports["aws"]),
+        "VEO_RELAY_SIMULATOR_FUNCTION_PORT": str(ports["function_url"]),
+        "VEO_RELAY_SIMULATE": "true" if simulate else "false",
         **{f"VEO_RELAY_{p.upper()}_SIM_PORT": str(ports[p]) for p in SIMULATED},
         **settings,
     }
@@ -87,7 +99,12 @@ def _run_stack(settings: dict[str, str]) -> Iterator[OfflineStack]:
     running = OfflineStack(
         api_url=f"http://127.0.0.1:{ports['api']}",
         aws_url=f"http://127.0.0.1:{ports['aws']}",
-        simulator_urls={p: f"http://127.0.0.1:{ports[p]}" for p in SIMULATED},
+        simulator_urls={
+            p: f"http://127.0.0.1:{ports['function_url']}/{p}"
+            if simulate
+            else f"http://127.0.0.1:{ports[p]}"
+            for p in SIMULATED
+        },
     )
     try:
         _wait_until_ready(process, running, Path(log.name))
