@@ -74,9 +74,11 @@ class DynamoTaskStore(TaskStore):
         stem = name.removesuffix(".mp4")
         for task_id in (stem, stem.removesuffix("-origin")):
             task = self.get(task_id)
-            for video in (task.video, task.origin_video) if task else ():
+            if task is None:
+                continue
+            for video in (task.video, task.origin_video):
                 if video is not None and video.name == name:
-                    return video, task  # type: ignore[return-value]
+                    return video, task
         return None
 
     def count_unfinished(self) -> int:

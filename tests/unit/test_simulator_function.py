@@ -264,3 +264,20 @@ def test_the_handler_wires_the_function_from_its_environment(
     # Then it answers in apixo's protocol
     assert response["statusCode"] == 404
     assert json.loads(response["body"])["message"] == "Task not found"
+
+
+def test_kies_second_render_is_served_beside_the_first(table: Any, invocations: list) -> None:
+    # Given a finished kie task in 9:16, which kie also renders in 16:9 (its originUrls)
+    simulators = _fresh(table, invocations)
+    body = {"prompt": "a fox [sim:delay=0] [sim:size=1024]", "aspect_ratio": "9:16"}
+    created = simulators.handle(_event("POST", "/kie/api/v1/veo/generate", body=body, key="key-k"))
+    task_id = json.loads(created["body"])["data"]["taskId"]
+
+    # When both files are asked for, and one that does not exist
+    main = simulators.handle(_event("GET", f"/kie/files/{task_id}.mp4", key=None))
+    origin = simulators.handle(_event("GET", f"/kie/files/{task_id}-origin.mp4", key=None))
+    missing = simulators.handle(_event("GET", "/kie/files/nothing-origin.mp4", key=None))
+
+    # Then both renders are served, and the unknown one is a 404
+    assert (main["statusCode"], origin["statusCode"], missing["statusCode"]) == (200, 200, 404)
+    assert main["body"] != origin["body"]
