@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help test lint validate unit integration e2e run openapi build deploy bench least-privilege clean
+.PHONY: help test lint validate unit integration e2e test-deployed run openapi build deploy bench least-privilege clean
 
 help:
 	@echo "make test      lint, template validation and every test suite (what CI runs)"
@@ -16,6 +16,7 @@ help:
 	@echo "make least-privilege  IAM granted vs used by the suites -> docs/least-privilege.md"
 	@echo "make build     sam build (layer built for arm64 / python3.13, bytecode by LAMBDA_PYTHON)"
 	@echo "make deploy    sam deploy (guided the first time)"
+	@echo "make test-deployed STACK=name   the end-to-end suite against a stack deployed with Simulate=true"
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,11 @@ integration: $(VENV)/.installed
 
 e2e: $(VENV)/.installed
 	$(BIN)/pytest -q tests/e2e
+
+# Over SigV4 with the caller's own AWS credentials and region; the stack must have Simulate=true.
+test-deployed: $(VENV)/.installed
+	@test -n "$(STACK)" || { echo "usage: make test-deployed STACK=<stack name>"; exit 2; }
+	VEO_RELAY_STACK=$(STACK) $(BIN)/pytest -q tests/e2e
 
 run: $(VENV)/.installed
 	$(BIN)/python -m offline

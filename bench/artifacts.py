@@ -40,7 +40,16 @@ class Built:
 
 
 def function_names() -> list[str]:
-    return sorted(path.parent.name for path in FUNCTIONS_SOURCE.glob("*/app.py"))
+    """The functions every stack deploys (the provider simulator, deployed only for a rehearsal
+    with Simulate=true, is not one of them), by their directory under functions/."""
+    from offline.template import load_template
+
+    template = load_template()
+    return sorted(
+        Path(spec["Properties"]["CodeUri"]).name
+        for spec in template.of_type("AWS::Serverless::Function").values()
+        if "Condition" not in spec
+    )
 
 
 def build(work: Path, names: Sequence[str]) -> Built:

@@ -21,7 +21,8 @@ def main() -> None:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     simulators = "\n".join(
-        f"  {name} simulator:  {sim.base_url}" for name, sim in stack.simulators.items()
+        [f"  {name} simulator:  {sim.base_url}" for name, sim in stack.simulators.items()]
+        + [f"  simulator function: {u.url}<provider>" for u in stack.function_urls.values()]
     )
     print(
         f"""veo-relay is running offline.

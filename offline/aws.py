@@ -7,6 +7,7 @@ import base64
 import functools
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -39,6 +40,12 @@ def configure_moto(invoke: Invoker) -> None:
         response_headers: Any,
     ) -> bytes:
         event = json.loads(body) if body else {}
+        if headers.get("X-Amz-Invocation-Type") == "Event":
+            # Asynchronous, as in Lambda: the caller has its 202 at once (moto answers it).
+            threading.Thread(
+                target=_invoke_quietly, args=(invoke, function_name, event), daemon=True
+            ).start()
+            return b""
         try:
             result = invoke(function_name, event)
         except (
@@ -59,6 +66,14 @@ def configure_moto(invoke: Invoker) -> None:
     _share_botocore_loader()
     _share_pynamodb_clients()
     _speed_up_state_machines()
+
+
+def _invoke_quietly(invoke: Invoker, function_name: str, event: Any) -> None:
+    """An asynchronous invocation: its error is Lambda's to log, nobody waits for it."""
+    try:
+        invoke(function_name, event)
+    except Exception:
+        logging.getLogger(__name__).exception("asynchronous invocation of %s", function_name)
 
 
 def _speed_up_state_machines() -> None:
@@ -210,15 +225,17 @@ def provision(template: Template, session: Any, parameters: dict[str, Any]) -> N
         )
         template.names[name] = secret["ARN"]
     lambda_client = session.client("lambda")
-    for name in template.of_type("AWS::Serverless::Function"):
+    for name, spec in template.of_type("AWS::Serverless::Function").items():
+        # A function the template names (one that refers to itself by name) has that name.
+        physical = template.resolve(spec["Properties"].get("FunctionName", name), parameters)
         created = lambda_client.create_function(
-            FunctionName=name,
+            FunctionName=physical,
             Runtime="python3.13",
             Role=role,
             Handler="app.lambda_handler",
             Code={"ZipFile": _placeholder_zip()},
         )
-        template.names[name] = name
+        template.names[name] = physical
         template.attributes[(name, "Arn")] = created["FunctionArn"]
     sfn = session.client("stepfunctions")
     for name, spec in template.of_type("AWS::Serverless::StateMachine").items():

@@ -49,6 +49,7 @@ class LocalFunctions:
             sys.path.insert(0, str(LAYER_PATH))
         self._template = template
         self._modules: dict[str, ModuleType] = {}
+        self._physical_names: dict[str, str] = {}  # logical id -> FunctionName, once provisioned
         self._lock = threading.Lock()
         self._specs = _specs_of(template)
 
@@ -65,6 +66,7 @@ class LocalFunctions:
         self._specs = _specs_of(template)
         self._parameters = parameters
         self._local_env = dict(local_env)
+        self._physical_names = {name: template.names.get(name, name) for name in self._specs}
         self._environments = {
             name: {**template.function_environment(name, parameters), **self._lambda_env(name)}
             for name in self._specs
@@ -113,7 +115,7 @@ class LocalFunctions:
         """The variables Lambda itself sets in every function's environment."""
         _, handler, memory, _ = self._specs[name]
         return {
-            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_NAME": self._physical_names.get(name, name),
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "_HANDLER": handler,
@@ -168,6 +170,7 @@ class LocalFunctions:
 
     def logical_id(self, name_or_arn: str) -> str:
         name = name_or_arn.split(":function:")[-1].split(":")[0]
+        name = {v: k for k, v in self._physical_names.items()}.get(name, name)
         if name not in self._specs:
             raise KeyError(f"no function {name_or_arn!r} in template.yaml")
         return name

@@ -21,6 +21,7 @@ class Ports:
     apixo: int = 8701
     kie: int = 8702
     apimart: int = 8703
+    simulator_function: int = 8700  # the simulator function's URL, with VEO_RELAY_SIMULATE=true
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
@@ -31,6 +32,9 @@ class Ports:
             apixo=int(env.get("VEO_RELAY_APIXO_SIM_PORT", defaults.apixo)),
             kie=int(env.get("VEO_RELAY_KIE_SIM_PORT", defaults.kie)),
             apimart=int(env.get("VEO_RELAY_APIMART_SIM_PORT", defaults.apimart)),
+            simulator_function=int(
+                env.get("VEO_RELAY_SIMULATOR_FUNCTION_PORT", defaults.simulator_function)
+            ),
         )
 
 
@@ -55,9 +59,17 @@ class LocalStack:
         self.ports = ports
         self.host = host
         self._env = env
-        self.template: Template = load_template()
+        # VEO_RELAY_SIMULATE=true deploys as `Simulate=true` would: the providers are the
+        # simulator *function*, behind a local function URL, instead of in-process simulators.
+        self.simulate = env.get("VEO_RELAY_SIMULATE", "").lower() == "true"
+        self.parameters = {
+            **load_template().parameter_defaults(),
+            "Simulate": "true" if self.simulate else "false",
+        }
+        self.template: Template = load_template().deployed_with(self.parameters)
         self.simulators: dict[str, Any] = {}
         self.functions: Any = None  # LocalFunctions, once started
+        self.function_urls: dict[str, Any] = {}
         self._stoppables: list[Any] = []
 
     @property
@@ -92,9 +104,10 @@ class LocalStack:
         self._stoppables.append(moto)
 
         session = boto3.Session(region_name=REGION)
-        parameters = self.template.parameter_defaults()
+        parameters = self.parameters
         provision(self.template, session, parameters)
-        self.simulators = self._start_simulators()
+        self.function_urls = self._start_function_urls(functions)
+        self.simulators = {} if self.simulate else self._start_simulators()
         store_provider_keys(self.template, session, self._provider_keys())
         functions.deploy(self.template, parameters, self._local_environment())
 
@@ -114,6 +127,23 @@ class LocalStack:
             part.stop()
         for simulator in self.simulators.values():
             simulator.stop()
+        for url in self.function_urls.values():
+            url.stop()
+
+    def _start_function_urls(self, functions: Any) -> dict[str, Any]:
+        """A local URL for each function with a FunctionUrlConfig (the simulator's, the only one),
+        given to intrinsics as its Url resource's FunctionUrl."""
+        from offline.function_urls import LocalFunctionUrl
+
+        started = {}
+        for name, spec in self.template.of_type("AWS::Serverless::Function").items():
+            if "FunctionUrlConfig" in spec["Properties"]:
+                url = LocalFunctionUrl(
+                    name, functions.invoke, self.host, self.ports.simulator_function
+                ).start()
+                self.template.attributes[(f"{name}Url", "FunctionUrl")] = url.url
+                started[name] = url
+        return started
 
     def _start_simulators(self) -> dict[str, Any]:
         """A simulator for each provider whose *_BASE_URL the developer did not point elsewhere."""
@@ -131,7 +161,7 @@ class LocalStack:
         kept in the local Secrets Manager as a deployed stack keeps them."""
         return {
             p: self._env.get(f"{p.upper()}_API_KEY")
-            or (f"sim-{p}-key" if p in self.simulators else "")
+            or (f"sim-{p}-key" if p in self.simulators or self.simulate else "")
             for p in SIMULATED_PROVIDERS
         }
 
@@ -157,7 +187,7 @@ class LocalStack:
             TRUST_PROVIDER_ORIGIN="true",
             POWERTOOLS_LOG_LEVEL=self._env.get("LOG_LEVEL", "INFO"),
         )
-        parameters = self.template.parameter_defaults()
+        parameters = self.parameters
         known = set(env)
         for function in self.template.of_type("AWS::Serverless::Function"):
             known.update(self.template.function_environment(function, parameters))

@@ -100,6 +100,41 @@ class Template:
     def parameter_defaults(self) -> dict[str, Any]:
         return {k: v.get("Default") for k, v in self.body.get("Parameters", {}).items()}
 
+    def holds(self, condition: str, parameters: dict[str, Any]) -> bool:
+        """Whether the template's `condition` holds for `parameters` (others at their defaults)."""
+        values = {**self.parameter_defaults(), **parameters}
+
+        def evaluate(value: Any) -> Any:
+            if not isinstance(value, dict):
+                return value
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return values[arg]
+            if key == "Condition":
+                return evaluate(self.body["Conditions"][arg])
+            if key == "Fn::Equals":
+                left, right = (evaluate(a) for a in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not evaluate(arg[0])
+            if key == "Fn::And":
+                return all(evaluate(a) for a in arg)
+            if key == "Fn::Or":
+                return any(evaluate(a) for a in arg)
+            raise ValueError(f"cannot evaluate {key} in condition {condition}")
+
+        return bool(evaluate(self.body["Conditions"][condition]))
+
+    def deployed_with(self, parameters: dict[str, Any]) -> Template:
+        """The template as CloudFormation would create it for `parameters`: without the resources
+        whose Condition does not hold."""
+        resources = {
+            name: spec
+            for name, spec in self.resources.items()
+            if "Condition" not in spec or self.holds(spec["Condition"], parameters)
+        }
+        return Template({**self.body, "Resources": resources})
+
     def routes(self) -> list[Route]:
         api = self.of_type("AWS::Serverless::HttpApi")
         default_auth = {
@@ -176,6 +211,10 @@ class Template:
                 return self.names[arg]
             if key == "Fn::GetAtt":
                 return self.attributes[(arg[0], arg[1])]
+            if key == "Fn::If":
+                condition, if_true, if_false = arg
+                chosen = if_true if self.holds(condition, parameters) else if_false
+                return self.resolve(chosen, parameters)
             if key == "Fn::Join":
                 separator, items = arg
                 return separator.join(str(i) for i in self.resolve(items, parameters))

@@ -38,18 +38,14 @@ class CallbackSender:
         self._stopped.set()
 
     def send(self, task: SimTask, plan: CallbackPlan) -> None:
-        copies = DUPLICATE_COPIES if task.tags.duplicate_callback else 1
-        body = plan.build_body(task)
         threading.Thread(
-            target=self._deliver_copies,
-            args=(task, plan, body, copies),
-            name=f"callback-{task.task_id}",
-            daemon=True,
+            target=self.deliver, args=(task, plan), name=f"callback-{task.task_id}", daemon=True
         ).start()
 
-    def _deliver_copies(
-        self, task: SimTask, plan: CallbackPlan, body: dict[str, Any], copies: int
-    ) -> None:
+    def deliver(self, task: SimTask, plan: CallbackPlan) -> None:
+        """Sends the callback (each copy, with its retries) in the calling thread."""
+        copies = DUPLICATE_COPIES if task.tags.duplicate_callback else 1
+        body = plan.build_body(task)
         for copy in range(1, copies + 1):
             self._deliver(task, plan, body, copy)
 

@@ -5,8 +5,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .callbacks import CallbackPlan, CallbackSender
-from .scheduler import Scheduler
+from .callbacks import CallbackPlan
 from .tags import parse_tags
 from .tasks import SimTask, TaskKind, TaskStore, VideoFile
 
@@ -17,16 +16,16 @@ class TaskEngine:
         *,
         provider: str,
         store: TaskStore,
-        scheduler: Scheduler,
-        callback_sender: CallbackSender,
+        schedule_callback: Callable[[SimTask, CallbackPlan], None],
         default_delay: float,
         default_size: int,
         origin: Callable[[], str],
     ) -> None:
         self.provider = provider
         self.store = store
-        self._scheduler = scheduler
-        self._callback_sender = callback_sender
+        # Sends the callback when the task finishes: a timer in a process that lives on, a later
+        # invocation of the simulator's function in Lambda.
+        self._schedule_callback = schedule_callback
         self._default_delay = default_delay
         self._default_size = default_size
         self._origin = origin
@@ -66,9 +65,7 @@ class TaskEngine:
         )
         self.store.add(task)
         if callback and not tags.no_callback:
-            self._scheduler.call_at(
-                task.finishes_monotonic, lambda: self._callback_sender.send(task, callback)
-            )
+            self._schedule_callback(task, callback)
         return task
 
     def _video(self, seed: str, size: int) -> VideoFile:

@@ -12,7 +12,7 @@ from offline.servers import LocalHTTPServer
 
 from .apimart import ApimartProtocol
 from .apixo import ApixoProtocol
-from .callbacks import CallbackSender
+from .callbacks import CallbackPlan, CallbackSender
 from .engine import TaskEngine
 from .http_server import AppHooks, make_server
 from .kie import KieProtocol
@@ -20,7 +20,7 @@ from .mp4 import mp4_bytes_sha256
 from .protocol import ProviderProtocol
 from .ratelimit import RateLimit
 from .scheduler import Scheduler
-from .tasks import Phase, SubmitAttempt, TaskSnapshot, TaskStore, VideoFile
+from .tasks import Phase, SimTask, SubmitAttempt, TaskSnapshot, TaskStore, VideoFile
 from .web import SimRequest, SimResponse
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class ProviderSimulator:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        api_key: str = DEFAULT_API_KEY,
+        api_key: str | Callable[[], str] = DEFAULT_API_KEY,
         default_delay: float = DEFAULT_DELAY_SECONDS,
         default_size: int = DEFAULT_VIDEO_SIZE,
         rate_limit: RateLimit | None = None,
@@ -51,6 +51,8 @@ class ProviderSimulator:
         callback_retry_delays: Sequence[float] = DEFAULT_CALLBACK_RETRY_DELAYS,
         callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT_SECONDS,
         public_base_url: str | None = None,
+        store: TaskStore | None = None,
+        schedule_callback: Callable[[SimTask, CallbackPlan], None] | None = None,
     ) -> None:
         """`rate_limit`/`max_concurrent_tasks` default to the provider's documented limits
         (apixo 10000 requests/min + 1000 unfinished tasks, kie 20 creations/10 s, apimart
@@ -58,20 +60,23 @@ class ProviderSimulator:
 
         `public_base_url` overrides the origin written into result URLs (e.g. when clients reach
         the simulator through another host name); by default it is http://{host}:{bound port}.
+
+        `api_key` may be a callable, read on each request (a key kept in a secret). `store` and
+        `schedule_callback` replace the in-memory tasks and the timer thread that calls back
+        where no process outlives a request (the simulator's Lambda function).
         """
         self.provider = protocol_class.name
         self._host = host
         self._port = port
         self._api_key = api_key
         self._public_base_url = public_base_url.rstrip("/") if public_base_url else None
-        self._store = TaskStore()
+        self._store = store if store is not None else TaskStore()
         self._scheduler = Scheduler(name=f"sim-{self.provider}-scheduler")
         self._callback_sender = CallbackSender(self._store, callback_retry_delays, callback_timeout)
         engine = TaskEngine(
             provider=self.provider,
             store=self._store,
-            scheduler=self._scheduler,
-            callback_sender=self._callback_sender,
+            schedule_callback=schedule_callback or self._call_back_when_finished,
             default_delay=default_delay,
             default_size=default_size,
             origin=lambda: self.base_url,
@@ -94,9 +99,7 @@ class ProviderSimulator:
     def start(self) -> Self:
         if self._server is not None:
             raise RuntimeError(f"{self.provider} simulator already started")
-        hooks = AppHooks(
-            handle=self._handle, find_video=self._find_video, introspect=self._introspect
-        )
+        hooks = AppHooks(handle=self.handle, find_video=self.find_video, introspect=self.introspect)
         self._server = make_server(self._host, self._port, hooks)
         self._scheduler.start()
         threading.Thread(
@@ -175,7 +178,8 @@ class ProviderSimulator:
 
     # request handling
 
-    def _handle(self, request: SimRequest) -> SimResponse:
+    def handle(self, request: SimRequest) -> SimResponse:
+        """One provider API request (not a file download nor introspection)."""
         try:
             return self._dispatch(request)
         except Exception:  # a simulator bug must look like a provider 500, not a hung request
@@ -189,7 +193,9 @@ class ProviderSimulator:
                 break
         else:
             return self._protocol.not_found()
-        if request.bearer_token() != self._api_key:
+        expected = self._api_key() if callable(self._api_key) else self._api_key
+        # An empty expected key is a client sending none (no Authorization header at all).
+        if (request.bearer_token() or "") != expected:
             response = self._protocol.unauthorized()
         else:
             response = self._protocol.admit_request() or route.handler(request, match)
@@ -206,14 +212,30 @@ class ProviderSimulator:
             )
         return response
 
-    def _find_video(self, name: str) -> VideoFile | None:
+    def find_video(self, name: str) -> VideoFile | None:
+        """The video served as `name`, once its task has succeeded."""
         found = self._store.file(name)
         if found is None:
             return None
         video, task = found
         return video if task.phase() == Phase.SUCCEEDED else None
 
-    def _introspect(self) -> dict[str, Any]:
+    def deliver_callback(self, task_id: str, url: str, builder: str, max_attempts: int) -> None:
+        """Sends a callback scheduled by a `schedule_callback` hook, now and in this thread;
+        `builder` names the protocol's method that builds the body."""
+        task = self._store.get(task_id)
+        if task is None:
+            raise KeyError(task_id)
+        plan = CallbackPlan(url, getattr(self._protocol, builder), max_attempts)
+        self._callback_sender.deliver(task, plan)
+
+    def _call_back_when_finished(self, task: SimTask, plan: CallbackPlan) -> None:
+        self._scheduler.call_at(
+            task.finishes_monotonic, lambda: self._callback_sender.send(task, plan)
+        )
+
+    def introspect(self) -> dict[str, Any]:
+        """The body of GET /_sim/tasks."""
         return {
             "provider": self.provider,
             "tasks": [snapshot.to_json() for snapshot in self.tasks()],

@@ -190,12 +190,12 @@ class TaskStore:
                     submit_counts.get(submission.fingerprint, 0) + 1
                 )
             return [
-                _snapshot(task, submit_counts.get(task.fingerprint, 1))
+                snapshot(task, submit_counts.get(task.fingerprint, 1))
                 for task in self._tasks.values()
             ]
 
 
-def _snapshot(task: SimTask, submit_count: int) -> TaskSnapshot:
+def snapshot(task: SimTask, submit_count: int) -> TaskSnapshot:
     return TaskSnapshot(
         provider=task.provider,
         task_id=task.task_id,

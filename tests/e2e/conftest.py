@@ -1,5 +1,6 @@
-"""End-to-end: the `make run` stack (`python -m offline`) started by the test session on free
-ports, and plain HTTP against it."""
+"""End-to-end: by default the `make run` stack (`python -m offline`) started by the test session on
+free ports, and plain HTTP against it; with VEO_RELAY_STACK=<name> (`make test-deployed`) the
+deployed stack of that name, over SigV4 (tests/e2e/targets.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 import requests
+
+from tests.e2e.targets import SIMULATED, DeployedStack, OfflineStack, RunningStack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,75 +27,11 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-SIMULATED = ("apixo", "kie", "apimart")
-
-
-@dataclass
-class RunningStack:
-    api_url: str
-    aws_url: str
-    simulator_urls: dict[str, str]
-
-    def create(self, principal: str = "e2e-user", **body: Any) -> requests.Response:
-        return requests.post(
-            f"{self.api_url}/v1/videos",
-            json=body,
-            headers={"X-Local-Principal": principal},
-            timeout=90,
-        )
-
-    def extend(self, task_id: str, principal: str = "e2e-user", **body: Any) -> requests.Response:
-        return requests.post(
-            f"{self.api_url}/v1/videos/{task_id}/extend",
-            json=body,
-            headers={"X-Local-Principal": principal},
-            timeout=30,
-        )
-
-    def list(self, principal: str = "e2e-user", **query: Any) -> requests.Response:
-        return requests.get(
-            f"{self.api_url}/v1/videos",
-            params=query,
-            headers={"X-Local-Principal": principal},
-            timeout=30,
-        )
-
-    def get(self, task_id: str, principal: str = "e2e-user") -> requests.Response:
-        return requests.get(
-            f"{self.api_url}/v1/videos/{task_id}",
-            headers={"X-Local-Principal": principal},
-            timeout=30,
-        )
-
-    def wait_for_status(
-        self, task_id: str, statuses: set[str], timeout: float = 60
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            task = self.get(task_id).json()
-            if task["status"] in statuses or time.monotonic() > deadline:
-                return task
-            time.sleep(0.25)
-
-    def simulator_state(self, provider: str = "apixo") -> dict[str, Any]:
-        return requests.get(f"{self.simulator_urls[provider]}/_sim/tasks", timeout=10).json()
-
-    def simulator_task(self, provider_task_id: str, provider: str = "apixo") -> dict[str, Any]:
-        tasks = self.simulator_state(provider)["tasks"]
-        return next(t for t in tasks if t["task_id"] == provider_task_id)
-
-    def s3(self) -> Any:
-        return boto3.client(
-            "s3",
-            endpoint_url=self.aws_url,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-
-
 @pytest.fixture(scope="session")
 def stack() -> Iterator[RunningStack]:
+    if deployed := os.environ.get("VEO_RELAY_STACK"):
+        yield DeployedStack.named(deployed)
+        return
     yield from _run_stack(
         {
             "POLL_FIRST_WAIT_SECONDS": "3",
@@ -109,6 +45,11 @@ def stack() -> Iterator[RunningStack]:
 def burst_stack() -> Iterator[RunningStack]:
     """A stack of its own for the burst: slower fallback polls keep 200 executions cheap, and a
     deadline past the test's own wait, so that a slow machine shows as slow, not as lost tasks."""
+    if os.environ.get("VEO_RELAY_STACK"):
+        pytest.skip(
+            "the burst asserts on the simulator's whole kie history and its 20/10 s window; a "
+            "deployed simulator keeps history across runs and one window per Lambda instance"
+        )
     yield from _run_stack(
         {
             "POLL_FIRST_WAIT_SECONDS": "30",
@@ -119,12 +60,24 @@ def burst_stack() -> Iterator[RunningStack]:
     )
 
 
-def _run_stack(settings: dict[str, str]) -> Iterator[RunningStack]:
-    ports = {name: _free_port() for name in ("api", "aws", *SIMULATED)}
+@pytest.fixture(scope="session")
+def simulated_stack() -> Iterator[RunningStack]:
+    """The stack as deployed with Simulate=true: the providers are the simulator *function*
+    behind its function URL (a deployed stack under test has it already)."""
+    if deployed := os.environ.get("VEO_RELAY_STACK"):
+        yield DeployedStack.named(deployed)
+        return
+    yield from _run_stack({"POLL_FIRST_WAIT_SECONDS": "3"}, simulate=True)
+
+
+def _run_stack(settings: dict[str, str], simulate: bool = False) -> Iterator[OfflineStack]:
+    ports = {name: _free_port() for name in ("api", "aws", "function_url", *SIMULATED)}
     env = {
         **os.environ,
         "VEO_RELAY_API_PORT": str(ports["api"]),
         "VEO_RELAY_AWS_PORT": str(ports["aws"]),
+        "VEO_RELAY_SIMULATOR_FUNCTION_PORT": str(ports["function_url"]),
+        "VEO_RELAY_SIMULATE": "true" if simulate else "false",
         **{f"VEO_RELAY_{p.upper()}_SIM_PORT": str(ports[p]) for p in SIMULATED},
         **settings,
     }
@@ -143,10 +96,15 @@ def _run_stack(settings: dict[str, str]) -> Iterator[RunningStack]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    running = RunningStack(
+    running = OfflineStack(
         api_url=f"http://127.0.0.1:{ports['api']}",
         aws_url=f"http://127.0.0.1:{ports['aws']}",
-        simulator_urls={p: f"http://127.0.0.1:{ports[p]}" for p in SIMULATED},
+        simulator_urls={
+            p: f"http://127.0.0.1:{ports['function_url']}/{p}"
+            if simulate
+            else f"http://127.0.0.1:{ports[p]}"
+            for p in SIMULATED
+        },
     )
     try:
         _wait_until_ready(process, running, Path(log.name))
@@ -164,7 +122,7 @@ def _run_stack(settings: dict[str, str]) -> Iterator[RunningStack]:
             Path(log.name).unlink()
 
 
-def _wait_until_ready(process: subprocess.Popen[str], running: RunningStack, log: Path) -> None:
+def _wait_until_ready(process: subprocess.Popen[str], running: OfflineStack, log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.conftest import RunningStack
+from tests.e2e.targets import RunningStack
 
 BURST = 200
 

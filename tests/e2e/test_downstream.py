@@ -9,14 +9,14 @@ import hmac
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.e2e.conftest import RunningStack
+from tests.e2e.targets import RunningStack
 
 
 class Receiver:
@@ -61,29 +61,24 @@ def receiver() -> Iterator[Receiver]:
     running.close()
 
 
-def _aws(stack: RunningStack, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=stack.aws_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-
-
 @pytest.fixture
 def bus_events(stack: RunningStack) -> Iterator[Any]:
     """Every event on our bus, copied to a queue of this test's own (as a subscriber would)."""
-    events, sqs = _aws(stack, "events"), _aws(stack, "sqs")
-    bus = next(b["Name"] for b in events.list_event_buses()["EventBuses"] if b["Name"] != "default")
-    queue_url = sqs.create_queue(QueueName="e2e-subscriber")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
-    events.put_rule(
-        Name="e2e-subscriber", EventBusName=bus, EventPattern=json.dumps({"source": ["veo-relay"]})
+    events, sqs = stack.aws("events"), stack.aws("sqs")
+    bus = stack.event_bus_name()
+    name = f"e2e-subscriber-{uuid.uuid4().hex[:12]}"  # a deployed account may hold an old one
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    rule_arn = events.put_rule(
+        Name=name, EventBusName=bus, EventPattern=json.dumps({"source": ["veo-relay"]})
+    )["RuleArn"]
+    # In AWS the rule may deliver only where the queue's policy lets EventBridge send.
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url, Attributes={"Policy": _events_may_send(queue_arn, rule_arn)}
     )
-    events.put_targets(
-        Rule="e2e-subscriber", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn["QueueArn"]}]
-    )
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
 
     def received(task_id: str, timeout: float = 30) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -97,13 +92,35 @@ def bus_events(stack: RunningStack) -> Iterator[Any]:
         raise AssertionError(f"no event for {task_id} on {bus}")
 
     yield received
-    events.remove_targets(Rule="e2e-subscriber", EventBusName=bus, Ids=["q"])
-    events.delete_rule(Name="e2e-subscriber", EventBusName=bus)
+    events.remove_targets(Rule=name, EventBusName=bus, Ids=["q"])
+    events.delete_rule(Name=name, EventBusName=bus)
     sqs.delete_queue(QueueUrl=queue_url)
 
 
+def _events_may_send(queue_arn: str, rule_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                }
+            ],
+        }
+    )
+
+
+def _webhook_url(stack: RunningStack, receiver: Receiver) -> dict[str, str]:
+    """The receiver listens on this machine's loopback, which only the offline stack reaches."""
+    return {} if stack.deployed else {"webhook_url": receiver.url}
+
+
 def _signing_secret(stack: RunningStack) -> str:
-    secrets = _aws(stack, "secretsmanager")
+    secrets = stack.aws("secretsmanager")
     arn = next(
         s["ARN"]
         for s in secrets.list_secrets()["SecretList"]
@@ -127,7 +144,7 @@ def test_a_completed_video_has_its_manifest_an_event_and_a_signed_webhook(
 ) -> None:
     # Given a task created with a webhook
     response = stack.create(
-        prompt="a kite over the dunes [sim:size=200000]", webhook_url=receiver.url
+        prompt="a kite over the dunes [sim:size=200000]", **_webhook_url(stack, receiver)
     )
     assert response.status_code == 202, response.text
     task = stack.wait_for_status(response.json()["id"], {"completed", "failed"})
@@ -153,6 +170,8 @@ def test_a_completed_video_has_its_manifest_an_event_and_a_signed_webhook(
     assert event["detail"]["video"]["sha256"] == video["sha256"]
 
     # And the client's webhook got a delivery signed with the stack's secret
+    if stack.deployed:
+        pytest.skip("the webhook receiver is on this machine's loopback (the rest passed)")
     headers, body = receiver.wait_for(task["id"])
     _verify(_signing_secret(stack), headers, body)
     delivery = json.loads(body)
@@ -166,7 +185,7 @@ def test_a_failed_video_is_announced_and_its_webhook_called(
 ) -> None:
     # Given a task the provider fails
     response = stack.create(
-        prompt="a forbidden thing [sim:fail=content_violation]", webhook_url=receiver.url
+        prompt="a forbidden thing [sim:fail=content_violation]", **_webhook_url(stack, receiver)
     )
     assert response.status_code == 202, response.text
     task = stack.wait_for_status(response.json()["id"], {"completed", "failed"})
@@ -176,6 +195,8 @@ def test_a_failed_video_is_announced_and_its_webhook_called(
     event = bus_events(task["id"])
     assert event["detail-type"] == "Video Failed"
     assert event["detail"]["error"]["code"] == task["error"]["code"]
+    if stack.deployed:
+        pytest.skip("the webhook receiver is on this machine's loopback (the rest passed)")
     headers, body = receiver.wait_for(task["id"])
     _verify(_signing_secret(stack), headers, body)
     assert json.loads(body)["type"] == "video.failed"

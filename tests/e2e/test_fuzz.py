@@ -25,9 +25,10 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from tests.e2e.conftest import ROOT, RunningStack
+from tests.e2e.conftest import ROOT
+from tests.e2e.targets import RunningStack
 
-PRINCIPAL = {"X-Local-Principal": "fuzz-user"}
+PRINCIPAL = "fuzz-user"
 MAX_EXAMPLES = 60  # per operation and generation mode; valid creates start simulated tasks
 
 # Cases sent (by operation, phase/mode) and known-bug responses seen; printed at the end.
@@ -63,7 +64,7 @@ CHECKS = [not_a_server_error, negative_data_rejection, error_shape]
 # Built eagerly: the lazy `schemathesis.pytest.from_fixture` of 4.32.5 sets `node._nodeid`,
 # which pytest 9 no longer has. The base URL (the session's stack) is given to each call.
 schema = schemathesis.openapi.from_path(ROOT / "docs" / "openapi.json")
-schema.config.update(headers=PRINCIPAL, request_timeout=60)
+schema.config.update(request_timeout=60)
 schema.config.generation.update(
     modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
     max_examples=MAX_EXAMPLES,
@@ -86,6 +87,13 @@ def _report_counts() -> Iterator[None]:
             print(f"  {label}: {total} ({modes}); statuses {statuses}")
 
 
+def _session(stack: RunningStack) -> requests.Session:
+    """The target's credentials for the principal (a header offline, SigV4 deployed)."""
+    session = requests.Session()
+    session.auth = stack.auth(PRINCIPAL)
+    return session
+
+
 def _call_and_check(case: schemathesis.Case, stack: RunningStack, label: str) -> None:
     mode = case.meta.generation.mode.value if case.meta else "explicit"
     phase = case.meta.phase.name.value if case.meta else "explicit"
@@ -95,7 +103,7 @@ def _call_and_check(case: schemathesis.Case, stack: RunningStack, label: str) ->
         # Generated keys repeat ("0", "00", ...): a reuse with another body is a 409 and would
         # keep most generated creates from the domain. A unique prefix keeps the key valid.
         case.headers["idempotency-key"] = f"{next(UNIQUE)}-{key}"[:255]
-    response = case.call(base_url=stack.api_url, headers=PRINCIPAL, timeout=60)
+    response = case.call(base_url=stack.api_url, session=_session(stack), timeout=60)
     STATUSES[(label, response.status_code)] += 1
     case.validate_response(response, checks=CHECKS)
 
@@ -114,12 +122,12 @@ EXTEND = schema["/v1/videos/{task_id}/extend"]["POST"]
 
 @pytest.fixture(scope="session")
 def completed_video(stack: RunningStack) -> str:
-    created = stack.create(principal=PRINCIPAL["X-Local-Principal"], prompt="fuzz parent")
+    created = stack.create(principal=PRINCIPAL, prompt="fuzz parent")
     assert created.status_code == 202, created.text
     task_id = created.json()["id"]
     deadline = time.monotonic() + 60
     while True:
-        task = stack.get(task_id, principal=PRINCIPAL["X-Local-Principal"]).json()
+        task = stack.get(task_id, principal=PRINCIPAL).json()
         if task["status"] in ("completed", "failed") or time.monotonic() > deadline:
             break
         time.sleep(0.25)
@@ -150,10 +158,8 @@ def test_extend_a_completed_video(
 
 
 def _post(stack: RunningStack, path: str, data: bytes | str, content_type: str | None) -> Any:
-    headers = dict(PRINCIPAL)
-    if content_type is not None:
-        headers["Content-Type"] = content_type
-    return requests.post(f"{stack.api_url}{path}", data=data, headers=headers, timeout=30)
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    return stack.request("POST", path, PRINCIPAL, data=data, headers=headers)
 
 
 def _assert_client_error(response: requests.Response) -> None:
@@ -220,7 +226,7 @@ def test_json_without_content_type_is_json(stack: RunningStack) -> None:
     ],
 )
 def test_odd_paths_and_queries_are_client_errors(stack: RunningStack, target: str) -> None:
-    response = requests.get(f"{stack.api_url}{target}", headers=PRINCIPAL, timeout=30)
+    response = stack.request("GET", target, PRINCIPAL)
     _assert_client_error(response)
 
 
@@ -241,7 +247,7 @@ def test_oversized_body_is_413(stack: RunningStack) -> None:
 
 @pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "TRACE"])
 def test_unsupported_methods_get_a_contract_error(stack: RunningStack, method: str) -> None:
-    response = requests.request(method, f"{stack.api_url}/v1/videos", headers=PRINCIPAL, timeout=30)
+    response = stack.request(method, "/v1/videos", PRINCIPAL)
     assert response.status_code < 500, (response.status_code, response.text)
     if method != "HEAD":
         _assert_client_error(response)
@@ -249,7 +255,7 @@ def test_unsupported_methods_get_a_contract_error(stack: RunningStack, method: s
 
 @pytest.mark.parametrize(("method", "path"), [("PUT", "/v1/videos"), ("DELETE", "/v1/videos/x")])
 def test_unmatched_routes_get_a_contract_error(stack: RunningStack, method: str, path: str) -> None:
-    response = requests.request(method, f"{stack.api_url}{path}", headers=PRINCIPAL, timeout=30)
+    response = stack.request(method, path, PRINCIPAL)
     _assert_client_error(response)
 
 
@@ -278,23 +284,16 @@ def test_non_utf8_body_is_a_client_error(stack: RunningStack) -> None:
 
 @pytest.mark.parametrize("key", [b'{"a": 1}', b'{"id": {"S": "x"}}'])
 def test_forged_cursor_is_a_client_error(stack: RunningStack, key: bytes) -> None:
-    created = stack.create(principal=PRINCIPAL["X-Local-Principal"], prompt="cursor owner")
+    created = stack.create(principal=PRINCIPAL, prompt="cursor owner")
     assert created.status_code == 202, created.text
-    response = stack.list(
-        principal=PRINCIPAL["X-Local-Principal"], cursor=base64.urlsafe_b64encode(key).decode()
-    )
+    response = stack.list(principal=PRINCIPAL, cursor=base64.urlsafe_b64encode(key).decode())
     _assert_client_error(response)
 
 
 @pytest.mark.parametrize("kind", ["multipart", "application/jsonx"])
 def test_non_json_bodies_are_rejected(stack: RunningStack, kind: str) -> None:
     if kind == "multipart":
-        response = requests.post(
-            f"{stack.api_url}/v1/videos",
-            files={"prompt": (None, "a cat")},
-            headers=PRINCIPAL,
-            timeout=30,
-        )
+        response = stack.request("POST", "/v1/videos", PRINCIPAL, files={"prompt": (None, "a cat")})
     else:
         response = _post(stack, "/v1/videos", '{"prompt": "a cat"}', kind)
     _assert_client_error(response)

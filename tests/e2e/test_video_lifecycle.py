@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tests.e2e.conftest import RunningStack
+from tests.e2e.targets import RunningStack
 
 
 def _stored_object_bytes(stack: RunningStack, task: dict) -> bytes:
@@ -102,6 +103,7 @@ def test_bad_input_gets_a_4xx_naming_the_field(stack: RunningStack) -> None:
 
 
 def test_another_principal_cannot_see_the_task(stack: RunningStack) -> None:
+    stack.require_principals("the test needs an owner and another caller")
     # Given a task created by one principal
     created = stack.create(prompt="a private video", principal="alice").json()
 
@@ -133,12 +135,13 @@ def test_a_repeated_create_with_the_same_idempotency_key_spends_nothing(
 ) -> None:
     # Given a create sent with an Idempotency-Key
     body = {"prompt": "a kite over the dunes [sim:size=2048]"}
-    headers = {"X-Local-Principal": "e2e-user", "Idempotency-Key": "kite-1"}
-    first = requests.post(f"{stack.api_url}/v1/videos", json=body, headers=headers, timeout=30)
+    # Unique per run: a deployed stack remembers keys across runs.
+    headers = {"Idempotency-Key": f"kite-{uuid.uuid4().hex}"}
+    first = stack.request("POST", "/v1/videos", json=body, headers=headers)
     submissions = len(stack.simulator_state()["submissions"])
 
     # When the client repeats it (a retry after a lost answer)
-    again = requests.post(f"{stack.api_url}/v1/videos", json=body, headers=headers, timeout=30)
+    again = stack.request("POST", "/v1/videos", json=body, headers=headers)
 
     # Then it gets the same task back and the provider saw no second submit
     assert (first.status_code, again.status_code) == (202, 202)
@@ -146,9 +149,7 @@ def test_a_repeated_create_with_the_same_idempotency_key_spends_nothing(
     assert len(stack.simulator_state()["submissions"]) == submissions
 
     # And the same key with another body is a conflict
-    other = requests.post(
-        f"{stack.api_url}/v1/videos", json={"prompt": "another"}, headers=headers, timeout=30
-    )
+    other = stack.request("POST", "/v1/videos", json={"prompt": "another"}, headers=headers)
     assert other.status_code == 409
     assert "Idempotency-Key" in other.json()["error"]["message"]
 
@@ -165,11 +166,11 @@ def test_a_body_too_large_is_413(stack: RunningStack) -> None:
 def test_concurrent_repeats_of_one_idempotency_key_pay_once(stack: RunningStack) -> None:
     # Given eight identical creates with one Idempotency-Key, sent at once
     body = {"prompt": "eight knocks at once [sim:size=2048]"}
-    headers = {"X-Local-Principal": "e2e-user", "Idempotency-Key": "knock-knock"}
+    headers = {"Idempotency-Key": f"knock-knock-{uuid.uuid4().hex}"}
     before = len(stack.simulator_state()["submissions"])
 
     def send(_: int) -> requests.Response:
-        return requests.post(f"{stack.api_url}/v1/videos", json=body, headers=headers, timeout=60)
+        return stack.request("POST", "/v1/videos", json=body, headers=headers, timeout=60)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(pool.map(send, range(8)))

@@ -36,11 +36,13 @@ QUEUE_EVENTS = {
 }
 STREAM_EVENTS = {"task_failed_stream": "FailureAnnouncerFunction"}
 # Invoked directly: by the state machine, or (for `sam local invoke -e`) the consumer with the
-# EventBridge event or the S3 notification that its queue would carry.
+# EventBridge event or the S3 notification that its queue would carry; and the provider simulator
+# (Simulate=true) through its function URL.
 DIRECT_EVENTS = {
     "poller_step": "PollerFunction",
     "stored_video_eventbridge": "VideoConsumerFunction",
     "stored_video_s3_notification": "VideoConsumerFunction",
+    "provider_simulator_status": "ProviderSimulatorFunction",
 }
 
 

@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
+from bench.artifacts import function_names
 from tests.helpers import ROOT
 
-FUNCTIONS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/app.py"))
+FUNCTIONS = function_names()  # every stack's (the rehearsal's simulator is not held to this)
 # The X-Ray SDK (Powertools Tracer) in no function; boto3 with the first client the Runtime
 # builds; requests with the first provider; PynamoDB with the first task read or written;
 # pydantic in the API alone (its validation).

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from offline.template import Template, load_template
+from offline.template import ROOT, Template, load_template
 from tests.helpers import forbid_sockets
 
 
@@ -522,3 +522,128 @@ def test_functions_that_feed_their_own_trigger_queue_allow_recursive_loops(templ
         else:
             assert setting in (None, "Terminate"), f"{name} has no loop to allow"
     assert looping
+
+
+# --- the provider simulator (Simulate=true) -------------------------------------------------------
+
+SIMULATOR_URL = "https://abc123.lambda-url.us-east-1.on.aws/"
+
+
+def simulator_resources(template: Template) -> set[str]:
+    """The simulator's own resources, and every resource that refers to one of them."""
+    own = {name for name in template.resources if name.startswith("ProviderSimulator")}
+    return own | {
+        name
+        for name, spec in template.resources.items()
+        if any(mentions(spec.get("Properties", {}), resource) for resource in own)
+    }
+
+
+def test_simulate_is_off_unless_asked(template):
+    parameter = template.body["Parameters"]["Simulate"]
+    assert parameter["Default"] == "false"
+    assert sorted(parameter["AllowedValues"]) == ["false", "true"]
+    assert not holds(template, "Simulated")
+    assert holds(template, "Simulated", Simulate="true")
+
+
+def test_every_simulator_resource_exists_only_with_simulate(template, translated):
+    # Given the simulator's resources, those SAM generates for its function included
+    resources = simulator_resources(template)
+    assert {"ProviderSimulatorFunction", "ProviderSimulatorTable"} <= resources
+    generated = {name for name in translated["Resources"] if name.startswith("ProviderSimulator")}
+    assert {"ProviderSimulatorFunctionUrl", "ProviderSimulatorFunctionRole"} <= generated
+
+    # Then each one is created only under the Simulated condition, and so is its output
+    for name in resources:
+        assert template.resources[name].get("Condition") == "Simulated", name
+    for name in generated:
+        assert translated["Resources"][name].get("Condition") == "Simulated", name
+    assert template.body["Outputs"]["ProviderSimulatorUrl"]["Condition"] == "Simulated"
+    # and nothing else refers to them but through that condition (the Globals' !If)
+    unconditional = [
+        name
+        for name, spec in template.resources.items()
+        if name not in resources and mentions(spec, "ProviderSimulatorFunctionUrl")
+    ]
+    assert unconditional == []
+
+
+def test_the_simulator_is_a_public_function_url_answering_payload_2_0(template):
+    props = template.resources["ProviderSimulatorFunction"]["Properties"]
+    assert props["FunctionUrlConfig"] == {"AuthType": "NONE"}
+    assert template.body["Outputs"]["ProviderSimulatorUrl"]["Value"] == {
+        "Fn::GetAtt": ["ProviderSimulatorFunctionUrl", "FunctionUrl"]
+    }
+    # its code is offline/simulator's, packaged beside the handler by its own Makefile
+    assert props["CodeUri"] == "functions/provider_simulator/"
+    metadata = template.resources["ProviderSimulatorFunction"]["Metadata"]
+    assert metadata["ProjectRootDirectory"] == "offline"
+    assert (ROOT / metadata["ContextPath"] / "Makefile").is_file()
+
+
+@pytest.mark.parametrize("provider", ["apixo", "kie", "apimart"])
+def test_providers_point_at_the_simulator_only_with_simulate(template, provider):
+    # Given the template resolved as the offline stack resolves it, with the simulator's URL
+    resolved = copy.deepcopy(template)
+    resolved.attributes[("ProviderSimulatorFunctionUrl", "FunctionUrl")] = SIMULATOR_URL
+    resolved.names.update({name: name for name in template.resources})
+    prefix = provider.upper()
+    defaults = template.parameter_defaults()
+
+    # When every function's environment is read with Simulate false, then true
+    for function in template.of_type("AWS::Serverless::Function"):
+        if function == "ProviderSimulatorFunction":
+            continue
+        off = resolved.function_environment(function, {**defaults, "Simulate": "false"})
+        on = resolved.function_environment(function, {**defaults, "Simulate": "true"})
+
+        # Then off, the provider is the real one; on, it is the simulator under the provider's
+        # prefix, and the simulator's origin is allowed for its downloads
+        assert off[f"{prefix}_BASE_URL"] == defaults[f"{provider.capitalize()}BaseUrl"]
+        assert SIMULATOR_URL not in off[f"{prefix}_DOWNLOAD_ORIGINS"]
+        assert on[f"{prefix}_BASE_URL"] == f"{SIMULATOR_URL}{provider}"
+        origins = on[f"{prefix}_DOWNLOAD_ORIGINS"].split(",")
+        assert origins[0] == SIMULATOR_URL
+        assert origins[1:] == off[f"{prefix}_DOWNLOAD_ORIGINS"].split(","), function
+
+
+def test_the_simulator_does_not_depend_on_its_own_url(template):
+    # Globals give every function the simulator's URL; the simulator's own variables replace them
+    own = template.resources["ProviderSimulatorFunction"]["Properties"]["Environment"]
+    globals_ = template.body["Globals"]["Function"]["Environment"]["Variables"]
+    referring = {k for k, v in globals_.items() if mentions(v, "ProviderSimulatorFunctionUrl")}
+    assert referring
+    assert {k: own["Variables"].get(k) for k in referring} == dict.fromkeys(referring, "")
+
+
+def test_the_simulator_may_touch_only_its_table_itself_and_the_provider_keys(template):
+    props = template.resources["ProviderSimulatorFunction"]["Properties"]
+    statements = [s for p in props["Policies"] for s in p.get("Statement", [])]
+    grants = {
+        action: statement["Resource"]
+        for statement in statements
+        for action in as_list(statement["Action"])
+    }
+    assert grants == {
+        "dynamodb:GetItem": {"Fn::GetAtt": ["ProviderSimulatorTable", "Arn"]},
+        "dynamodb:PutItem": {"Fn::GetAtt": ["ProviderSimulatorTable", "Arn"]},
+        "dynamodb:UpdateItem": {"Fn::GetAtt": ["ProviderSimulatorTable", "Arn"]},
+        "dynamodb:Scan": {"Fn::GetAtt": ["ProviderSimulatorTable", "Arn"]},
+        "lambda:InvokeFunction": grants["lambda:InvokeFunction"],
+    }
+    # (itself: the ARN ends in the function's own name)
+    own_name = props["FunctionName"]["Fn::Sub"]
+    assert grants["lambda:InvokeFunction"]["Fn::Sub"].endswith(f":function:{own_name}")
+    templates = [p for p in props["Policies"] if "Statement" not in p]
+    assert templates == [
+        {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "ProviderKeysSecret"}}}
+    ]
+
+
+def test_the_offline_stack_creates_the_simulator_only_with_simulate(template):
+    off = template.deployed_with({"Simulate": "false"})
+    on = template.deployed_with({"Simulate": "true"})
+    assert not simulator_resources(template) & set(off.resources)
+    assert simulator_resources(template) <= set(on.resources)
+    assert set(off.resources) | simulator_resources(template) == set(on.resources)
