@@ -350,3 +350,24 @@ def test_a_download_url_is_signed_only_by_a_role_that_may_read_the_video(stack):
         boto3.client("s3").generate_presigned_url(
             "get_object", Params={"Bucket": stack.bucket, "Key": key}
         )
+
+
+def test_without_its_provider_keys_secret_the_api_submits_nothing_and_names_the_variable(
+    stack, caplog
+):
+    # Given a template whose API function lost PROVIDER_KEYS_SECRET_ARN
+    def drop(body: dict[str, Any]) -> None:
+        del function_props(body, "ApiFunction")["Environment"]["Variables"][
+            "PROVIDER_KEYS_SECRET_ARN"
+        ]
+
+    stack.functions.redeploy(changed_template(stack, drop))
+
+    # When a video is requested
+    prompt = f"a fox {time.monotonic()}"
+    response = stack.create_video({"prompt": prompt})
+
+    # Then nothing reached the provider, and what failed names the variable
+    assert all(s.prompt != prompt for s in stack.simulator.submissions())
+    said = response.get("body", "") + caplog.text
+    assert "PROVIDER_KEYS_SECRET_ARN" in said, (response, caplog.text[-2000:])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from veo_relay.errors import ConfigurationError
 from veo_relay.settings import PerFunction, Settings, get_settings, origin_of
 
 if TYPE_CHECKING:
@@ -134,10 +135,7 @@ class Runtime:
             provider_settings = self.settings.providers[name]
             self._providers[name] = build_provider(
                 provider_settings,
-                api_key=lambda: (
-                    provider_settings.api_key
-                    or self._secret_entry(self.settings.provider_keys_secret_arn, name)
-                ),
+                api_key=lambda: provider_settings.api_key or self._provider_key(name),
                 callback_key=lambda: self._secret_entry(
                     self.settings.callback_keys_secret_arn, name
                 ),
@@ -158,6 +156,16 @@ class Runtime:
             trusted_local_origins=trusted,
             max_bytes=self.settings.download_max_bytes,
         )
+
+    def _provider_key(self, provider: str) -> str | None:
+        """From the provider keys secret; a function calling a provider without one (or a
+        *_API_KEY) is misconfigured, and says so by name rather than send no key."""
+        if not self.settings.provider_keys_secret_arn:
+            raise ConfigurationError(
+                f"PROVIDER_KEYS_SECRET_ARN (or {provider.upper()}_API_KEY) is not configured for "
+                "this function, which calls the provider"
+            )
+        return self._secret_entry(self.settings.provider_keys_secret_arn, provider)
 
     def _secret_entry(self, secret_arn: str | None, provider: str) -> str | None:
         """The provider's entry of a JSON secret ({"apixo": "...", ...}), read on every use
