@@ -94,28 +94,7 @@ def parameter_value(template: Template, value: Any) -> Any:
 
 def holds(template: Template, condition: str, **parameters: Any) -> bool:
     """Whether the template's `condition` holds for `parameters` (the others at their defaults)."""
-    values = {**template.parameter_defaults(), **parameters}
-
-    def evaluate(value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        ((key, arg),) = value.items()
-        if key == "Ref":
-            return values[arg]
-        if key == "Condition":
-            return evaluate(template.body["Conditions"][arg])
-        if key == "Fn::Equals":
-            left, right = (evaluate(a) for a in arg)
-            return str(left) == str(right)
-        if key == "Fn::Not":
-            return not evaluate(arg[0])
-        if key == "Fn::And":
-            return all(evaluate(a) for a in arg)
-        if key == "Fn::Or":
-            return any(evaluate(a) for a in arg)
-        raise AssertionError(f"cannot evaluate {key} in condition {condition}")
-
-    return bool(evaluate(template.body["Conditions"][condition]))
+    return template.holds(condition, parameters)
 
 
 # --- queue policies -------------------------------------------------------------------------------
