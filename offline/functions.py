@@ -47,7 +47,6 @@ class LocalFunctions:
     def __init__(self, template: Template) -> None:
         if str(LAYER_PATH) not in sys.path:
             sys.path.insert(0, str(LAYER_PATH))
-        self._template = template
         self._modules: dict[str, ModuleType] = {}
         self._physical_names: dict[str, str] = {}  # logical id -> FunctionName, once provisioned
         self._lock = threading.Lock()

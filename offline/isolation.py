@@ -74,10 +74,6 @@ def deployed_roles() -> dict[str, Role]:
     return dict(_deployment.roles)
 
 
-def current() -> Invocation | None:
-    return _current.get()
-
-
 @contextlib.contextmanager
 def running(invocation: Invocation) -> Iterator[None]:
     token = _current.set(invocation)
