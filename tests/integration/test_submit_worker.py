@@ -45,7 +45,7 @@ def submit_event(ticket: dict, slot_at: float) -> dict:
 def test_a_task_over_the_rate_limit_is_queued_then_submitted_by_the_worker(stack, tickets):
     # Given one task that took the minute's only submit slot
     first = stack.create_task("first fox")
-    assert first["status"] == "in_progress"
+    assert first["status"] in ("in_progress", "storing")  # storing once its callback came
     submitted_before = len(stack.simulator.submissions())
 
     # When a second task is created in the same minute
@@ -73,7 +73,7 @@ def test_a_task_over_the_rate_limit_is_queued_then_submitted_by_the_worker(stack
     # Then the task is submitted in callback mode with its own token, and is in progress
     assert result == {"batchItemFailures": []}
     item = stack.item(second["id"])
-    assert item["status"]["S"] == "in_progress"
+    assert item["status"]["S"] in ("in_progress", "storing")  # storing once its callback came
     sim_task = stack.simulator.task(item["provider_task_id"]["S"])
     assert sim_task.callback_url.endswith(f"/v1/callbacks/apixo/{ticket['callback_token']}")
 
@@ -82,7 +82,8 @@ def test_a_ticket_delivered_twice_submits_once(stack, tickets):
     # Given a queued task whose ticket the worker already handled
     stack.create_task("first fox")
     second = response_json(stack.create_video({"prompt": "second fox"}))
-    [ticket] = tickets
+    # (the first may be queued too, when the API's time budget could not wait for its slot)
+    [ticket] = [t for t in tickets if t["task_id"] == second["id"]]
     stack.invoke("SubmitWorkerFunction", submit_event(ticket, time.time()))
     submitted = len(stack.simulator.submissions())
 
@@ -92,7 +93,7 @@ def test_a_ticket_delivered_twice_submits_once(stack, tickets):
     # Then nothing is sent to the provider again (a second submit could pay twice)
     assert result == {"batchItemFailures": []}
     assert len(stack.simulator.submissions()) == submitted
-    assert stack.status(second["id"]) == "in_progress"
+    assert stack.status(second["id"]) in ("in_progress", "storing")  # storing once called back
 
 
 def test_a_ticket_whose_slot_is_far_goes_back_to_the_queue(stack, tickets):
