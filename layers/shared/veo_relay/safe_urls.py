@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 
@@ -215,6 +216,24 @@ def pinned_pool(
     return urllib3.HTTPConnectionPool(
         address, target.port, timeout=timeout, retries=False, maxsize=1
     )
+
+
+def pinned_connection(
+    address: str, target: ParsedUrl, connect_timeout: float, ca_certs: str | None = None
+) -> HTTPConnection:
+    """One connection to the vetted ``address``, verified as ``pinned_pool``'s are, for a caller
+    that times the exchange itself (set the Host header too)."""
+    if target.scheme == "https":
+        return HTTPSConnection(
+            address,
+            target.port,
+            timeout=connect_timeout,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_certs or default_ca_bundle(),
+            server_hostname=target.host,
+            assert_hostname=target.host,
+        )
+    return HTTPConnection(address, target.port, timeout=connect_timeout)
 
 
 def default_ca_bundle() -> str | None:

@@ -74,6 +74,9 @@ class WebhookSettings:
     # Seconds before each retry after a failed delivery (Standard Webhooks' schedule by default);
     # when they run out the delivery goes to the dead-letter queue.
     retry_delays: tuple[int, ...]
+    # How long one delivery may take in all (connect, send, the answer's status line); a slower
+    # receiver's attempt fails and is retried. Well within the sender's 30 s function timeout.
+    timeout_seconds: int
     # Only the offline stack sets this: a receiver on loopback (plain http) may be called, so that
     # webhooks can be tried on a laptop. Private and other special addresses stay refused.
     allow_loopback: bool
@@ -146,6 +149,7 @@ class Settings:
                 secret_arn=reader.optional("WEBHOOK_SECRET_ARN"),
                 signing_secret=reader.optional("WEBHOOK_SIGNING_SECRET"),
                 retry_delays=reader.integers("WEBHOOK_RETRY_SECONDS", _WEBHOOK_RETRY_SECONDS),
+                timeout_seconds=reader.integer("WEBHOOK_TIMEOUT_SECONDS", 15, minimum=1),
                 allow_loopback=reader.boolean("WEBHOOK_ALLOW_LOOPBACK", default=False),
             ),
         )

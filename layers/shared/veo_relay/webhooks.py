@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -18,6 +19,8 @@ from typing import Any
 
 import urllib3
 from aws_lambda_powertools import Logger
+from urllib3.connection import HTTPConnection
+from urllib3.exceptions import ProtocolError
 
 from veo_relay.errors import InvalidRequest, TaskNotFound
 from veo_relay.queries import public_task
@@ -28,7 +31,7 @@ from veo_relay.safe_urls import (
     UnresolvableHost,
     check_address,
     parse_url,
-    pinned_pool,
+    pinned_connection,
     resolve,
 )
 from veo_relay.tasks import utc_now
@@ -37,9 +40,10 @@ from veo_relay.webhook_signing import sign
 logger = Logger(child=True)
 
 EVENT_TYPES = {"Video Completed": "video.completed", "Video Failed": "video.failed"}
-_TIMEOUT = urllib3.Timeout(connect=5, read=15)
+_CONNECT_TIMEOUT_SECONDS = 5.0
 _USER_AGENT = "veo-relay-webhooks/1"
-_MAX_RESPONSE_BYTES = 64 * 1024  # read (to reuse nothing, just to end the exchange) and dropped
+_MAX_STATUS_LINE_BYTES = 1024
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: [^\r\n]*)?\r?")
 
 
 class WebhookOutcome(StrEnum):
@@ -160,7 +164,8 @@ def _attempt(
 ) -> WebhookOutcome:
     extra: dict[str, Any] = {"attempt": delivery.attempt, "event_type": delivery.event_type}
     try:
-        status = post(url, headers, body, runtime.settings.webhooks.allow_loopback)
+        webhooks = runtime.settings.webhooks
+        status = post(url, headers, body, webhooks.allow_loopback, webhooks.timeout_seconds)
     except RefusedUrl as exc:
         logger.warning("webhook URL refused", extra={**extra, "reason": str(exc)})
         return WebhookOutcome.REFUSED
@@ -188,11 +193,19 @@ def _attempt(
     return WebhookOutcome.RETRY_SCHEDULED
 
 
-def post(url: str, headers: dict[str, str], body: bytes, allow_loopback: bool) -> int:
-    """POSTs to a vetted address of `url` (no redirects followed) and returns the status.
+def post(
+    url: str, headers: dict[str, str], body: bytes, allow_loopback: bool, timeout_seconds: float
+) -> int:
+    """POSTs to a vetted address of `url` and returns the answer's status, all within
+    `timeout_seconds`: connecting, sending and the status line. Only the status line is read
+    (never the headers or the body: no redirect is followed), then the connection is closed.
 
-    Raises RefusedUrl when the URL or any address it resolves to must not be called.
+    One deadline for the whole exchange, because socket timeouts bound each read, not their sum:
+    a receiver sending its answer a byte at a time would hold the sender as long as it liked.
+    Raises RefusedUrl when the URL or any address it resolves to must not be called, and
+    TimeoutError when the deadline passes.
     """
+    deadline = time.monotonic() + timeout_seconds
     target = parse_url(url)
     loopback = _allowed_loopback(target, allow_loopback)
     addresses = resolve(target.host, target.port)
@@ -200,23 +213,49 @@ def post(url: str, headers: dict[str, str], body: bytes, allow_loopback: bool) -
         problem = check_address(address)
         if problem is not None and not (loopback and ipaddress.ip_address(address).is_loopback):
             raise RefusedUrl(f"{target.host} resolves to a forbidden address: {problem}")
-    pool = pinned_pool(addresses[0], target, _TIMEOUT)
+    # The TCP connect and the TLS handshake each take at most the connect timeout (Python bounds
+    # a handshake as a whole, however slowly its bytes come): half the deadline each, at most.
+    connect_timeout = min(_CONNECT_TIMEOUT_SECONDS, timeout_seconds / 2)
+    connection = pinned_connection(addresses[0], target, connect_timeout)
     try:
-        response = pool.urlopen(
+        connection.connect()
+        connection.timeout = _time_left(deadline)  # the socket's, while the request is sent
+        connection.request(
             "POST",
             target.path,
             body=body,
-            headers={**headers, "Host": target.host_header},
-            redirect=False,
-            retries=False,
-            preload_content=False,
-            assert_same_host=False,
+            headers={**headers, "Host": target.host_header, "Connection": "close"},
         )
-        response.read(_MAX_RESPONSE_BYTES)
-        response.release_conn()
-        return int(response.status)
+        return _status(connection, deadline)
     finally:
-        pool.close()
+        connection.close()
+
+
+def _status(connection: HTTPConnection, deadline: float) -> int:
+    """The status in the answer's status line, read by the deadline."""
+    sock = connection.sock
+    assert sock is not None, "connected"
+    received = b""
+    while b"\n" not in received:
+        if len(received) > _MAX_STATUS_LINE_BYTES:
+            raise ProtocolError(f"status line longer than {_MAX_STATUS_LINE_BYTES} bytes")
+        sock.settimeout(_time_left(deadline))
+        chunk = sock.recv(_MAX_STATUS_LINE_BYTES)
+        if not chunk:
+            raise ProtocolError("the receiver closed the connection before its status line")
+        received += chunk
+    line = received.split(b"\n", 1)[0]
+    match = _STATUS_LINE.fullmatch(line)
+    if match is None:
+        raise ProtocolError(f"not an HTTP status line: {line[:80]!r}")
+    return int(match[1])
+
+
+def _time_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the receiver's status line did not come before the deadline")
+    return left
 
 
 def _allowed_loopback(target: ParsedUrl, allow_loopback: bool) -> bool:
