@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 
+from offline.api_gateway import DEFAULT_PRINCIPAL
 from offline.iam import write_usage
 from offline.isolation import deployed_roles
 from offline.stack import LocalStack, Ports
@@ -31,7 +32,8 @@ def main() -> None:
 {simulators}
   videos bucket:    s3://{stack.template.names["VideoBucket"]}  (videos/<root_id>/<id>.mp4 + .json)
   event bus:        {stack.template.names["VideoEventBus"]}  (Video Completed / Video Failed)
-  webhook secret:   {stack.webhook_signing_secret()}
+  webhook secret:   {stack.webhook_secret(DEFAULT_PRINCIPAL)}
+                    ({DEFAULT_PRINCIPAL}'s; each principal has its own: GET /v1/webhook-secret)
 
 Try it:
   curl -s -X POST {stack.api_url}/v1/videos -H 'Content-Type: application/json' \\

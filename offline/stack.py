@@ -80,13 +80,16 @@ class LocalStack:
     def aws_url(self) -> str:
         return f"http://{self.host}:{self.ports.aws}"
 
-    def webhook_signing_secret(self) -> str:
-        """The `whsec_` secret receivers verify deliveries with (generated at provisioning)."""
-        import boto3
+    def webhook_secret(self, principal: str) -> str:
+        """The `whsec_` secret `principal`'s receivers verify its deliveries with: what its
+        GET /v1/webhook-secret answers (the API function's own code, role and settings)."""
+        from offline import isolation
+        from offline.api_gateway import principal_arn
+        from veo_relay.principals import owner_of
+        from veo_relay.runtime import get_runtime
 
-        secrets = boto3.client("secretsmanager", region_name=REGION)
-        arn = self.template.names["WebhookSigningSecret"]
-        return "whsec_" + secrets.get_secret_value(SecretId=arn)["SecretString"]
+        with isolation.acting_as("ApiFunction"):
+            return get_runtime().webhook_secrets.current(owner_of(principal_arn(principal)))
 
     def start(self) -> LocalStack:
         import boto3

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from veo_relay.api_models import CreateVideoBody, ErrorBody, ExtendVideoBody
+from veo_relay.api_models import CreateVideoBody, ErrorBody, ExtendVideoBody, WebhookSecretBody
 from veo_relay.creation import CreateVideo, ExtendVideo, create_video, extend_video
 from veo_relay.deadlines import Deadline, api_deadline
 from veo_relay.errors import VeoRelayError
@@ -62,6 +62,12 @@ TASKS_LISTED = {
     200: {
         "description": '{"items": [task objects], "next_cursor": string or null}',
         "content": {"application/json": {}},
+    }
+}
+WEBHOOK_SECRET = {
+    200: {
+        "description": '{"secret": "whsec_..."}: the caller\'s own webhook signing secret',
+        "content": {"application/json": {"model": WebhookSecretBody}},
     }
 }
 IdempotencyKey = Annotated[
@@ -148,6 +154,33 @@ def list_(
     root_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     return list_videos(get_runtime(), _principal(), limit, cursor, status, root_id)
+
+
+@app.get(
+    "/v1/webhook-secret",
+    summary="The secret the caller's webhook receivers verify its deliveries with",
+    responses={**WEBHOOK_SECRET, **_errors(401)},
+)
+def read_webhook_secret() -> Response[dict[str, Any]]:
+    return _webhook_secret(get_runtime().webhook_secrets.current(_principal()))
+
+
+@app.post(
+    "/v1/webhook-secret/rotate",
+    summary="A new webhook secret; the one it replaces still signs beside it for 24 hours",
+    responses={**WEBHOOK_SECRET, **_errors(401, 413, 415)},
+)
+def rotate_webhook_secret() -> Response[dict[str, Any]]:
+    return _webhook_secret(get_runtime().webhook_secrets.rotate(_principal()))
+
+
+def _webhook_secret(secret: str) -> Response[dict[str, Any]]:
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body={"secret": secret},
+        headers={"Cache-Control": "no-store"},  # a secret: no cache may keep it
+    )
 
 
 @app.not_found

@@ -119,24 +119,25 @@ def _webhook_url(stack: RunningStack, receiver: Receiver) -> dict[str, str]:
     return {} if stack.deployed else {"webhook_url": receiver.url}
 
 
-def _signing_secret(stack: RunningStack) -> str:
-    secrets = stack.aws("secretsmanager")
-    arn = next(
-        s["ARN"]
-        for s in secrets.list_secrets()["SecretList"]
-        if s["Name"] == "WebhookSigningSecret"
-    )
-    return "whsec_" + secrets.get_secret_value(SecretId=arn)["SecretString"]
+def _signing_secret(stack: RunningStack, principal: str = "e2e-user") -> str:
+    """What the README tells a receiver's owner to do: ask for its own secret."""
+    response = stack.request("GET", "/v1/webhook-secret", principal)
+    assert response.status_code == 200, response.text
+    return str(response.json()["secret"])
 
 
-def _verify(secret: str, headers: dict[str, str], body: bytes) -> None:
-    """What the README tells a receiver to do."""
+def _verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """What the README tells a receiver to do: one of the v1 signatures is its secret's."""
     msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
     assert abs(time.time() - int(timestamp)) < 300
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{msg_id}.{timestamp}.".encode() + body
     expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    assert hmac.compare_digest(headers["webhook-signature"], expected)
+    return any(hmac.compare_digest(s, expected) for s in headers["webhook-signature"].split())
+
+
+def _verify(secret: str, headers: dict[str, str], body: bytes) -> None:
+    assert _verifies(secret, headers, body), "bad signature"
 
 
 def test_a_completed_video_has_its_manifest_an_event_and_a_signed_webhook(
@@ -169,7 +170,7 @@ def test_a_completed_video_has_its_manifest_an_event_and_a_signed_webhook(
     assert event["detail-type"] == "Video Completed"
     assert event["detail"]["video"]["sha256"] == video["sha256"]
 
-    # And the client's webhook got a delivery signed with the stack's secret
+    # And the client's webhook got a delivery signed with the task owner's secret
     if stack.deployed:
         pytest.skip("the webhook receiver is on this machine's loopback (the rest passed)")
     headers, body = receiver.wait_for(task["id"])
@@ -206,3 +207,34 @@ def test_a_webhook_to_a_private_address_is_refused_naming_the_field(stack: Runni
     response = stack.create(prompt="a cat", webhook_url="https://10.0.0.7/hook")
     assert response.status_code == 422
     assert "webhook_url" in response.json()["error"]["message"]
+
+
+def test_a_principal_reads_and_rotates_its_own_webhook_secret(
+    stack: RunningStack, receiver: Receiver
+) -> None:
+    # Given a principal of its own (offline; deployed, the caller), and its secret
+    principal = f"e2e-secrets-{uuid.uuid4().hex[:8]}"
+    old = _signing_secret(stack, principal)
+    assert old.startswith("whsec_")
+    assert _signing_secret(stack, principal) == old
+
+    # When it rotates it
+    response = stack.request("POST", "/v1/webhook-secret/rotate", principal)
+
+    # Then it is given a new secret, which is its secret from now on
+    assert response.status_code == 200, response.text
+    new = response.json()["secret"]
+    assert new.startswith("whsec_") and new != old
+    assert _signing_secret(stack, principal) == new
+    if stack.deployed:
+        pytest.skip("one principal deployed, and the receiver is on this machine's loopback")
+    # And no other principal has either
+    assert _signing_secret(stack, "e2e-user") not in (old, new)
+
+    # And its next delivery verifies with the new secret and, for 24 hours, the old one
+    created = stack.create(principal, prompt="a lighthouse at dusk", webhook_url=receiver.url)
+    assert created.status_code == 202, created.text
+    headers, body = receiver.wait_for(created.json()["id"])
+    assert _verifies(new, headers, body)
+    assert _verifies(old, headers, body)
+    assert not _verifies(_signing_secret(stack, "e2e-user"), headers, body)

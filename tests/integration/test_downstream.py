@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 from offline.aws import ACCOUNT, REGION
 from offline.event_sources import QueuePollers, StreamPollers
 from offline.servers import LocalHTTPServer
-from tests.helpers import api_event, load_event, response_json, wait_until
+from tests.helpers import ALICE, api_event, load_event, response_json, wait_until
 
 
 def stack_env(**variables: Any) -> pytest.MarkDecorator:
@@ -146,11 +146,11 @@ def dimension_sets(record: dict[str, Any]) -> list[list[str]]:
     return [dims for d in record["_aws"]["CloudWatchMetrics"] for dims in d["Dimensions"]]
 
 
-def webhook_secret(stack: Any) -> str:
-    """What a receiver is given: whsec_ followed by the generated secret's value."""
-    arn = stack.template.names["WebhookSigningSecret"]
-    value = stack.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
-    return "whsec_" + value
+def webhook_secret(stack: Any, principal: str = ALICE) -> str:
+    """What a receiver is given: its owner's secret, from GET /v1/webhook-secret."""
+    response = stack.invoke("ApiFunction", api_event("api_get_webhook_secret", principal=principal))
+    assert response["statusCode"] == 200, response
+    return str(response_json(response)["secret"])
 
 
 def verify_signature(secret: str, headers: dict[str, str], body: bytes) -> None:
@@ -748,7 +748,7 @@ def test_a_completed_task_is_delivered_to_its_webhook_signed(stack, receiver, qu
     # When the pipeline runs (callback → copy → manifest → consumer → bus → webhook queue)
     (request,) = receiver.wait_for(1)
 
-    # Then the receiver got video.completed, signed with the stack's secret
+    # Then the receiver got video.completed, signed with the task owner's secret
     assert request.path == "/hooks/veo"
     assert request.headers["content-type"] == "application/json"
     assert request.headers["webhook-id"] == f"msg_{task['id']}_completed"

@@ -17,5 +17,13 @@ def test_the_committed_description_matches_the_code():
 
 def test_it_describes_every_client_route_and_no_callback_route():
     paths = json.loads(OPENAPI_PATH.read_text())["paths"]
-    assert set(paths) == {"/v1/videos", "/v1/videos/{task_id}", "/v1/videos/{task_id}/extend"}
+    assert set(paths) == {
+        "/v1/videos",
+        "/v1/videos/{task_id}",
+        "/v1/videos/{task_id}/extend",
+        "/v1/webhook-secret",
+        "/v1/webhook-secret/rotate",
+    }
     assert set(paths["/v1/videos"]) == {"get", "post"}
+    assert set(paths["/v1/webhook-secret"]) == {"get"}
+    assert set(paths["/v1/webhook-secret/rotate"]) == {"post"}

@@ -545,6 +545,10 @@ class FakeRuntime:
     retry_delays: tuple[int, ...] = (5, 300)
     queued: list[Delivery] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
+    # Each owner's signing secrets, as WebhookSecrets.signing gives them.
+    secrets: dict[str, list[str]] = field(
+        default_factory=lambda: {"arn:aws:iam::123456789012:user/alice": [SECRET]}
+    )
 
     def __post_init__(self) -> None:
         self.settings = SimpleNamespace(
@@ -559,14 +563,12 @@ class FakeRuntime:
             presigned_url=lambda key, expires: f"https://s3.example/{key}"
         )
         self.tasks = SimpleNamespace(get=self._get)
+        self.webhook_secrets = SimpleNamespace(signing=lambda owner: self.secrets[owner])
 
     def _get(self, task_id: str) -> Task:
         if self.task is None or task_id != self.task.id:
             raise TaskNotFound(task_id)
         return self.task
-
-    def webhook_secret(self) -> str:
-        return SECRET
 
 
 @dataclass
@@ -615,6 +617,29 @@ def test_a_delivery_is_signed_and_carries_the_task_object(fake_post):
     )
     assert runtime.queued == []
     assert runtime.outcomes == ["delivered"]
+
+
+def test_a_delivery_is_signed_with_each_of_its_owners_signing_secrets(fake_post):
+    # Given a task whose owner rotated its secret (the new one and the one it replaced sign),
+    # and another principal with a secret of its own
+    runtime = FakeRuntime(make_task(webhook_url="https://hooks.example.com/veo"))
+    new = "whsec_" + "A" * 43 + "="
+    runtime.secrets = {
+        "arn:aws:iam::123456789012:user/alice": [new, SECRET],
+        "arn:aws:iam::123456789012:user/bob": ["whsec_" + "B" * 43 + "="],
+    }
+    fake_post.statuses = [200]
+
+    # When it is delivered
+    deliver(runtime, Delivery("video.completed", "vid_abc"))
+
+    # Then its signature header holds one v1 signature per secret of the task's owner, in order
+    ((_, headers, body, _, _),) = fake_post.calls
+    msg_id, timestamp = headers["webhook-id"], int(headers["webhook-timestamp"])
+    assert headers["webhook-signature"].split(" ") == [
+        sign(new, msg_id, timestamp, body),
+        sign(SECRET, msg_id, timestamp, body),
+    ]
 
 
 @pytest.mark.parametrize(

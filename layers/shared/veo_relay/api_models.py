@@ -37,6 +37,12 @@ class ExtendVideoBody(BaseModel):
     webhook_url: WebhookUrl | None = None
 
 
+class WebhookSecretBody(BaseModel):
+    """The caller's own webhook signing secret."""
+
+    secret: str = Field(description="whsec_ and base64: the key your receiver verifies with")
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from veo_relay.task_store import TaskStore
     from veo_relay.telemetry import Telemetry
     from veo_relay.video_store import VideoStore
+    from veo_relay.webhook_secrets import WebhookSecrets
     from veo_relay.webhooks import WebhookQueue
     from veo_relay.workflow import CopyQueue, FallbackWorkflow, SubmitQueue
 
@@ -117,9 +118,18 @@ class Runtime:
 
         return SecretsProvider()
 
-    def webhook_secret(self) -> str:
-        """The `whsec_...` signing secret, read through the secrets cache, so a rotated secret
-        takes effect within SECRETS_CACHE_SECONDS, without a deploy."""
+    @cached_property
+    def webhook_secrets(self) -> WebhookSecrets:
+        from veo_relay.webhook_secrets import WebhookSecrets
+
+        if not self.settings.principals_table:
+            raise RuntimeError("PRINCIPALS_TABLE is not configured for this function")
+        return WebhookSecrets(self.settings.principals_table, self.webhook_master_secret)
+
+    def webhook_master_secret(self) -> str:
+        """The `whsec_...` key every principal's webhook secret is derived from, read through the
+        secrets cache, so that a new one takes effect within SECRETS_CACHE_SECONDS, without a
+        deploy (and changes every principal's secret at once)."""
         webhooks = self.settings.webhooks
         if webhooks.signing_secret:
             return webhooks.signing_secret

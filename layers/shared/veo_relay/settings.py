@@ -68,7 +68,8 @@ class EventSettings:
 @dataclass(frozen=True)
 class WebhookSettings:
     queue_url: str | None
-    # The `whsec_...` signing secret: in AWS read from Secrets Manager; offline given directly.
+    # The `whsec_...` key each principal's signing secret is derived from: in AWS read from
+    # Secrets Manager; offline given directly.
     secret_arn: str | None
     signing_secret: str | None
     # Seconds before each retry after a failed delivery (Standard Webhooks' schedule by default);
@@ -85,6 +86,8 @@ class WebhookSettings:
 @dataclass(frozen=True)
 class Settings:
     tasks_table: str
+    # One record per principal (its webhook secret's generation), for the functions that use it.
+    principals_table: str | None
     video_bucket: str
     copy_queue_url: str | None
     submit_queue_url: str | None
@@ -117,6 +120,7 @@ class Settings:
         reader = _EnvReader(env)
         settings = cls(
             tasks_table=reader.required("TASKS_TABLE"),
+            principals_table=reader.optional("PRINCIPALS_TABLE"),
             video_bucket=reader.required("VIDEO_BUCKET"),
             copy_queue_url=reader.optional("COPY_QUEUE_URL"),
             submit_queue_url=reader.optional("SUBMIT_QUEUE_URL"),

@@ -1,5 +1,7 @@
 """Standard Webhooks signatures (https://www.standardwebhooks.com): HMAC-SHA256 over
-`{webhook-id}.{webhook-timestamp}.{body}`, keyed by the base64 part of a `whsec_` secret."""
+`{webhook-id}.{webhook-timestamp}.{body}`, keyed by the base64 part of a `whsec_` secret; while a
+secret is being rotated, one signature per secret, space-separated, of which a receiver needs one
+to verify."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 SECRET_PREFIX = "whsec_"
 
@@ -28,3 +31,8 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{message_id}.{timestamp}.".encode() + body
     digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
+
+
+def signatures(secrets: Sequence[str], message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header's value for several secrets: `v1,<sig> v1,<sig>`."""
+    return " ".join(sign(secret, message_id, timestamp, body) for secret in secrets)

@@ -35,7 +35,7 @@ from veo_relay.safe_urls import (
     resolve,
 )
 from veo_relay.tasks import utc_now
-from veo_relay.webhook_signing import sign
+from veo_relay.webhook_signing import signatures
 
 logger = Logger(child=True)
 
@@ -152,7 +152,12 @@ def deliver(runtime: Runtime, delivery: Delivery) -> WebhookOutcome:
         "User-Agent": _USER_AGENT,
         "webhook-id": delivery.message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(runtime.webhook_secret(), delivery.message_id, timestamp, body),
+        # The task owner's own secret (and, after a rotation, the one it replaced): no other
+        # principal's receiver accepts it. The task, not the message, names the owner, so a
+        # message queued before the owner rotated is signed as the owner's receiver expects now.
+        "webhook-signature": signatures(
+            runtime.webhook_secrets.signing(task.owner), delivery.message_id, timestamp, body
+        ),
     }
     outcome = _attempt(runtime, delivery, task.webhook_url, headers, body)
     runtime.telemetry.webhook_outcome(outcome.value)
