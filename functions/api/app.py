@@ -159,7 +159,8 @@ def list_(
 @app.get(
     "/v1/webhook-secret",
     summary="The secret the caller's webhook receivers verify its deliveries with",
-    responses={**WEBHOOK_SECRET, **_errors(401)},
+    # 422 as every route has it (the resolver's validation declares one; this is its body).
+    responses={**WEBHOOK_SECRET, **_errors(401, 422)},
 )
 def read_webhook_secret() -> Response[dict[str, Any]]:
     return _webhook_secret(get_runtime().webhook_secrets.current(_principal()))
@@ -168,7 +169,7 @@ def read_webhook_secret() -> Response[dict[str, Any]]:
 @app.post(
     "/v1/webhook-secret/rotate",
     summary="A new webhook secret; the one it replaces still signs beside it for 24 hours",
-    responses={**WEBHOOK_SECRET, **_errors(401, 413, 415)},
+    responses={**WEBHOOK_SECRET, **_errors(400, 401, 413, 415, 422)},
 )
 def rotate_webhook_secret() -> Response[dict[str, Any]]:
     return _webhook_secret(get_runtime().webhook_secrets.rotate(_principal()))
