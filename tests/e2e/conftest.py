@@ -105,6 +105,7 @@ def _run_stack(settings: dict[str, str], simulate: bool = False) -> Iterator[Off
             else f"http://127.0.0.1:{ports[p]}"
             for p in SIMULATED
         },
+        log_path=Path(log.name),
     )
     try:
         _wait_until_ready(process, running, Path(log.name))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -124,9 +125,16 @@ class RunningStack(ABC):
 class OfflineStack(RunningStack):
     deployed = False
 
-    def __init__(self, api_url: str, aws_url: str, simulator_urls: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        aws_url: str,
+        simulator_urls: Mapping[str, str],
+        log_path: Path | None = None,
+    ) -> None:
         super().__init__(api_url, simulator_urls)
         self.aws_url = aws_url
+        self.log_path = log_path  # what `python -m offline` prints (its banner first)
 
     def auth(self, principal: str = "e2e-user") -> AuthBase:
         return LocalPrincipal(principal)

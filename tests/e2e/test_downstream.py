@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.targets import RunningStack
+from tests.e2e.targets import OfflineStack, RunningStack
 
 
 class Receiver:
@@ -238,3 +238,19 @@ def test_a_principal_reads_and_rotates_its_own_webhook_secret(
     assert _verifies(new, headers, body)
     assert _verifies(old, headers, body)
     assert not _verifies(_signing_secret(stack, "e2e-user"), headers, body)
+
+
+def test_make_run_prints_the_local_principals_own_secret(stack: RunningStack) -> None:
+    # Given the offline stack, as `make run` starts it
+    if stack.deployed or not isinstance(stack, OfflineStack) or stack.log_path is None:
+        pytest.skip("only `make run` prints a secret")
+    log_path = stack.log_path
+    deadline = time.monotonic() + 30
+    while "Ctrl-C stops everything" not in log_path.read_text():
+        assert time.monotonic() < deadline, "no banner"
+        time.sleep(0.2)
+
+    # Then its banner shows local-user's secret (the default X-Local-Principal's), as
+    # GET /v1/webhook-secret gives it to local-user
+    secret = _signing_secret(stack, "local-user")
+    assert f"webhook secret:   {secret}\n" in log_path.read_text()
