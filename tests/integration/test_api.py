@@ -226,6 +226,49 @@ class TestCreate:
         assert "JSON" in error["message"]
         assert len(stack.simulator.submissions()) == submitted_before
 
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "[" * 1000 + "]" * 1000,
+            '{"prompt": "a cat", "image_urls": ' + "[" * 1000 + "]" * 1000 + "}",
+            '{"prompt": ' * 1000 + '"a"' + "}" * 1000,
+        ],
+        ids=["arrays", "in-a-field", "objects"],
+    )
+    @pytest.mark.parametrize("path", ["/v1/videos", "/v1/videos/vid_x/extend"])
+    def test_a_body_nested_too_deeply_is_400(self, stack, raw, path):
+        # Given a 2 KB body nested 1,000 deep (Python's json raises RecursionError on it)
+        event = api_event("api_create_video", path=path, raw_body=raw)
+
+        # When it is posted
+        response = stack.invoke("ApiFunction", event)
+
+        # Then it is a 400 in the one error body, saying so, and nothing was created
+        error = assert_error(response, 400, "invalid_request", "body")
+        assert error["message"] == "body: is nested too deeply (more than 32 levels)"
+        assert stack.task_items() == []
+
+    @pytest.mark.parametrize(
+        ("raw", "field"),
+        [
+            ('{"prompt": "a cat", "seed": 1e999}', "seed"),
+            ('{"prompt": "a cat", "seed": -1e999}', "seed"),
+            ('{"prompt": "a cat", "seed": ' + "9" * 5000 + "}", "seed"),
+            ('{"prompt": "a cat", "seed": -' + "9" * 5000 + "}", "seed"),
+            ('{"prompt": "a cat", "seed": 1' + "0" * 400 + "}", "seed"),
+            ('{"prompt": ' + "9" * 5000 + "}", "prompt"),
+            ('{"prompt": "a cat", "watermark": ' + "1" * 5000 + ".5e99999}", "watermark"),
+        ],
+        ids=["1e999", "-1e999", "5000-digits", "-5000-digits", "400-digits", "prompt", "float"],
+    )
+    def test_a_huge_number_is_422_naming_its_field(self, stack, raw, field):
+        # When a body with a number far out of any range is posted
+        response = stack.create_video(raw)
+
+        # Then it is refused naming the field, and nothing was created
+        assert_error(response, 422, "invalid_request", field)
+        assert stack.task_items() == []
+
     def test_a_provider_refusal_fails_the_task_and_answers_5xx(self, stack):
         # Given a provider that refuses the key in the provider keys secret
         stack.put_provider_keys(apixo="wrong-key")

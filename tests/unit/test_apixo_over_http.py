@@ -377,3 +377,25 @@ class TestCallback:
         provider, _ = apixo()
         with pytest.raises(InvalidCallback):
             provider.parse_callback(b"<html>", {})
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"[" * 1000 + b"]" * 1000,
+            b'{"data": ' * 1000 + b"{}" + b"}" * 1000,
+            b'{"data": {"taskId": "t", "x": ' + b"[" * 100_000,
+        ],
+        ids=["arrays", "objects", "unclosed"],
+    )
+    def test_a_callback_nested_too_deeply_is_invalid_not_a_crash(self, body):
+        # Given a callback body nested 1,000 (or 100,000) deep
+        provider, _ = apixo()
+
+        # When it is parsed, then it is an invalid callback (not a RecursionError)
+        with pytest.raises(InvalidCallback):
+            provider.parse_callback(body, {})
+
+    def test_a_callback_with_huge_numbers_is_parsed(self):
+        body = b'{"code": ' + b"9" * 5000 + b', "x": 1e999, "data": {"taskId": "task_9"}}'
+        provider, _ = apixo()
+        assert provider.parse_callback(body, {}).provider_task_id == "task_9"

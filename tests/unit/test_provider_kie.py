@@ -553,6 +553,16 @@ def test_a_callback_that_is_not_json_is_invalid():
         kie().parse_callback(b"not json", {})
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 1000 + b"]" * 1000, b'{"data": {"info": ' * 1000 + b"1" + b"}}" * 1000],
+    ids=["arrays", "objects"],
+)
+def test_a_callback_nested_too_deeply_is_invalid_not_a_crash(body):
+    with pytest.raises(InvalidCallback):
+        kie().parse_callback(body, {})
+
+
 @pytest.mark.parametrize("skew", [0, -299, 299, -300, 300])
 def test_a_validly_signed_callback_is_accepted(skew):
     # Given a webhook key, and a callback signed with it at a time within ±300 s of now

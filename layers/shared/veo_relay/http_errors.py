@@ -15,6 +15,7 @@ from veo_relay.errors import (
     Unauthenticated,
     VeoRelayError,
 )
+from veo_relay.json_input import MalformedJson, parse_json
 
 _PROVIDER_STATUS = {"provider_unavailable": 503, "rate_limited": 503}
 
@@ -60,8 +61,8 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 def refuse_raw_request(event: dict[str, Any]) -> tuple[int, str, str] | None:
-    """What is wrong with a request before it is parsed (size, media type, encoding), if anything:
-    (status, code, message)."""
+    """What is wrong with a request before the resolver parses it (size, media type, encoding,
+    JSON that is invalid or nested too deeply), if anything: (status, code, message)."""
     body = event.get("body") or ""
     if not body:
         return None
@@ -76,9 +77,9 @@ def refuse_raw_request(event: dict[str, Any]) -> tuple[int, str, str] | None:
     if media_type != "application/json":
         return 415, "unsupported_media_type", "Content-Type: must be application/json"
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return 400, "invalid_request", "body: is not valid UTF-8 JSON"
+        parse_json(raw)  # what the resolver's own parse (the same parser) would refuse
+    except MalformedJson as exc:
+        return 400, "invalid_request", f"body: {exc.reason}"
     return None
 
 

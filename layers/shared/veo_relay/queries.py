@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from veo_relay.errors import InvalidRequest, TaskNotFound
+from veo_relay.json_input import parse_json
 from veo_relay.runtime import Runtime
 from veo_relay.tasks import Task, TaskStatus
 
@@ -60,8 +61,8 @@ def _decode_cursor(cursor: str | None, owner: str, root_id: str | None) -> dict[
         return None
     refused = InvalidRequest("cursor", "is not a cursor this API returned for this listing")
     try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, binascii.Error):
+        key = parse_json(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error):  # MalformedJson is a ValueError
         raise refused from None
     partition = {"root_id": root_id} if root_id else {"owner": owner}
     expected = {"id", "created_at", *partition}

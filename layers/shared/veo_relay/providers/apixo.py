@@ -7,7 +7,6 @@ Generate and extend are two models on the same generic routes, `/generateTask/{m
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +14,7 @@ import requests
 
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback, ProviderError
+from veo_relay.json_input import parse_json
 from veo_relay.providers.base import (
     CallbackNotice,
     ExtensionRequest,
@@ -89,7 +89,7 @@ class ApixoProvider:
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> CallbackNotice:
         # apixo documents no signature; the callback is only a notification anyway.
         try:
-            payload = json.loads(body or b"{}")
+            payload = parse_json(body or b"{}")
         except ValueError:
             raise InvalidCallback("callback body is not JSON") from None
         data = payload.get("data") if isinstance(payload, dict) else None
@@ -179,7 +179,7 @@ def _status_from_data(data: Mapping[str, Any]) -> ProviderStatus:
 
 def _result_urls(result_json: Any) -> tuple[str, ...]:
     try:
-        result = json.loads(result_json) if isinstance(result_json, str) else result_json
+        result = parse_json(result_json) if isinstance(result_json, str) else result_json
         urls = result["resultUrls"]
     except (ValueError, TypeError, KeyError):
         raise ProviderError(

@@ -16,6 +16,7 @@ from urllib3.util.retry import Retry
 
 from veo_relay.deadlines import Deadline, provider_has_time
 from veo_relay.errors import ProviderError
+from veo_relay.json_input import MalformedJson, parse_json
 
 # (connect, read). A submit made while a client waits (the API) gets less when its deadline
 # leaves less; the submit queue's worker always gets these.
@@ -154,8 +155,8 @@ def _outcome_unknown(exc: Exception) -> ProviderError:
 
 def json_body(response: requests.Response) -> dict[str, Any]:
     try:
-        body = response.json()
-    except ValueError:
+        body = parse_json(response.content)
+    except MalformedJson:
         body = None
     if not isinstance(body, dict):
         raise ProviderError(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,6 +16,7 @@ import requests
 
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback, InvalidRequest, ProviderError
+from veo_relay.json_input import parse_json
 from veo_relay.providers.base import (
     CallbackNotice,
     ExtensionRequest,
@@ -103,7 +103,7 @@ class KieProvider:
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> CallbackNotice:
         try:
-            payload = json.loads(body or b"{}")
+            payload = parse_json(body or b"{}")
         except ValueError:
             raise InvalidCallback("callback body is not JSON") from None
         data = payload.get("data") if isinstance(payload, dict) else None
@@ -238,7 +238,7 @@ def _url_list(value: Any) -> tuple[str, ...]:
         text = value.strip()
         if text.startswith("["):
             try:
-                value = json.loads(text)
+                value = parse_json(text)
             except ValueError:
                 return ()
         else:
