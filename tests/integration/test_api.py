@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
@@ -403,6 +404,73 @@ class TestList:
     )
     def test_bad_queries_are_422_naming_the_parameter(self, stack, query, field):
         assert_error(list_(stack, **query), 422, "invalid_request", field)
+
+    @pytest.mark.parametrize(
+        "key",
+        [
+            # each value exactly {"S": str}: DynamoDB answers anything else with a
+            # ValidationException (a 500), though moto takes it
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {"N": "1"}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1", "N": "1"}, "created_at": {"S": "t"}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {"S": ["t"]}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {"S": 5}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {"S": ""}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {"S": None}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {"SS": ["t"]}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": "t"},
+            {"owner": {"S": ALICE}, "id": {"S": "v" * 1025}, "created_at": {"S": "t"}},
+            {"owner": {"S": ALICE}, "id": {"S": "\ud800"}, "created_at": {"S": "t"}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}},
+            {"owner": {"S": ALICE}, "id": {"S": "v"}, "created_at": {"S": "t"}, "x": {"S": "y"}},
+            {"owner": {"S": BOB}, "id": {"S": "vid_1"}, "created_at": {"S": "t"}},
+            {"owner": {"S": ALICE, "B": "eA=="}, "id": {"S": "vid_1"}, "created_at": {"S": "t"}},
+            [],
+            "a string",
+            12,
+            None,
+        ],
+        ids=[
+            "number-value",
+            "two-types",
+            "list-string",
+            "number-string",
+            "empty-string",
+            "null-string",
+            "string-set",
+            "no-type",
+            "bare-string",
+            "oversized",
+            "lone-surrogate",
+            "missing-key",
+            "extra-key",
+            "another-owner",
+            "owner-two-types",
+            "list",
+            "string",
+            "number",
+            "null",
+        ],
+    )
+    def test_a_malformed_cursor_is_422_naming_it(self, stack, key):
+        # Given a task of Alice's, so that a query with the cursor would run
+        stack.create_task("a cursor owner")
+        cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+        # When she lists with a cursor no listing of hers returned
+        response = list_(stack, cursor=cursor)
+
+        # Then it is refused naming the cursor (never handed to DynamoDB)
+        assert_error(response, 422, "invalid_request", "cursor")
+
+    @pytest.mark.parametrize(
+        "raw",
+        [b"[" * 1000 + b"]" * 1000, b'{"a": ' * 1000 + b"1" + b"}" * 1000, b"\xff\xfe{}"],
+        ids=["deep-arrays", "deep-objects", "not-utf8"],
+    )
+    def test_a_cursor_that_is_not_a_small_json_object_is_422(self, stack, raw):
+        cursor = base64.urlsafe_b64encode(raw).decode()
+        assert_error(list_(stack, cursor=cursor), 422, "invalid_request", "cursor")
 
 
 class TestOwner:
