@@ -282,6 +282,11 @@ class TestCreate:
         assert "401" in error["message"]
         items = stack.task_items()
         assert [i["status"]["S"] for i in items] == ["failed"]
+        # And the provider's own words are on the record, for audit, but never shown
+        assert items[0]["error"]["M"]["provider_message"]["S"] == "Invalid or missing API Key"
+        assert "Invalid or missing" not in error["message"]
+        task = response_json(get(stack, items[0]["id"]["S"]))
+        assert "Invalid or missing" not in json.dumps(task)
         assert items[0]["error"]["M"]["code"]["S"] == "unauthorized"
         # And no fallback poller was started for it
         assert (

@@ -26,7 +26,7 @@ from veo_relay.providers.base import (
     TaskKind,
 )
 from veo_relay.providers.http import ProviderHttp, json_body
-from veo_relay.providers.taxonomy import code_for_failure, error_for_status
+from veo_relay.providers.taxonomy import code_for_failure, describe, error_for_status
 from veo_relay.tasks import TaskError
 
 GENERATE_MODEL = "veo-3-1"
@@ -165,10 +165,12 @@ def _status_from_data(data: Mapping[str, Any]) -> ProviderStatus:
     if state == "failed":
         raw_code = data.get("failCode")
         raw_code = str(raw_code) if raw_code is not None else None
-        fail_message = data.get("failMsg") or None
+        fail_message = data.get("failMsg")
+        fail_message = fail_message if isinstance(fail_message, str) and fail_message else None
+        code = code_for_failure(raw_code, fail_message)
         error = TaskError(
-            code=code_for_failure(raw_code, fail_message),
-            message=fail_message or "apixo reported the task failed",
+            code=code,
+            message=describe(code),
             provider_code=raw_code,
             provider_message=fail_message,
         )

@@ -28,7 +28,7 @@ from veo_relay.providers.base import (
     TaskKind,
 )
 from veo_relay.providers.http import ProviderHttp, json_body
-from veo_relay.providers.taxonomy import code_for_failure, error_for_status
+from veo_relay.providers.taxonomy import code_for_failure, describe, error_for_status
 from veo_relay.tasks import TaskError
 
 _GENERATE_MODELS = {"fast": "veo3_fast", "quality": "veo3"}
@@ -200,9 +200,10 @@ def _status_from_record(data: Mapping[str, Any], kind: TaskKind) -> ProviderStat
         # errorCode is documented as int or null; live answers also send the string "null".
         raw_code = _error_code(data.get("errorCode"))
         message = _text(data.get("errorMessage"))
+        code = code_for_failure(raw_code, message)
         error = TaskError(
-            code=code_for_failure(raw_code, message),
-            message=message or f"kie reported the task failed (successFlag {flag})",
+            code=code,
+            message=describe(code),
             provider_code=raw_code,
             provider_message=message,
         )
