@@ -182,7 +182,7 @@ class TestCreate:
                     "generation_type": "FIRST_AND_LAST_FRAMES_2_VIDEO",
                     "image_urls": ["http://img.example.com/first.png"],
                 },
-                "image_urls.0",
+                "image_urls[0]",
             ),
             ({"prompt": "a cat", "image_urls": ["https://img.example.com/a.png"]}, "image_urls"),
             ({"prompt": "a cat", "colour": "red"}, "colour"),
@@ -269,6 +269,38 @@ class TestCreate:
         # Then it is refused naming the field, and nothing was created
         assert_error(response, 422, "invalid_request", field)
         assert stack.task_items() == []
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+            "https://2852039166/",
+            "https://0xA9.254.169.254/",
+            "https://[::ffff:169.254.169.254]/",
+            "https://[::1]/a.png",
+            "https://localhost/a.png",
+            "https://10.1.2.3/a.png",
+            "https://user:pw@img.example.com/a.png",
+            "https://img.example.com/a\u0000.png",
+            "https://img.example.com/a\r\nX-Injected: 1",
+        ],
+    )
+    def test_an_image_url_inside_a_network_is_422_naming_its_index(self, stack, url):
+        # Given a reference video whose second image URL points inside a network
+        submitted_before = len(stack.simulator.submissions())
+        body = {
+            "prompt": "a cat",
+            "generation_type": "REFERENCE_2_VIDEO",
+            "image_urls": ["https://img.example.com/a.png", url],
+        }
+
+        # When it is posted
+        response = stack.create_video(body)
+
+        # Then it is refused naming the URL by its index, and the provider never saw it
+        assert_error(response, 422, "invalid_request", "image_urls[1]")
+        assert stack.task_items() == []
+        assert len(stack.simulator.submissions()) == submitted_before
 
     def test_a_provider_refusal_fails_the_task_and_answers_5xx(self, stack):
         # Given a provider that refuses the key in the provider keys secret

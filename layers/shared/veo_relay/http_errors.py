@@ -45,14 +45,24 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[int, str]:
     first = errors[0] if errors else {}
     if first.get("type") == "json_invalid":
         return 400, "body: is not valid JSON"
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-    field = ".".join(location) or "body"
+    field = _field_name(first.get("loc", ()))
     message = first.get("msg", "is invalid")
     if first.get("type") == "extra_forbidden":
         message = "is not a known field"
     elif first.get("type") == "missing":
         message = "is required"
     return 422, f"{field}: {message}"
+
+
+def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
+    """("body", "image_urls", 0) -> "image_urls[0]", as the domain's own rules name it."""
+    name = ""
+    for part in location:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif part not in ("body", "query", "path"):
+            name += f".{part}" if name else str(part)
+    return name or "body"
 
 
 # Far above any valid body (a 10,000-character prompt, three image URLs); API Gateway's own
