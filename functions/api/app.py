@@ -22,6 +22,7 @@ from veo_relay.http_errors import (
     unexpected_error,
     validation_message,
 )
+from veo_relay.json_input import parse_json
 from veo_relay.principals import owner_of
 from veo_relay.providers.base import GenerationRequest
 from veo_relay.queries import get_video, list_videos, public_task
@@ -29,7 +30,9 @@ from veo_relay.runtime import get_runtime
 from veo_relay.tasks import Task
 
 logger = Logger()
-app = APIGatewayHttpResolver(enable_validation=True)
+# The body is parsed (for validation) by the resolver, with the parser every input from outside
+# goes through; lambda_handler has refused what it cannot parse already.
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json)
 
 
 def _errors(*statuses: int) -> dict[int, Any]:

@@ -4,7 +4,9 @@ no 2xx for input the description calls invalid. Explicit requests cover malforme
 content types and inputs the generator is unlikely to reach.
 
 The explicit tests at the end pin what the fuzzing once found broken (content types, encodings,
-strict integers, forged cursors, unmatched routes, the description's declared responses)."""
+strict integers, forged cursors, unmatched routes, the description's declared responses), and
+hypothesis strategies send what the description cannot express: bodies nested far too deeply and
+numbers past every range, on the client routes and on the callback route behind a real token."""
 
 from __future__ import annotations
 
@@ -77,7 +79,7 @@ schema.config.generation.update(
 def _report_counts() -> Iterator[None]:
     yield
     if SENT:
-        print("\nschemathesis cases per operation (phase/mode: count); response statuses:")
+        print("\ncases per operation (phase/mode: count); response statuses:")
         for label in sorted({label for label, _ in SENT}):
             modes = ", ".join(f"{m}: {n}" for (op, m), n in sorted(SENT.items()) if op == label)
             total = sum(n for (op, _), n in SENT.items() if op == label)
@@ -152,6 +154,157 @@ def test_extend_a_completed_video(
 ) -> None:
     case.path_parameters["task_id"] = completed_video
     _call_and_check(case, stack, f"{EXTEND.label} (completed parent)")
+
+
+# Hostile JSON on every route that parses a body: nesting far past any limit (Python's json
+# recursed once per level: RecursionError, a 500) and numbers past every range (an integer of
+# more than 4,300 digits made int() raise). Sent as raw bodies with the same HTTP client; the
+# schema-driven cases above never reach these shapes.
+
+HOSTILE_EXAMPLES = 25  # per route and strategy; each case is one request
+DEPTH_LIMIT = 32  # veo_relay.json_input.MAX_DEPTH
+TOO_DEEP = f"body: is nested too deeply (more than {DEPTH_LIMIT} levels)"
+_LEVELS = {"[": "]", '{"a": ': "}", '[{"k": ': "}]", '{"prompt": [': "]}"}
+CREATE_FIELDS = ["prompt", "seed", "mode", "watermark", "image_urls", "aspect_ratio", "webhook_url"]
+
+
+@st.composite
+def deeply_nested_bodies(draw: st.DrawFn) -> str:
+    """A JSON text nested DEPTH_LIMIT+1 to 4,000 levels deep (at most ~56 KB: under the 64 KB
+    limit), closed or not, alone or as the value of a body field."""
+    opener = draw(st.sampled_from(sorted(_LEVELS)))
+    depth = draw(st.integers(min_value=DEPTH_LIMIT + 1, max_value=4000))
+    core = draw(st.sampled_from(["1", '"x"', "[]", "{}", "null", '"[[[{{{"']))
+    closed = draw(st.booleans())
+    deep = opener * depth + core + (_LEVELS[opener] * depth if closed else "")
+    field = draw(st.sampled_from([None, *CREATE_FIELDS, "unknown"]))
+    return deep if field is None else f'{{"prompt": "a cat", "{field}": {deep}}}'
+
+
+@st.composite
+def huge_numbers(draw: st.DrawFn) -> str:
+    """A JSON number past every range: thousands of digits, an exponent past a double's, or an
+    underflowing fraction."""
+    sign = draw(st.sampled_from(["", "-"]))
+    digits = str(draw(st.integers(min_value=1, max_value=10**18)))
+    kind = draw(st.sampled_from(["integer", "exponent", "fraction"]))
+    if kind == "integer":
+        return sign + digits * draw(st.integers(min_value=2, max_value=1200))  # to ~21,600 digits
+    exponent = draw(st.integers(min_value=309, max_value=10**6))
+    if kind == "exponent":
+        return f"{sign}{digits}{draw(st.sampled_from(['e', 'E', 'e+']))}{exponent}"
+    return f"{sign}0.{digits}e-{exponent}"
+
+
+@st.composite
+def bodies_with_a_huge_number(draw: st.DrawFn) -> tuple[str, str]:
+    """(body, the name its error message must start with)."""
+    number = draw(huge_numbers())
+    field = draw(st.sampled_from([None, *CREATE_FIELDS, "unknown"]))
+    if field is None:
+        return number, "body"
+    if field == "image_urls" and draw(st.booleans()):
+        return f'{{"prompt": "a cat", "image_urls": [{number}]}}', "image_urls"
+    return f'{{"prompt": "a cat", "{field}": {number}}}', field
+
+
+CLIENT_ROUTES = ["POST /v1/videos", "POST /v1/videos/{task_id}/extend (completed parent)"]
+HOSTILE = settings(
+    max_examples=HOSTILE_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def _client_path(route: str, completed_video: str) -> str:
+    return "/v1/videos" if route == CLIENT_ROUTES[0] else f"/v1/videos/{completed_video}/extend"
+
+
+def _send_hostile(stack: RunningStack, path: str, body: str, label: str) -> requests.Response:
+    SENT[(label, "hypothesis")] += 1
+    headers = {"Content-Type": "application/json"}
+    response = _session(stack).post(stack.api_url + path, data=body, headers=headers, timeout=60)
+    STATUSES[(label, response.status_code)] += 1
+    return response
+
+
+@pytest.mark.parametrize("route", CLIENT_ROUTES)
+@given(body=deeply_nested_bodies())
+@HOSTILE
+def test_a_deeply_nested_body_is_the_one_400(
+    route: str, body: str, stack: RunningStack, completed_video: str
+) -> None:
+    path = _client_path(route, completed_video)
+    response = _send_hostile(stack, path, body, f"{route}: deep nesting")
+    assert response.status_code == 400, (response.status_code, response.text[:300])
+    _assert_client_error(response)
+    assert response.json()["error"]["message"] == TOO_DEEP
+
+
+@pytest.mark.parametrize("route", CLIENT_ROUTES)
+@given(case=bodies_with_a_huge_number())
+@HOSTILE
+def test_a_huge_number_is_a_4xx_naming_its_field(
+    route: str, case: tuple[str, str], stack: RunningStack, completed_video: str
+) -> None:
+    body, field = case
+    path = _client_path(route, completed_video)
+    response = _send_hostile(stack, path, body, f"{route}: huge numbers")
+    _assert_client_error(response)
+    assert response.json()["error"]["message"].startswith(field), response.text
+
+
+@pytest.fixture(scope="session")
+def callback_paths(stack: RunningStack) -> dict[str, str]:
+    """Each callback provider's route with a real, still running task's token: a body is parsed
+    only behind a valid token."""
+    paths = {}
+    for provider in ("apixo", "kie"):
+        created = stack.create(
+            principal=PRINCIPAL,
+            provider=provider,
+            prompt="hostile [sim:no-callback] [sim:delay=300]",
+        )
+        assert created.status_code == 202, created.text
+        simulated = stack.simulator_task(created.json()["provider_task_id"], provider)
+        paths[provider] = "/v1/callbacks/" + simulated["callback_url"].split("/v1/callbacks/", 1)[1]
+    return paths
+
+
+def _send_callback(stack: RunningStack, path: str, body: str, label: str) -> requests.Response:
+    """As a provider would post it: no caller identity."""
+    SENT[(label, "hypothesis")] += 1
+    headers = {"Content-Type": "application/json"}
+    response = requests.post(stack.api_url + path, data=body, headers=headers, timeout=60)
+    STATUSES[(label, response.status_code)] += 1
+    return response
+
+
+@pytest.mark.parametrize("provider", ["apixo", "kie"])
+@given(body=deeply_nested_bodies())
+@HOSTILE
+def test_a_deeply_nested_callback_is_refused_not_a_5xx(
+    provider: str, body: str, stack: RunningStack, callback_paths: dict[str, str]
+) -> None:
+    label = f"POST /v1/callbacks/{provider}: deep nesting"
+    response = _send_callback(stack, callback_paths[provider], body, label)
+    assert response.status_code == 401, (response.status_code, response.text[:300])
+    _assert_client_error(response)
+
+
+@pytest.mark.parametrize("provider", ["apixo", "kie"])
+@given(case=bodies_with_a_huge_number())
+@HOSTILE
+def test_a_callback_with_a_huge_number_is_never_a_5xx(
+    provider: str, case: tuple[str, str], stack: RunningStack, callback_paths: dict[str, str]
+) -> None:
+    label = f"POST /v1/callbacks/{provider}: huge numbers"
+    response = _send_callback(stack, callback_paths[provider], case[0], label)
+    assert response.status_code < 500, (response.status_code, response.text[:300])
+    if response.status_code >= 400:
+        _assert_client_error(response)
 
 
 # Explicit requests: malformed bodies, wrong content types, odd paths and queries.
@@ -282,12 +435,47 @@ def test_non_utf8_body_is_a_client_error(stack: RunningStack) -> None:
     _assert_client_error(_post(stack, "/v1/videos", b'{"prompt": "\xff"}', "application/json"))
 
 
-@pytest.mark.parametrize("key", [b'{"a": 1}', b'{"id": {"S": "x"}}'])
+@pytest.mark.parametrize(
+    "key",
+    [
+        b'{"a": 1}',
+        b'{"id": {"S": "x"}}',
+        b"[" * 1000 + b"]" * 1000,
+    ],
+    ids=["unknown-key", "missing-keys", "deep"],
+)
 def test_forged_cursor_is_a_client_error(stack: RunningStack, key: bytes) -> None:
     created = stack.create(principal=PRINCIPAL, prompt="cursor owner")
     assert created.status_code == 202, created.text
     response = stack.list(principal=PRINCIPAL, cursor=base64.urlsafe_b64encode(key).decode())
     _assert_client_error(response)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda value: {**value, "N": "1"},
+        lambda value: {"N": "1"},
+        lambda value: {"S": [value["S"]]},
+        lambda value: {"S": value["S"] * 400},
+    ],
+    ids=["two-types", "number", "list", "oversized"],
+)
+def test_a_real_cursor_with_a_tampered_value_is_a_client_error(stack: RunningStack, tamper) -> None:
+    # Given a real next_cursor (DynamoDB answers a malformed ExclusiveStartKey with a 500)
+    for prompt in ("cursor page 1", "cursor page 2"):
+        assert stack.create(principal=PRINCIPAL, prompt=prompt).status_code == 202
+    cursor = stack.list(principal=PRINCIPAL, limit=1).json()["next_cursor"]
+    key = json.loads(base64.urlsafe_b64decode(cursor))
+
+    # When one of its key values is tampered with and the cursor sent back
+    key["id"] = tamper(key["id"])
+    tampered = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+    response = stack.list(principal=PRINCIPAL, limit=1, cursor=tampered)
+
+    # Then it is refused naming the cursor
+    _assert_client_error(response)
+    assert response.json()["error"]["message"].startswith("cursor:"), response.text
 
 
 @pytest.mark.parametrize("kind", ["multipart", "application/jsonx"])

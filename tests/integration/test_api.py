@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
@@ -181,7 +182,7 @@ class TestCreate:
                     "generation_type": "FIRST_AND_LAST_FRAMES_2_VIDEO",
                     "image_urls": ["http://img.example.com/first.png"],
                 },
-                "image_urls.0",
+                "image_urls[0]",
             ),
             ({"prompt": "a cat", "image_urls": ["https://img.example.com/a.png"]}, "image_urls"),
             ({"prompt": "a cat", "colour": "red"}, "colour"),
@@ -226,6 +227,81 @@ class TestCreate:
         assert "JSON" in error["message"]
         assert len(stack.simulator.submissions()) == submitted_before
 
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "[" * 1000 + "]" * 1000,
+            '{"prompt": "a cat", "image_urls": ' + "[" * 1000 + "]" * 1000 + "}",
+            '{"prompt": ' * 1000 + '"a"' + "}" * 1000,
+        ],
+        ids=["arrays", "in-a-field", "objects"],
+    )
+    @pytest.mark.parametrize("path", ["/v1/videos", "/v1/videos/vid_x/extend"])
+    def test_a_body_nested_too_deeply_is_400(self, stack, raw, path):
+        # Given a 2 KB body nested 1,000 deep (Python's json raises RecursionError on it)
+        event = api_event("api_create_video", path=path, raw_body=raw)
+
+        # When it is posted
+        response = stack.invoke("ApiFunction", event)
+
+        # Then it is a 400 in the one error body, saying so, and nothing was created
+        error = assert_error(response, 400, "invalid_request", "body")
+        assert error["message"] == "body: is nested too deeply (more than 32 levels)"
+        assert stack.task_items() == []
+
+    @pytest.mark.parametrize(
+        ("raw", "field"),
+        [
+            ('{"prompt": "a cat", "seed": 1e999}', "seed"),
+            ('{"prompt": "a cat", "seed": -1e999}', "seed"),
+            ('{"prompt": "a cat", "seed": ' + "9" * 5000 + "}", "seed"),
+            ('{"prompt": "a cat", "seed": -' + "9" * 5000 + "}", "seed"),
+            ('{"prompt": "a cat", "seed": 1' + "0" * 400 + "}", "seed"),
+            ('{"prompt": ' + "9" * 5000 + "}", "prompt"),
+            ('{"prompt": "a cat", "watermark": ' + "1" * 5000 + ".5e99999}", "watermark"),
+        ],
+        ids=["1e999", "-1e999", "5000-digits", "-5000-digits", "400-digits", "prompt", "float"],
+    )
+    def test_a_huge_number_is_422_naming_its_field(self, stack, raw, field):
+        # When a body with a number far out of any range is posted
+        response = stack.create_video(raw)
+
+        # Then it is refused naming the field, and nothing was created
+        assert_error(response, 422, "invalid_request", field)
+        assert stack.task_items() == []
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+            "https://2852039166/",
+            "https://0xA9.254.169.254/",
+            "https://[::ffff:169.254.169.254]/",
+            "https://[::1]/a.png",
+            "https://localhost/a.png",
+            "https://10.1.2.3/a.png",
+            "https://user:pw@img.example.com/a.png",
+            "https://img.example.com/a\u0000.png",
+            "https://img.example.com/a\r\nX-Injected: 1",
+        ],
+    )
+    def test_an_image_url_inside_a_network_is_422_naming_its_index(self, stack, url):
+        # Given a reference video whose second image URL points inside a network
+        submitted_before = len(stack.simulator.submissions())
+        body = {
+            "prompt": "a cat",
+            "generation_type": "REFERENCE_2_VIDEO",
+            "image_urls": ["https://img.example.com/a.png", url],
+        }
+
+        # When it is posted
+        response = stack.create_video(body)
+
+        # Then it is refused naming the URL by its index, and the provider never saw it
+        assert_error(response, 422, "invalid_request", "image_urls[1]")
+        assert stack.task_items() == []
+        assert len(stack.simulator.submissions()) == submitted_before
+
     def test_a_provider_refusal_fails_the_task_and_answers_5xx(self, stack):
         # Given a provider that refuses the key in the provider keys secret
         stack.put_provider_keys(apixo="wrong-key")
@@ -238,6 +314,11 @@ class TestCreate:
         assert "401" in error["message"]
         items = stack.task_items()
         assert [i["status"]["S"] for i in items] == ["failed"]
+        # And the provider's own words are on the record, for audit, but never shown
+        assert items[0]["error"]["M"]["provider_message"]["S"] == "Invalid or missing API Key"
+        assert "Invalid or missing" not in error["message"]
+        task = response_json(get(stack, items[0]["id"]["S"]))
+        assert "Invalid or missing" not in json.dumps(task)
         assert items[0]["error"]["M"]["code"]["S"] == "unauthorized"
         # And no fallback poller was started for it
         assert (
@@ -360,6 +441,73 @@ class TestList:
     )
     def test_bad_queries_are_422_naming_the_parameter(self, stack, query, field):
         assert_error(list_(stack, **query), 422, "invalid_request", field)
+
+    @pytest.mark.parametrize(
+        "key",
+        [
+            # each value exactly {"S": str}: DynamoDB answers anything else with a
+            # ValidationException (a 500), though moto takes it
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {"N": "1"}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1", "N": "1"}, "created_at": {"S": "t"}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {"S": ["t"]}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {"S": 5}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {"S": ""}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {"S": None}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {"SS": ["t"]}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": {}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}, "created_at": "t"},
+            {"owner": {"S": ALICE}, "id": {"S": "v" * 1025}, "created_at": {"S": "t"}},
+            {"owner": {"S": ALICE}, "id": {"S": "\ud800"}, "created_at": {"S": "t"}},
+            {"owner": {"S": ALICE}, "id": {"S": "vid_1"}},
+            {"owner": {"S": ALICE}, "id": {"S": "v"}, "created_at": {"S": "t"}, "x": {"S": "y"}},
+            {"owner": {"S": BOB}, "id": {"S": "vid_1"}, "created_at": {"S": "t"}},
+            {"owner": {"S": ALICE, "B": "eA=="}, "id": {"S": "vid_1"}, "created_at": {"S": "t"}},
+            [],
+            "a string",
+            12,
+            None,
+        ],
+        ids=[
+            "number-value",
+            "two-types",
+            "list-string",
+            "number-string",
+            "empty-string",
+            "null-string",
+            "string-set",
+            "no-type",
+            "bare-string",
+            "oversized",
+            "lone-surrogate",
+            "missing-key",
+            "extra-key",
+            "another-owner",
+            "owner-two-types",
+            "list",
+            "string",
+            "number",
+            "null",
+        ],
+    )
+    def test_a_malformed_cursor_is_422_naming_it(self, stack, key):
+        # Given a task of Alice's, so that a query with the cursor would run
+        stack.create_task("a cursor owner")
+        cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+        # When she lists with a cursor no listing of hers returned
+        response = list_(stack, cursor=cursor)
+
+        # Then it is refused naming the cursor (never handed to DynamoDB)
+        assert_error(response, 422, "invalid_request", "cursor")
+
+    @pytest.mark.parametrize(
+        "raw",
+        [b"[" * 1000 + b"]" * 1000, b'{"a": ' * 1000 + b"1" + b"}" * 1000, b"\xff\xfe{}"],
+        ids=["deep-arrays", "deep-objects", "not-utf8"],
+    )
+    def test_a_cursor_that_is_not_a_small_json_object_is_422(self, stack, raw):
+        cursor = base64.urlsafe_b64encode(raw).decode()
+        assert_error(list_(stack, cursor=cursor), 422, "invalid_request", "cursor")
 
 
 class TestOwner:

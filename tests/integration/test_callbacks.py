@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.helpers import apixo_status_body, callback_event, load_event, response_json, wait_until
@@ -156,6 +158,36 @@ def test_a_body_that_is_not_json_is_401(stack):
     # Then it is refused and nothing changes
     assert response["statusCode"] == 401
     assert stack.copy_messages() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 1000 + "]" * 1000, '{"data": ' * 1000 + "{}" + "}" * 1000, "[" * 60_000],
+    ids=["arrays", "objects", "unclosed"],
+)
+def test_a_body_nested_too_deeply_is_401_not_a_crash(stack, body):
+    # Given a callback with the right token and a 2 KB body nested 1,000 deep
+    task, token = quiet_task(stack)
+
+    # When it is handled
+    response = stack.invoke("CallbackFunction", callback_event(token, body))
+
+    # Then it is refused as a malformed body is, and nothing changes
+    assert response["statusCode"] == 401, response
+    assert response_json(response)["error"]["code"] == "invalid_callback"
+    assert stack.copy_messages() == []
+
+
+def test_huge_numbers_in_a_callback_do_not_stop_it(stack):
+    # Given a good callback whose body also carries numbers out of any range
+    task, token = quiet_task(stack)
+    body = success_body(stack, task)
+    raw = json.dumps(body)[:-1] + ', "seq": ' + "9" * 5000 + ', "ratio": 1e999}'
+
+    # When it is handled, then it is taken as any good callback is
+    response = stack.invoke("CallbackFunction", callback_event(token, raw))
+    assert response["statusCode"] == 200, response
+    assert response_json(response) == {"status": "queued"}
 
 
 def test_a_callback_for_a_closed_task_is_acknowledged_and_ignored(stack):

@@ -112,6 +112,7 @@ def test_a_provider_failure_fails_the_task_with_our_code(stack):
     error = {k: v["S"] for k, v in item["error"]["M"].items()}
     assert error["code"] == "content_violation"
     assert error["provider_code"] == "CONTENT_VIOLATION"
+    assert error["provider_message"] == "Content does not meet safety guidelines"
     assert "video" not in item
     assert stack.client("s3").list_objects_v2(Bucket=stack.bucket).get("KeyCount", 0) == 0
 
@@ -124,6 +125,8 @@ def test_a_provider_failure_fails_the_task_with_our_code(stack):
     assert public["video"] is None
     assert set(public["error"]) == {"code", "message"}
     assert public["error"]["code"] == "content_violation"
+    # (in our words: the provider's are on the record only, for audit)
+    assert "safety guidelines" not in response["body"]
 
 
 def test_a_task_still_running_is_left_to_the_poller(stack):

@@ -73,6 +73,18 @@ def reply(status: int, body: Any, content_type: str = "application/json") -> Ans
     return build
 
 
+def redirect(status: int, location: str) -> Answer:
+    def build(request: requests.PreparedRequest) -> requests.Response:
+        response = reply(status, b"")(request)
+        response.headers["Location"] = location
+        return response
+
+    return build
+
+
+INTERNAL_PAGE = b"root:x:0:0 internal admin console, build 4.2, token=abc123"
+
+
 def apixo(*answers: Answer | Exception, key: Callable[[], str | None] = lambda: KEY):
     http = ProviderHttp(BASE, key)
     transport = FakeTransport(*answers)
@@ -157,12 +169,14 @@ class TestSubmit:
         # When a generation is submitted
         error = refusal(lambda: provider.submit_generation(REQUEST, CALLBACK))
 
-        # Then the refusal carries our code, apixo's status and message
+        # Then the refusal carries our code and apixo's status; apixo's words are kept for audit
+        # but are not in the message a client may see
         assert error.code == code
         assert error.retryable is retryable
         assert error.raw_code == str(status)
         assert error.raw_message == message
-        assert message in str(error)
+        assert message not in str(error)
+        assert str(status) in str(error)
 
     def test_a_validation_detail_is_kept(self):
         body = {
@@ -187,6 +201,34 @@ class TestSubmit:
         error = refusal(lambda: provider.submit_generation(REQUEST, CALLBACK))
         assert error.code in ("provider_unavailable", "provider_error")
         assert error.retryable
+
+    def test_a_gateway_page_is_not_copied_into_the_message(self):
+        # Given apixo's address answering a bare text page (a gateway's, or anything else's)
+        provider, _ = apixo(reply(500, INTERNAL_PAGE, "text/plain"))
+
+        # When a generation is submitted
+        error = refusal(lambda: provider.submit_generation(REQUEST, CALLBACK))
+
+        # Then the page is kept for audit but is not in the message a client may be shown
+        assert error.raw_message == INTERNAL_PAGE.decode()
+        assert "internal admin" not in str(error) and "abc123" not in str(error)
+
+    @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+    def test_a_redirect_is_not_followed(self, status):
+        # Given apixo's address redirecting to loopback, where an internal page would answer
+        provider, transport = apixo(
+            redirect(status, "http://127.0.0.1:8080/internal"),
+            reply(500, INTERNAL_PAGE, "text/plain"),
+        )
+
+        # When a generation is submitted
+        error = refusal(lambda: provider.submit_generation(REQUEST, CALLBACK))
+
+        # Then only the submit was sent, and the redirect is a provider error that names no body
+        assert [r.url for r in transport.sent] == [f"{BASE}/api/v1/generateTask/veo-3-1"]
+        assert error.code == "provider_error"
+        assert str(status) in str(error) and "internal" not in str(error)
+        assert not error.created_nothing  # a redirect proves nothing about the submit
 
     def test_a_refused_connection_proves_nothing_was_created(self, pauses):
         # Given apixo unreachable (no connection was ever made)
@@ -340,18 +382,35 @@ class TestStatus:
         # When it is read
         status = provider.read_status("task_1", TaskKind.GENERATE)
 
-        # Then the task failed, with our code and apixo's words kept for audit
+        # Then the task failed, with our code, and apixo's words kept for audit only
         assert status.state is ProviderState.FAILED
         assert status.error is not None
         assert status.error.code == code
         assert status.error.provider_code == fail_code
-        assert status.error.message == "It failed"
+        assert status.error.provider_message == "It failed"
+        assert "It failed" not in status.error.message
 
     def test_an_unknown_task_is_task_not_found(self):
         provider, _ = apixo(reply(404, {"code": 404, "message": "Task not found", "data": None}))
         error = refusal(lambda: provider.read_status("task_x", TaskKind.GENERATE))
         assert error.code == "task_not_found"
         assert not error.retryable
+
+    def test_a_status_read_is_not_redirected(self):
+        # Given apixo's status route redirecting to the metadata service
+        provider, transport = apixo(
+            redirect(302, "http://169.254.169.254/latest/meta-data/"),
+            reply(500, INTERNAL_PAGE, "text/plain"),
+        )
+
+        # When the status is read
+        error = refusal(lambda: provider.read_status("task_1", TaskKind.GENERATE))
+
+        # Then one request went out, to apixo, and nothing of the redirect's target is said
+        assert len(transport.sent) == 1
+        assert transport.sent[0].url.startswith(f"{BASE}/api/v1/statusTask/")
+        assert error.code == "provider_error"
+        assert "internal" not in str(error)
 
 
 class TestCallback:
@@ -377,3 +436,25 @@ class TestCallback:
         provider, _ = apixo()
         with pytest.raises(InvalidCallback):
             provider.parse_callback(b"<html>", {})
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"[" * 1000 + b"]" * 1000,
+            b'{"data": ' * 1000 + b"{}" + b"}" * 1000,
+            b'{"data": {"taskId": "t", "x": ' + b"[" * 100_000,
+        ],
+        ids=["arrays", "objects", "unclosed"],
+    )
+    def test_a_callback_nested_too_deeply_is_invalid_not_a_crash(self, body):
+        # Given a callback body nested 1,000 (or 100,000) deep
+        provider, _ = apixo()
+
+        # When it is parsed, then it is an invalid callback (not a RecursionError)
+        with pytest.raises(InvalidCallback):
+            provider.parse_callback(body, {})
+
+    def test_a_callback_with_huge_numbers_is_parsed(self):
+        body = b'{"code": ' + b"9" * 5000 + b', "x": 1e999, "data": {"taskId": "task_9"}}'
+        provider, _ = apixo()
+        assert provider.parse_callback(body, {}).provider_task_id == "task_9"

@@ -73,7 +73,7 @@ def test_an_invalid_request_message_names_its_field():
         ),
         (
             [{"type": "string_pattern_mismatch", "loc": ("body", "image_urls", 0), "msg": "bad"}],
-            (422, "image_urls.0: bad"),
+            (422, "image_urls[0]: bad"),
         ),
         (
             [{"type": "greater_than_equal", "loc": ("query", "limit"), "msg": "too small"}],

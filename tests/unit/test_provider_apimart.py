@@ -459,7 +459,8 @@ def test_a_failed_task_reports_its_error(error, code, provider_code):
     assert result.state is ProviderState.FAILED
     assert result.error is not None
     assert (result.error.code, result.error.provider_code) == (code, provider_code)
-    assert result.error.message == error["message"]
+    assert result.error.provider_message == error["message"]
+    assert error["message"] not in result.error.message  # the provider's words: audit only
 
 
 def test_a_cancelled_task_failed():

@@ -365,12 +365,14 @@ def test_a_failed_task_still_has_envelope_code_200():
     # When its status is read
     status = ApixoProvider(http).read_status("task_12345678", TaskKind.GENERATE)
 
-    # Then the task failed (not the read), with the provider's code kept
+    # Then the task failed (not the read), with the provider's code and words kept for audit,
+    # and a message of our own
     assert status.state is ProviderState.FAILED
     assert status.error is not None
     assert status.error.code == "content_violation"
     assert status.error.provider_code == "CONTENT_VIOLATION"
-    assert status.error.message == "Content violates usage policy"
+    assert status.error.provider_message == "Content violates usage policy"
+    assert status.error.message == "the provider refused the content under its content policy"
 
 
 def test_an_extension_failing_with_taskid_error_is_task_not_found():

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
+# The shape only; the domain vets each as a URL the provider will fetch (rules.check_image_url).
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s/?#@]+[^\s]*$", max_length=2048)]
 # Checked further by the domain (https, no private address; loopback only under `make run`).
 WebhookUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048)]

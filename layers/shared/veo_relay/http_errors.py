@@ -15,6 +15,7 @@ from veo_relay.errors import (
     Unauthenticated,
     VeoRelayError,
 )
+from veo_relay.json_input import MalformedJson, parse_json
 
 _PROVIDER_STATUS = {"provider_unavailable": 503, "rate_limited": 503}
 
@@ -44,8 +45,7 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[int, str]:
     first = errors[0] if errors else {}
     if first.get("type") == "json_invalid":
         return 400, "body: is not valid JSON"
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-    field = ".".join(location) or "body"
+    field = _field_name(first.get("loc", ()))
     message = first.get("msg", "is invalid")
     if first.get("type") == "extra_forbidden":
         message = "is not a known field"
@@ -54,14 +54,25 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[int, str]:
     return 422, f"{field}: {message}"
 
 
+def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
+    """("body", "image_urls", 0) -> "image_urls[0]", as the domain's own rules name it."""
+    name = ""
+    for part in location:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif part not in ("body", "query", "path"):
+            name += f".{part}" if name else str(part)
+    return name or "body"
+
+
 # Far above any valid body (a 10,000-character prompt, three image URLs); API Gateway's own
 # limit is 10 MB.
 MAX_BODY_BYTES = 64 * 1024
 
 
 def refuse_raw_request(event: dict[str, Any]) -> tuple[int, str, str] | None:
-    """What is wrong with a request before it is parsed (size, media type, encoding), if anything:
-    (status, code, message)."""
+    """What is wrong with a request before the resolver parses it (size, media type, encoding,
+    JSON that is invalid or nested too deeply), if anything: (status, code, message)."""
     body = event.get("body") or ""
     if not body:
         return None
@@ -76,9 +87,9 @@ def refuse_raw_request(event: dict[str, Any]) -> tuple[int, str, str] | None:
     if media_type != "application/json":
         return 415, "unsupported_media_type", "Content-Type: must be application/json"
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return 400, "invalid_request", "body: is not valid UTF-8 JSON"
+        parse_json(raw)  # what the resolver's own parse (the same parser) would refuse
+    except MalformedJson as exc:
+        return 400, "invalid_request", f"body: {exc.reason}"
     return None
 
 

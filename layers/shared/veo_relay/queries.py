@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from veo_relay.errors import InvalidRequest, TaskNotFound
+from veo_relay.json_input import parse_json
 from veo_relay.runtime import Runtime
 from veo_relay.tasks import Task, TaskStatus
 
@@ -54,24 +55,42 @@ def _encode_cursor(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
 
 
+# DynamoDB refuses a key value of more bytes than this (a sort key's limit; ids and timestamps
+# are far shorter), and answers a malformed ExclusiveStartKey with a ValidationException: a 500.
+_MAX_KEY_VALUE_LENGTH = 1024
+
+
 def _decode_cursor(cursor: str | None, owner: str, root_id: str | None) -> dict[str, Any] | None:
-    """A cursor is the last key of the previous page, of this caller's listing and no other."""
+    """A cursor is the last key of the previous page, of this caller's listing and no other:
+    exactly the index's key names, each exactly {"S": a non-empty string}."""
     if not cursor:
         return None
     refused = InvalidRequest("cursor", "is not a cursor this API returned for this listing")
     try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, binascii.Error):
+        key = parse_json(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error):  # MalformedJson is a ValueError
         raise refused from None
     partition = {"root_id": root_id} if root_id else {"owner": owner}
     expected = {"id", "created_at", *partition}
     if not isinstance(key, dict) or set(key) != expected:
         raise refused
-    values = {
-        name: value.get("S") if isinstance(value, dict) else None for name, value in key.items()
-    }
-    if any(not isinstance(v, str) or not v for v in values.values()):
+    values = {name: _string_value(value) for name, value in key.items()}
+    if any(value is None for value in values.values()):
         raise refused
     if any(values[name] != value for name, value in partition.items()):
         raise refused
     return key
+
+
+def _string_value(value: Any) -> str | None:
+    """The string of a DynamoDB {"S": ...} value, or None when it is anything else."""
+    if not isinstance(value, dict) or set(value) != {"S"}:
+        return None
+    text = value["S"]
+    if not isinstance(text, str):
+        return None
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate, which DynamoDB cannot store either
+        return None
+    return text if 0 < size <= _MAX_KEY_VALUE_LENGTH else None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from veo_relay.errors import InvalidRequest
 from veo_relay.providers.base import GenerationRequest, ProviderRules
+from veo_relay.safe_urls import RefusedUrl, check_address, parse_url
 
 _IMAGE_COUNTS = {
     "TEXT_2_VIDEO": (0, 0),
@@ -21,9 +24,8 @@ def check_generation(provider: str, rules: ProviderRules, request: GenerationReq
         raise InvalidRequest(
             "image_urls", f"{request.generation_type} takes {expected}, got {count}"
         )
-    for url in request.image_urls:
-        if not url.startswith("https://"):
-            raise InvalidRequest("image_urls", f"must be https URLs, got {url[:80]!r}")
+    for index, url in enumerate(request.image_urls):
+        check_image_url(f"image_urls[{index}]", url)
     if request.generation_type == "REFERENCE_2_VIDEO":
         if rules.reference_requires_fast and request.mode != "fast":
             raise InvalidRequest(
@@ -31,6 +33,41 @@ def check_generation(provider: str, rules: ProviderRules, request: GenerationReq
             )
         if rules.reference_requires_16_9 and request.aspect_ratio != "16:9":
             raise InvalidRequest("aspect_ratio", f"REFERENCE_2_VIDEO requires 16:9 on {provider}")
+
+
+MAX_IMAGE_URL_LENGTH = 2048
+
+
+def check_image_url(field: str, url: str) -> None:
+    """The provider fetches the image, so it is vetted as we would vet a URL we fetch ourselves
+    (safe_urls): an https URL with a valid host, no userinfo, and no address literal or name that
+    points inside a network (the provider's own metadata service, say). A name that resolves to
+    such an address is the provider's to refuse: resolving here proves nothing about its DNS."""
+    if len(url) > MAX_IMAGE_URL_LENGTH:
+        raise InvalidRequest(field, f"must be at most {MAX_IMAGE_URL_LENGTH} characters")
+    try:
+        parsed = parse_url(url)
+    except RefusedUrl as exc:
+        raise InvalidRequest(field, f"is not an acceptable URL: {exc}") from None
+    if parsed.scheme != "https":
+        raise InvalidRequest(field, "must be an https URL")
+    if parsed.host == "localhost" or parsed.host.endswith(".localhost"):
+        raise InvalidRequest(field, "must not name localhost")
+    if not _is_address(parsed.host):
+        if "." not in parsed.host:  # a single label resolves only inside some network
+            raise InvalidRequest(field, "must name a public host (a dotted domain name)")
+        return
+    problem = check_address(parsed.host)
+    if problem is not None:
+        raise InvalidRequest(field, f"must not point inside a network: {problem}")
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def check_prompt_and_seed(

@@ -24,7 +24,7 @@ from veo_relay.providers.base import (
     TaskKind,
 )
 from veo_relay.providers.http import ProviderHttp, json_body
-from veo_relay.providers.taxonomy import code_for_failure, error_for_status
+from veo_relay.providers.taxonomy import code_for_failure, describe, error_for_status
 from veo_relay.tasks import TaskError
 
 _MODELS = {"fast": "veo3.1-fast", "quality": "veo3.1-quality"}
@@ -178,9 +178,11 @@ def _status_from_data(data: Mapping[str, Any]) -> ProviderStatus:
         details: Mapping[str, Any] = error if isinstance(error, dict) else {}
         raw_code = str(details["code"]) if details.get("code") is not None else status
         message = details.get("message") if isinstance(details.get("message"), str) else None
+        code = code_for_failure(raw_code, message)
         task_error = TaskError(
-            code=code_for_failure(raw_code, message),
-            message=message or f"apimart reports the task {status}",
+            code=code,
+            # `status` is one of _FAILED, our words; apimart's message is for audit only.
+            message=f"{describe(code)} (apimart reports the task {status})",
             provider_code=raw_code,
             provider_message=message,
         )

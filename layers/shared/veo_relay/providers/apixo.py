@@ -7,7 +7,6 @@ Generate and extend are two models on the same generic routes, `/generateTask/{m
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +14,7 @@ import requests
 
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback, ProviderError
+from veo_relay.json_input import parse_json
 from veo_relay.providers.base import (
     CallbackNotice,
     ExtensionRequest,
@@ -26,7 +26,7 @@ from veo_relay.providers.base import (
     TaskKind,
 )
 from veo_relay.providers.http import ProviderHttp, json_body
-from veo_relay.providers.taxonomy import code_for_failure, error_for_status
+from veo_relay.providers.taxonomy import code_for_failure, describe, error_for_status
 from veo_relay.tasks import TaskError
 
 GENERATE_MODEL = "veo-3-1"
@@ -89,7 +89,7 @@ class ApixoProvider:
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> CallbackNotice:
         # apixo documents no signature; the callback is only a notification anyway.
         try:
-            payload = json.loads(body or b"{}")
+            payload = parse_json(body or b"{}")
         except ValueError:
             raise InvalidCallback("callback body is not JSON") from None
         data = payload.get("data") if isinstance(payload, dict) else None
@@ -165,10 +165,12 @@ def _status_from_data(data: Mapping[str, Any]) -> ProviderStatus:
     if state == "failed":
         raw_code = data.get("failCode")
         raw_code = str(raw_code) if raw_code is not None else None
-        fail_message = data.get("failMsg") or None
+        fail_message = data.get("failMsg")
+        fail_message = fail_message if isinstance(fail_message, str) and fail_message else None
+        code = code_for_failure(raw_code, fail_message)
         error = TaskError(
-            code=code_for_failure(raw_code, fail_message),
-            message=fail_message or "apixo reported the task failed",
+            code=code,
+            message=describe(code),
             provider_code=raw_code,
             provider_message=fail_message,
         )
@@ -179,7 +181,7 @@ def _status_from_data(data: Mapping[str, Any]) -> ProviderStatus:
 
 def _result_urls(result_json: Any) -> tuple[str, ...]:
     try:
-        result = json.loads(result_json) if isinstance(result_json, str) else result_json
+        result = parse_json(result_json) if isinstance(result_json, str) else result_json
         urls = result["resultUrls"]
     except (ValueError, TypeError, KeyError):
         raise ProviderError(

@@ -16,6 +16,7 @@ from urllib3.util.retry import Retry
 
 from veo_relay.deadlines import Deadline, provider_has_time
 from veo_relay.errors import ProviderError
+from veo_relay.json_input import MalformedJson, parse_json
 
 # (connect, read). A submit made while a client waits (the API) gets less when its deadline
 # leaves less; the submit queue's worker always gets these.
@@ -74,6 +75,9 @@ class ProviderHttp:
     def session(self) -> requests.Session:
         if self._session is None:
             session = requests.Session()
+            # No HTTP(S)_PROXY, .netrc or REQUESTS_CA_BUNDLE from the environment: a proxy would
+            # be handed the Bearer key.
+            session.trust_env = False
             session.mount("http://", HTTPAdapter(max_retries=_STATUS_RETRY))
             session.mount("https://", HTTPAdapter(max_retries=_STATUS_RETRY))
             session.headers["User-Agent"] = "veo-relay/1.0"
@@ -92,11 +96,12 @@ class ProviderHttp:
         connecting and waiting for the answer end by the deadline."""
         for pause in _CONNECT_PAUSES:
             try:
-                return self.session.post(
+                response = self.session.post(
                     self.base_url + path,
                     json=body,
                     headers=self._auth(),
                     timeout=_submit_timeout(deadline),
+                    allow_redirects=False,
                 )
             except requests.ConnectionError as exc:
                 if not _never_sent(exc):
@@ -110,13 +115,19 @@ class ProviderHttp:
                     ) from exc
             except requests.RequestException as exc:
                 raise _outcome_unknown(exc) from exc
+            else:
+                return _not_redirected(response)
             time.sleep(pause)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def get(self, path: str, params: dict[str, str] | None = None) -> requests.Response:
         try:
-            return self.session.get(
-                self.base_url + path, params=params, headers=self._auth(), timeout=STATUS_TIMEOUT
+            response = self.session.get(
+                self.base_url + path,
+                params=params,
+                headers=self._auth(),
+                timeout=STATUS_TIMEOUT,
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             raise ProviderError(
@@ -124,6 +135,20 @@ class ProviderHttp:
                 f"provider status unreachable: {exc.__class__.__name__}",
                 retryable=True,
             ) from exc
+        return _not_redirected(response)
+
+
+def _not_redirected(response: requests.Response) -> requests.Response:
+    """A provider's API answers where it is asked. A redirect is not followed: its target was
+    never vetted (it may be loopback or the metadata service), and the key would go along."""
+    if 300 <= response.status_code < 400:
+        raise ProviderError(
+            "provider_error",
+            f"provider answered {response.status_code}, a redirect, which is not followed",
+            raw_code=str(response.status_code),
+            raw_message=response.headers.get("Location", "")[:200] or None,
+        )
+    return response
 
 
 def _submit_timeout(deadline: Deadline | None) -> tuple[float, float]:
@@ -154,8 +179,8 @@ def _outcome_unknown(exc: Exception) -> ProviderError:
 
 def json_body(response: requests.Response) -> dict[str, Any]:
     try:
-        body = response.json()
-    except ValueError:
+        body = parse_json(response.content)
+    except MalformedJson:
         body = None
     if not isinstance(body, dict):
         raise ProviderError(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,6 +16,7 @@ import requests
 
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback, InvalidRequest, ProviderError
+from veo_relay.json_input import parse_json
 from veo_relay.providers.base import (
     CallbackNotice,
     ExtensionRequest,
@@ -28,7 +28,7 @@ from veo_relay.providers.base import (
     TaskKind,
 )
 from veo_relay.providers.http import ProviderHttp, json_body
-from veo_relay.providers.taxonomy import code_for_failure, error_for_status
+from veo_relay.providers.taxonomy import code_for_failure, describe, error_for_status
 from veo_relay.tasks import TaskError
 
 _GENERATE_MODELS = {"fast": "veo3_fast", "quality": "veo3"}
@@ -103,7 +103,7 @@ class KieProvider:
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> CallbackNotice:
         try:
-            payload = json.loads(body or b"{}")
+            payload = parse_json(body or b"{}")
         except ValueError:
             raise InvalidCallback("callback body is not JSON") from None
         data = payload.get("data") if isinstance(payload, dict) else None
@@ -200,9 +200,10 @@ def _status_from_record(data: Mapping[str, Any], kind: TaskKind) -> ProviderStat
         # errorCode is documented as int or null; live answers also send the string "null".
         raw_code = _error_code(data.get("errorCode"))
         message = _text(data.get("errorMessage"))
+        code = code_for_failure(raw_code, message)
         error = TaskError(
-            code=code_for_failure(raw_code, message),
-            message=message or f"kie reported the task failed (successFlag {flag})",
+            code=code,
+            message=describe(code),
             provider_code=raw_code,
             provider_message=message,
         )
@@ -238,7 +239,7 @@ def _url_list(value: Any) -> tuple[str, ...]:
         text = value.strip()
         if text.startswith("["):
             try:
-                value = json.loads(text)
+                value = parse_json(text)
             except ValueError:
                 return ()
         else:

@@ -80,6 +80,27 @@ _NUMERIC_FAILURE_CODES = {
 }
 
 
+# What a client is told of each code. Never the provider's own words: they are whatever answered
+# (a gateway's page, an internal body behind a redirect) and stay on the record for audit only.
+_DESCRIPTIONS = {
+    "invalid_request": "the provider refused the request as invalid",
+    "unauthorized": "the provider refused our credentials",
+    "insufficient_credits": "the provider account has insufficient credits",
+    "task_not_found": "the provider does not know the task",
+    "rate_limited": "the provider is rate limiting requests; retry later",
+    "provider_unavailable": "the provider is unavailable; retry later",
+    "provider_error": "the provider failed",
+    "generation_failed": "the provider could not generate the video",
+    "content_violation": "the provider refused the content under its content policy",
+    "timeout": "the provider did not finish in time",
+}
+
+
+def describe(code: str) -> str:
+    """The client-visible message for one of the taxonomy's codes."""
+    return _DESCRIPTIONS.get(code, "the provider failed")
+
+
 def error_for_status(
     status: int, raw_message: str | None, raw_code: str | None = None, *, code: str | None = None
 ) -> ProviderError:
@@ -94,7 +115,7 @@ def error_for_status(
         )
     return ProviderError(
         code,
-        f"provider answered {status}: {raw_message or 'no message'}",
+        f"provider answered {status}: {describe(code)}",
         raw_code=raw_code or str(status),
         raw_message=raw_message,
         retryable=status in _RETRYABLE,
@@ -122,7 +143,7 @@ def code_for_failure(raw_code: str | None, raw_message: str | None = None) -> st
 def _code_in_message(
     raw_message: str | None, markers: tuple[tuple[str, tuple[str, ...]], ...]
 ) -> str | None:
-    text = (raw_message or "").lower()
+    text = raw_message.lower() if isinstance(raw_message, str) else ""
     for code, phrases in markers:
         if any(phrase in text for phrase in phrases):
             return code
