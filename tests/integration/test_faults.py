@@ -183,7 +183,8 @@ class FaultyApixo:
         with self._lock:
             self.tasks[task.task_id] = task
             if task.token:
-                self._secrets.update({task.token, task.token.split(".", 1)[1]})
+                # the whole token, and its MAC (the part no one else can make)
+                self._secrets.update({task.token, task.token.rsplit(".", 1)[1]})
         return task
 
 
@@ -763,6 +764,8 @@ def test_a_submit_refused_with_429_or_503_waits_in_the_submit_queue_and_goes_thr
     assert stack.status(task["id"]) == "in_progress"
     assert stub.calls["submit"] == 2 and len(stub.tasks) == 1
     stub_task = stub.only_task()
+    # (with the token of its second attempt: each claimed submit has its own)
+    assert stub_task.token.startswith(f"{task['id']}.2.")
     assert stub.call_back(stub_task).status_code == 200
     deliver(stack)
     assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
@@ -1457,6 +1460,59 @@ def test_after_a_forged_success_the_genuine_callback_still_gets_the_video_copied
     assert response.json() == {"status": "queued"}
     deliver(stack)
     assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
+
+
+@stack_env(PROVIDER_PREFERENCE="apixo,kie")
+def test_after_failover_only_the_new_providers_attempt_has_a_token(stack, stub, kie):
+    # Given an `auto` task apixo refused for lack of credits (creating nothing): the task moved to
+    # kie, whose submit (the second attempt) the submit worker made
+    stub.inject("submit", 402)
+    task = stack.create_task("a fox [sim:no-callback]", provider="auto")
+    assert task["status"] == "queued" and stub.tasks == {}
+    assert [d.failed for d in deliver(stack, "SubmitQueue", "SubmitWorkerFunction")] == [False]
+    item = stack.item(task["id"])
+    assert (item["provider"]["S"], item["submit_attempt"]["N"]) == ("kie", "2")
+    kie_task = kie.task(item["provider_task_id"]["S"])
+    kie_token = kie_task.callback_url.rsplit("/", 1)[1]
+    assert kie_token.startswith(f"{task['id']}.2.")
+    # (the token apixo was handed with the first attempt, as the API derived it)
+    apixo_token = stack.runtime("ApiFunction").callback_tokens.mint("apixo", task["id"], 1)
+    body = {"code": 200, "msg": "ok", "data": {"taskId": kie_task.task_id}}
+
+    # When callbacks come with the first attempt's token (on either path), or kie's on apixo's
+    refused = [
+        stack.invoke("CallbackFunction", callback_event(apixo_token, body, provider="apixo")),
+        stack.invoke("CallbackFunction", callback_event(apixo_token, body, provider="kie")),
+        stack.invoke("CallbackFunction", callback_event(kie_token, body, provider="apixo")),
+    ]
+    # Then each is refused, and the task is untouched
+    assert [r["statusCode"] for r in refused] == [401, 401, 401]
+    assert stack.item(task["id"]) == item
+
+    # When kie calls back on its own URL
+    accepted = stack.invoke("CallbackFunction", callback_event(kie_token, body, provider="kie"))
+
+    # Then that one is accepted
+    assert (accepted["statusCode"], response_json(accepted)) == (200, {"status": "queued"})
+
+
+def test_a_kie_timestamp_of_5000_digits_is_401_not_500(stack, kie, logs):
+    # Given a kie task whose callbacks are signed
+    stack.put_callback_keys(kie=KIE_HMAC_KEY)
+    task = stack.create_task("a fox [sim:no-callback]", provider="kie")
+    sim_task = kie.task(task["provider_task_id"])
+    body, headers = kie_callback(sim_task.task_id, int(time.time()), KIE_HMAC_KEY)
+    logs.secrets.update({KIE_HMAC_KEY, headers["X-Webhook-Signature"]})
+
+    # When a callback on its URL carries a timestamp of 5,000 digits
+    headers["X-Webhook-Timestamp"] = "9" * 5000
+    response = requests.post(sim_task.callback_url, json=body, headers=headers, timeout=10)
+
+    # Then it is refused as an invalid callback, and nothing changes
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_callback"
+    assert "callback_received_at" not in stack.item(task["id"])
+    assert queued_bodies(stack, "CopyQueue") == []
 
 
 # =================================================================================================

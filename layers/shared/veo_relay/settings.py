@@ -89,6 +89,9 @@ class Settings:
     provider_keys_secret_arn: str | None
     # Keys that verify provider callbacks (kie's X-Webhook-Signature HMAC key), by provider.
     callback_keys_secret_arn: str | None
+    # The HMAC key callback tokens are derived with (veo_relay.callback_tokens): read by the
+    # functions that hand callback URLs to providers and by the callback function.
+    callback_token_key_secret_arn: str | None
     # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
     secrets_cache_seconds: int
     public_base_url: str | None
@@ -120,6 +123,7 @@ class Settings:
             state_machine_arn=reader.optional("STATE_MACHINE_ARN"),
             provider_keys_secret_arn=reader.optional("PROVIDER_KEYS_SECRET_ARN"),
             callback_keys_secret_arn=reader.optional("CALLBACK_KEYS_SECRET_ARN"),
+            callback_token_key_secret_arn=reader.optional("CALLBACK_TOKEN_KEY_SECRET_ARN"),
             secrets_cache_seconds=reader.integer("SECRETS_CACHE_SECONDS", 300, minimum=0),
             public_base_url=reader.url("PUBLIC_BASE_URL", required=False),
             default_provider=reader.choice("DEFAULT_PROVIDER", PROVIDERS, default="apixo"),

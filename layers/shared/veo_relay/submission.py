@@ -113,7 +113,7 @@ def submit_claimed(
         # submits now, with the full timeouts, and the client gets the task queued.
         return _requeue(runtime, task, ticket, slot_at)
     provider = runtime.provider(task.provider)
-    callback_url = ticket.callback_url(task.provider) if provider.supports_callbacks else None
+    callback_url = _callback_url(runtime, task, ticket) if provider.supports_callbacks else None
     try:
         submission = _submit(
             runtime, task, callback_url, None if deadline is None else submit_deadline(deadline)
@@ -130,6 +130,13 @@ def submit_claimed(
         extra={"task_id": task.id, "provider": task.provider, "kind": task.kind.value},
     )
     return SubmitOutcome.SUBMITTED
+
+
+def _callback_url(runtime: Runtime, task: Task, ticket: SubmitTicket) -> str:
+    """The URL of this attempt (the claim this caller holds): its token is minted here, never
+    stored or queued."""
+    token = runtime.callback_tokens.mint(task.provider, task.id, task.submit_attempt)
+    return ticket.callback_url(task.provider, token)
 
 
 def _requeue(runtime: Runtime, task: Task, ticket: SubmitTicket, slot_at: float) -> SubmitOutcome:

@@ -76,7 +76,8 @@ class TaskRecord(Model):
     provider_task_id = UnicodeAttribute(null=True)
     provider_model = UnicodeAttribute(null=True)
     submit_claimed_at = UnicodeAttribute(null=True)
-    callback_token_hash = UnicodeAttribute(null=True)
+    submit_attempt = NumberAttribute(null=True)
+    creation_id = UnicodeAttribute(null=True)
     callback_received_at = UnicodeAttribute(null=True)
     completed_at = UnicodeAttribute(null=True)
     video = MapAttribute(null=True)  # type: ignore[var-annotated]
@@ -144,10 +145,11 @@ class TaskStore:
         return tasks, query.last_evaluated_key
 
     def claim_submit(self, task_id: str) -> Task | None:
-        """Takes the right to submit a queued task; None when another submit holds or used it."""
+        """Takes the right to submit a queued task, as its next attempt (with a token of its own);
+        None when another submit holds or used it."""
         return self._update(
             task_id,
-            [TaskRecord.submit_claimed_at.set(utc_now())],
+            [TaskRecord.submit_claimed_at.set(utc_now()), TaskRecord.submit_attempt.add(1)],
             (TaskRecord.status == TaskStatus.QUEUED.value)
             & TaskRecord.submit_claimed_at.does_not_exist(),
         )
@@ -321,7 +323,8 @@ def _to_task(record: TaskRecord) -> Task:
         provider_task_id=record.provider_task_id,
         provider_model=record.provider_model,
         submit_claimed_at=record.submit_claimed_at,
-        callback_token_hash=record.callback_token_hash,
+        submit_attempt=int(record.submit_attempt or 0),
+        creation_id=record.creation_id,
         callback_received_at=record.callback_received_at,
         completed_at=record.completed_at,
         video=StoredVideoRef(**_plain(video)) if video else None,
