@@ -1445,6 +1445,7 @@ def test_a_forged_success_with_a_valid_token_changes_nothing(stack, stub, transi
     assert transitions.count("mark_storing", task["id"]) == 0
 
 
+@stack_env(CALLBACK_QUIET_SECONDS=1)
 def test_after_a_forged_success_the_genuine_callback_still_gets_the_video_copied(stack, stub, logs):
     # Given a forged "success" handled while the provider was still running
     stub.initial_state = "running"
@@ -1452,13 +1453,67 @@ def test_after_a_forged_success_the_genuine_callback_still_gets_the_video_copied
     stub.call_back(stub_task, stub.status_body(stub_task, "success"))
     deliver(stack)
 
-    # When the provider really finishes and calls back
+    # When the provider really finishes and calls back, after the quiet second
     stub_task.state = "success"
+    time.sleep(1.1)
     response = stub.call_back(stub_task)
 
     # Then that callback queues the copy, which stores the video
     assert response.json() == {"status": "queued"}
     deliver(stack)
+    assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
+
+
+@stack_env(CALLBACK_QUIET_SECONDS=2)
+def test_after_an_unconfirmed_callback_more_callbacks_queue_nothing_for_a_while(stack, stub):
+    # Given a running task whose token leaked: a callback came, the copy worker asked the provider
+    # (still running) and gave the task back
+    stub.initial_state = "running"
+    task, stub_task = submitted_task(stack, stub)
+    assert stub.call_back(stub_task).json() == {"status": "queued"}
+    assert [d.failed for d in deliver(stack)] == [False]
+    status_calls = stub.calls["status"]
+    quiet_until = stack.item(task["id"])["callbacks_quiet_until"]["S"]
+    assert stack.status(task["id"]) == "in_progress"
+
+    # When more callbacks come within the quiet time
+    answers = [stub.call_back(stub_task) for _ in range(5)]
+
+    # Then each is answered 200 (so the provider does not retry) and none queues a copy: no copy
+    # worker run, no status call
+    assert [(a.status_code, a.json()) for a in answers] == [(200, {"status": "ignored"})] * 5
+    assert queued_bodies(stack, "CopyQueue") == []
+    assert stub.calls["status"] == status_calls
+    assert "callback_received_at" not in stack.item(task["id"])
+
+    # When one comes after it
+    from veo_relay.tasks import parse_timestamp
+
+    time.sleep(max(0.0, parse_timestamp(quiet_until).timestamp() - time.time()) + 0.05)
+    late = stub.call_back(stub_task)
+
+    # Then it queues the copy again
+    assert late.json() == {"status": "queued"}
+    assert [(b["task_id"], b["reason"]) for b in queued_bodies(stack, "CopyQueue")] == [
+        (task["id"], "callback")
+    ]
+
+
+def test_the_poller_still_copies_a_task_whose_callbacks_are_quiet(stack, stub, logs):
+    # Given an unconfirmed callback (quiet for the default 30 s), then the provider finishing
+    stub.initial_state = "running"
+    task, stub_task = submitted_task(stack, stub)
+    stub.call_back(stub_task)
+    deliver(stack)
+    stub_task.state = "success"
+    assert stub.call_back(stub_task).json() == {"status": "ignored"}
+
+    # When the fallback poller looks
+    assert poll(stack, task["id"])["outcome"] == "open"
+    assert [b["reason"] for b in queued_bodies(stack, "CopyQueue")] == ["poller"]
+    deliver(stack)
+
+    # Then the video is stored all the same
     assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
 
 

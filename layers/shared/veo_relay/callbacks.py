@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger
 
 from veo_relay.errors import InvalidCallback, TaskNotFound
 from veo_relay.runtime import Runtime
+from veo_relay.tasks import utc_now
 
 logger = Logger(child=True)
 
@@ -22,6 +23,9 @@ class CallbackOutcome(StrEnum):
     QUEUED = "queued"
     DUPLICATE = "duplicate"
     ALREADY_CLOSED = "already_closed"
+    # Within the quiet time after a callback the provider's status did not confirm: nothing is
+    # queued (a leaked token must not buy a copy and a status call per request).
+    IGNORED = "ignored"
 
 
 def accept_callback(
@@ -44,6 +48,8 @@ def accept_callback(
     if task.status.is_terminal:
         return CallbackOutcome.ALREADY_CLOSED
     notice = runtime.provider(provider).parse_callback(body, headers)
+    if task.callbacks_quiet_until is not None and task.callbacks_quiet_until > utc_now():
+        return CallbackOutcome.IGNORED
     if task.provider_task_id is None and notice.provider_task_id:
         # The submit's answer was lost (timeout or a failed write); the callback to this task's
         # own URL tells us the provider's task id.

@@ -107,6 +107,9 @@ class Settings:
     # How long a copy owns a `storing` task before another worker may take it over: longer than
     # the copy worker's timeout.
     copy_lease_seconds: int
+    # After a callback the provider's status did not confirm (early or forged), further callbacks
+    # of the task are answered but ignored for this long (the fallback poller still watches it).
+    callback_quiet_seconds: int
     presign_expires_seconds: int
     events: EventSettings
     webhooks: WebhookSettings
@@ -138,6 +141,7 @@ class Settings:
             ),
             trust_provider_origin=reader.boolean("TRUST_PROVIDER_ORIGIN", default=False),
             copy_lease_seconds=reader.integer("COPY_LEASE_SECONDS", 360, minimum=1),
+            callback_quiet_seconds=reader.integer("CALLBACK_QUIET_SECONDS", 30, minimum=0),
             download_max_bytes=reader.integer("DOWNLOAD_MAX_BYTES", 4 * 1024**3, minimum=1),
             presign_expires_seconds=reader.integer("PRESIGN_EXPIRES_SECONDS", 3600, minimum=1),
             events=EventSettings(

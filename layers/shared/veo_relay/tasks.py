@@ -89,6 +89,8 @@ class Task:
     # finds the id taken, knows by it whether the task is its own.
     creation_id: str | None = None
     callback_received_at: str | None = None
+    # After a callback the provider's status did not confirm, further ones are ignored until then.
+    callbacks_quiet_until: str | None = None
     completed_at: str | None = None
     video: StoredVideoRef | None = None
     error: TaskError | None = None
