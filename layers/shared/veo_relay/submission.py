@@ -4,7 +4,9 @@ A submit first claims the task (a conditional write). The claim is released only
 proves the provider created nothing (e.g. 402, 429, 455, 503): then the task is offered to the
 next provider `auto` may use, or stays `queued` for a later slot. After an ambiguous failure (a
 timeout, a 500) the provider may have created the task and charged for it, so it is never
-submitted again: the callback to the task's own URL, or the deadline, settles it.
+submitted again: the callback to the task's own URL, or the deadline, settles it. Each claim is a
+new attempt, whose callback URL has a token of its own (veo_relay.callback_tokens): the URL of an
+attempt that may have reached its provider stays the task's as long as the task is open.
 """
 
 from __future__ import annotations
