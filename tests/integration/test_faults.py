@@ -1718,8 +1718,9 @@ def test_a_whole_run_through_the_simulator_logs_no_token_and_no_key(stack, logs)
     token = sim_task.callback_url.rsplit("/", 1)[1]
     logs.secrets.update({token, token.split(".", 1)[1]})
 
-    # When the callback came and the copy ran
-    wait_until(lambda: stack.item(task["id"]).get("callback_received_at"), what="the callback")
+    # When the callback came and the copy ran (its request is sent just after the callback's
+    # write: waiting for the write alone could find the queue still empty)
+    wait_until(lambda: queued_bodies(stack, "CopyQueue"), what="the callback's copy request")
     deliver(stack)
 
     # Then the task is completed and the run was logged (the capture works)
