@@ -1716,7 +1716,7 @@ def test_a_whole_run_through_the_simulator_logs_no_token_and_no_key(stack, logs)
     task = stack.create_task("a fox")
     sim_task = stack.simulator.task(task["provider_task_id"])
     token = sim_task.callback_url.rsplit("/", 1)[1]
-    logs.secrets.update({token, token.split(".", 1)[1]})
+    logs.secrets.update({token, token.rsplit(".", 1)[1]})
 
     # When the callback came and the copy ran (its request is sent just after the callback's
     # write: waiting for the write alone could find the queue still empty)
@@ -1758,7 +1758,7 @@ def test_a_signed_kie_run_logs_no_token_key_or_signature(stack, kie, logs):
     logs.secrets.update(
         {
             token,
-            token.split(".", 1)[1],
+            token.rsplit(".", 1)[1],
             KIE_HMAC_KEY,
             headers["X-Webhook-Signature"],
             forged_headers["X-Webhook-Signature"],
