@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from veo_relay.callback_tokens import task_id_of
+from veo_relay.callback_tokens import parse_token
 from veo_relay.callbacks import accept_callback
 from veo_relay.errors import VeoRelayError
 from veo_relay.http_errors import error_body, status_for
@@ -26,11 +26,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     body = event.get("body") or ""
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    logger.set_correlation_id(task_id_of(params.get("token", "")))
+    token = params.get("token", "")
+    # The task id only from a token of the right form: anything else a caller sends stays out.
+    parsed = parse_token(token)
+    logger.set_correlation_id(parsed.task_id if parsed else None)
     try:
-        outcome = accept_callback(
-            get_runtime(), params.get("provider", ""), params.get("token", ""), raw, headers
-        )
+        outcome = accept_callback(get_runtime(), params.get("provider", ""), token, raw, headers)
     except VeoRelayError as exc:
         logger.warning("callback refused", extra={"code": exc.code})
         return _response(status_for(exc), error_body(exc.code, str(exc)))

@@ -230,3 +230,75 @@ def test_the_providers_duplicate_callbacks_over_http_queue_one_copy(stack):
         (task["id"], "callback")
     ]
     assert stack.copy_messages(wait=0.5) == []
+
+
+def reads_by(stack, function: str, service: str) -> int:
+    """How many calls `function` made to `service` (the offline stack's IAM decisions)."""
+    return sum(
+        r["calls"]
+        for r in stack.iam_usage()
+        if r["principal"] == function and r["action"].startswith(f"{service}:")
+    )
+
+
+MALFORMED = {
+    "dot": ".",
+    "empty": "",
+    "very-long": "vid_" + "a" * 5000,
+    "non-ascii": "vid_0123456789abcdef0123456\u00e9.1." + "A" * 43,
+    "extra-dots": "vid_0123456789abcdef01234567.1." + "A" * 43 + ".",
+    "only-dots": "...",
+    # The form of the tokens handed out before they were derived: refused like any other
+    "old-form": "vid_0123456789abcdef01234567.q9Xc2mB7tLw4ZpR1sV8nKe3YhJ6uFd0A",
+}
+
+
+@pytest.mark.parametrize("token", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_token_not_of_the_form_is_401_before_any_read(stack, token):
+    # Given a callback whose token is not of the form the service hands out
+    event = callback_event(token, {"code": 200, "data": {"taskId": "task_x"}})
+
+    # When the callback function handles it
+    response = stack.invoke("CallbackFunction", event)
+
+    # Then it is refused with the one error body, having read neither the table nor the key
+    assert response["statusCode"] == 401, response
+    assert response_json(response) == {
+        "error": {"code": "invalid_callback", "message": "unknown callback token"}
+    }
+    assert reads_by(stack, "CallbackFunction", "dynamodb") == 0
+    assert reads_by(stack, "CallbackFunction", "secretsmanager") == 0
+    assert stack.copy_messages() == []
+
+
+def test_a_token_of_the_form_with_a_forged_mac_is_401_before_the_task_is_read(stack):
+    # Given a real task, and a token for it of the right form but a made-up MAC
+    task, token = quiet_task(stack)
+    task_id, attempt, mac = token.split(".")
+    forged = f"{task_id}.{attempt}.{'A' * 43 if mac != 'A' * 43 else 'B' * 43}"
+    before = stack.item(task["id"])
+
+    # When its callback comes
+    response = stack.invoke("CallbackFunction", callback_event(forged, success_body(stack, task)))
+
+    # Then it is refused: the key was read to check the MAC, the task never
+    assert response["statusCode"] == 401
+    assert reads_by(stack, "CallbackFunction", "secretsmanager") >= 1
+    assert reads_by(stack, "CallbackFunction", "dynamodb") == 0
+    assert stack.item(task["id"]) == before
+    assert stack.copy_messages() == []
+
+
+def test_the_token_is_the_tasks_first_attempt_and_derived_from_it(stack):
+    # Given a task submitted at once (its first attempt)
+    task, token = quiet_task(stack)
+
+    # Then its token names the task and the attempt, and is the one the key derives for them
+    assert token.startswith(f"{task['id']}.1.")
+    tokens = stack.runtime("CallbackFunction").callback_tokens
+    assert tokens.mint("apixo", task["id"], 1) == token
+    # And the record keeps the attempt, no token or hash of one
+    item = stack.item(task["id"])
+    assert item["submit_attempt"]["N"] == "1"
+    assert "callback_token_hash" not in item
+    assert token.rsplit(".", 1)[1] not in str(item)

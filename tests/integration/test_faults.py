@@ -183,7 +183,8 @@ class FaultyApixo:
         with self._lock:
             self.tasks[task.task_id] = task
             if task.token:
-                self._secrets.update({task.token, task.token.split(".", 1)[1]})
+                # the whole token, and its MAC (the part no one else can make)
+                self._secrets.update({task.token, task.token.rsplit(".", 1)[1]})
         return task
 
 
@@ -763,6 +764,8 @@ def test_a_submit_refused_with_429_or_503_waits_in_the_submit_queue_and_goes_thr
     assert stack.status(task["id"]) == "in_progress"
     assert stub.calls["submit"] == 2 and len(stub.tasks) == 1
     stub_task = stub.only_task()
+    # (with the token of its second attempt: each claimed submit has its own)
+    assert stub_task.token.startswith(f"{task['id']}.2.")
     assert stub.call_back(stub_task).status_code == 200
     deliver(stack)
     assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
@@ -1442,6 +1445,7 @@ def test_a_forged_success_with_a_valid_token_changes_nothing(stack, stub, transi
     assert transitions.count("mark_storing", task["id"]) == 0
 
 
+@stack_env(CALLBACK_QUIET_SECONDS=1)
 def test_after_a_forged_success_the_genuine_callback_still_gets_the_video_copied(stack, stub, logs):
     # Given a forged "success" handled while the provider was still running
     stub.initial_state = "running"
@@ -1449,14 +1453,121 @@ def test_after_a_forged_success_the_genuine_callback_still_gets_the_video_copied
     stub.call_back(stub_task, stub.status_body(stub_task, "success"))
     deliver(stack)
 
-    # When the provider really finishes and calls back
+    # When the provider really finishes and calls back, after the quiet second
     stub_task.state = "success"
+    time.sleep(1.1)
     response = stub.call_back(stub_task)
 
     # Then that callback queues the copy, which stores the video
     assert response.json() == {"status": "queued"}
     deliver(stack)
     assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
+
+
+@stack_env(CALLBACK_QUIET_SECONDS=2)
+def test_after_an_unconfirmed_callback_more_callbacks_queue_nothing_for_a_while(stack, stub):
+    # Given a running task whose token leaked: a callback came, the copy worker asked the provider
+    # (still running) and gave the task back
+    stub.initial_state = "running"
+    task, stub_task = submitted_task(stack, stub)
+    assert stub.call_back(stub_task).json() == {"status": "queued"}
+    assert [d.failed for d in deliver(stack)] == [False]
+    status_calls = stub.calls["status"]
+    quiet_until = stack.item(task["id"])["callbacks_quiet_until"]["S"]
+    assert stack.status(task["id"]) == "in_progress"
+
+    # When more callbacks come within the quiet time
+    answers = [stub.call_back(stub_task) for _ in range(5)]
+
+    # Then each is answered 200 (so the provider does not retry) and none queues a copy: no copy
+    # worker run, no status call
+    assert [(a.status_code, a.json()) for a in answers] == [(200, {"status": "ignored"})] * 5
+    assert queued_bodies(stack, "CopyQueue") == []
+    assert stub.calls["status"] == status_calls
+    assert "callback_received_at" not in stack.item(task["id"])
+
+    # When one comes after it
+    from veo_relay.tasks import parse_timestamp
+
+    time.sleep(max(0.0, parse_timestamp(quiet_until).timestamp() - time.time()) + 0.05)
+    late = stub.call_back(stub_task)
+
+    # Then it queues the copy again
+    assert late.json() == {"status": "queued"}
+    assert [(b["task_id"], b["reason"]) for b in queued_bodies(stack, "CopyQueue")] == [
+        (task["id"], "callback")
+    ]
+
+
+def test_the_poller_still_copies_a_task_whose_callbacks_are_quiet(stack, stub, logs):
+    # Given an unconfirmed callback (quiet for the default 30 s), then the provider finishing
+    stub.initial_state = "running"
+    task, stub_task = submitted_task(stack, stub)
+    stub.call_back(stub_task)
+    deliver(stack)
+    stub_task.state = "success"
+    assert stub.call_back(stub_task).json() == {"status": "ignored"}
+
+    # When the fallback poller looks
+    assert poll(stack, task["id"])["outcome"] == "open"
+    assert [b["reason"] for b in queued_bodies(stack, "CopyQueue")] == ["poller"]
+    deliver(stack)
+
+    # Then the video is stored all the same
+    assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
+
+
+@stack_env(PROVIDER_PREFERENCE="apixo,kie")
+def test_after_failover_only_the_new_providers_attempt_has_a_token(stack, stub, kie):
+    # Given an `auto` task apixo refused for lack of credits (creating nothing): the task moved to
+    # kie, whose submit (the second attempt) the submit worker made
+    stub.inject("submit", 402)
+    task = stack.create_task("a fox [sim:no-callback]", provider="auto")
+    assert task["status"] == "queued" and stub.tasks == {}
+    assert [d.failed for d in deliver(stack, "SubmitQueue", "SubmitWorkerFunction")] == [False]
+    item = stack.item(task["id"])
+    assert (item["provider"]["S"], item["submit_attempt"]["N"]) == ("kie", "2")
+    kie_task = kie.task(item["provider_task_id"]["S"])
+    kie_token = kie_task.callback_url.rsplit("/", 1)[1]
+    assert kie_token.startswith(f"{task['id']}.2.")
+    # (the token apixo was handed with the first attempt, as the API derived it)
+    apixo_token = stack.runtime("ApiFunction").callback_tokens.mint("apixo", task["id"], 1)
+    body = {"code": 200, "msg": "ok", "data": {"taskId": kie_task.task_id}}
+
+    # When callbacks come with the first attempt's token (on either path), or kie's on apixo's
+    refused = [
+        stack.invoke("CallbackFunction", callback_event(apixo_token, body, provider="apixo")),
+        stack.invoke("CallbackFunction", callback_event(apixo_token, body, provider="kie")),
+        stack.invoke("CallbackFunction", callback_event(kie_token, body, provider="apixo")),
+    ]
+    # Then each is refused, and the task is untouched
+    assert [r["statusCode"] for r in refused] == [401, 401, 401]
+    assert stack.item(task["id"]) == item
+
+    # When kie calls back on its own URL
+    accepted = stack.invoke("CallbackFunction", callback_event(kie_token, body, provider="kie"))
+
+    # Then that one is accepted
+    assert (accepted["statusCode"], response_json(accepted)) == (200, {"status": "queued"})
+
+
+def test_a_kie_timestamp_of_5000_digits_is_401_not_500(stack, kie, logs):
+    # Given a kie task whose callbacks are signed
+    stack.put_callback_keys(kie=KIE_HMAC_KEY)
+    task = stack.create_task("a fox [sim:no-callback]", provider="kie")
+    sim_task = kie.task(task["provider_task_id"])
+    body, headers = kie_callback(sim_task.task_id, int(time.time()), KIE_HMAC_KEY)
+    logs.secrets.update({KIE_HMAC_KEY, headers["X-Webhook-Signature"]})
+
+    # When a callback on its URL carries a timestamp of 5,000 digits
+    headers["X-Webhook-Timestamp"] = "9" * 5000
+    response = requests.post(sim_task.callback_url, json=body, headers=headers, timeout=10)
+
+    # Then it is refused as an invalid callback, and nothing changes
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_callback"
+    assert "callback_received_at" not in stack.item(task["id"])
+    assert queued_bodies(stack, "CopyQueue") == []
 
 
 # =================================================================================================
@@ -1605,10 +1716,11 @@ def test_a_whole_run_through_the_simulator_logs_no_token_and_no_key(stack, logs)
     task = stack.create_task("a fox")
     sim_task = stack.simulator.task(task["provider_task_id"])
     token = sim_task.callback_url.rsplit("/", 1)[1]
-    logs.secrets.update({token, token.split(".", 1)[1]})
+    logs.secrets.update({token, token.rsplit(".", 1)[1]})
 
-    # When the callback came and the copy ran
-    wait_until(lambda: stack.item(task["id"]).get("callback_received_at"), what="the callback")
+    # When the callback came and the copy ran (its request is sent just after the callback's
+    # write: waiting for the write alone could find the queue still empty)
+    wait_until(lambda: queued_bodies(stack, "CopyQueue"), what="the callback's copy request")
     deliver(stack)
 
     # Then the task is completed and the run was logged (the capture works)
@@ -1646,7 +1758,7 @@ def test_a_signed_kie_run_logs_no_token_key_or_signature(stack, kie, logs):
     logs.secrets.update(
         {
             token,
-            token.split(".", 1)[1],
+            token.rsplit(".", 1)[1],
             KIE_HMAC_KEY,
             headers["X-Webhook-Signature"],
             forged_headers["X-Webhook-Signature"],

@@ -218,8 +218,20 @@ def test_the_submit_request_body_is_what_the_submit_queue_carries():
 
     ticket, slot_at = parse_submit_request(load_event("submit_request")["Records"][0]["body"])
     assert ticket.task_id == "vid_0123456789abcdef01234567"
-    assert ticket.callback_token.startswith(f"{ticket.task_id}.")
+    assert ticket.callback_base_url.startswith("https://")
     assert slot_at > 0
+
+
+def test_a_submit_request_queued_with_a_raw_token_is_still_understood():
+    # Given a message queued before tokens were derived (it carries the raw token)
+    from veo_relay.workflow import parse_submit_request
+
+    body = load_event("submit_request")["Records"][0]["body"]
+    old = json.dumps({**json.loads(body), "callback_token": "vid_0123456789abcdef01234567.x"})
+
+    # Then it is read as the same ticket, the token left out
+    assert parse_submit_request(old) == parse_submit_request(body)
+    assert "callback_token" not in vars(parse_submit_request(old)[0])
 
 
 def test_the_poller_event_is_what_the_state_machine_passes():

@@ -73,7 +73,7 @@ def completed_task(**changes: Any) -> Task:
         parent_id="vid_111111111111111111111111",
         provider_task_id="task_kie_9f8e7d",
         provider_model="veo3_quality",
-        callback_token_hash="not-for-manifests",
+        creation_id="not-for-manifests",
         callback_received_at="2026-11-21T10:02:00.000Z",
         completed_at="2026-11-21T10:02:05.120Z",
         video=StoredVideoRef(

@@ -516,7 +516,7 @@ STRING_URLS_CALLBACK = {
 }
 
 
-def signed_headers(task_id: str, timestamp: int, key: str = HMAC_KEY) -> dict[str, str]:
+def signed_headers(task_id: str, timestamp: int | str, key: str = HMAC_KEY) -> dict[str, str]:
     """The signature as kie's webhook-verification page defines it."""
     digest = hmac.new(key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256).digest()
     return {
@@ -618,6 +618,13 @@ def _tampered(headers: dict[str, str]) -> dict[str, str]:
             "timestamp not a number",
             signed_headers("veo_task_abc", NOW) | {"X-Webhook-Timestamp": "yesterday"},
         ),
+        # int() of more than 4,300 digits raises ValueError (Python's str-digits limit): a 500
+        (
+            "timestamp of 5,000 digits",
+            signed_headers("veo_task_abc", NOW) | {"X-Webhook-Timestamp": "9" * 5000},
+        ),
+        # Now, zero-padded and signed as sent: more digits than any Unix time (ms included) has
+        ("timestamp of 14 digits", signed_headers("veo_task_abc", f"{NOW:014d}")),
         (
             "timestamp with a sign",
             {

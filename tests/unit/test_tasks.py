@@ -74,7 +74,8 @@ def a_task(**changes: object) -> Task:
         created_at="2026-11-21T10:00:00.000Z",
         updated_at="2026-11-21T10:00:01.000Z",
         provider_task_id="task_1",
-        callback_token_hash="f" * 64,
+        submit_attempt=2,
+        creation_id="f" * 16,
     )
     return replace(task, **changes)  # type: ignore[arg-type]
 
@@ -87,11 +88,12 @@ def test_the_public_object_has_the_contract_fields_and_nothing_private(status):
     # When it is made public
     public = task.to_public(download_url="https://signed.example/x")
 
-    # Then it has the contract's fields, and never the owner or the callback token's hash
+    # Then it has the contract's fields, and never the owner or the bookkeeping of its creation
+    # and submits
     assert set(public) >= PUBLIC_FIELDS
     assert "owner" not in public
-    assert "callback_token_hash" not in public
-    assert "f" * 64 not in str(public)
+    assert not {"creation_id", "submit_attempt"} & set(public)
+    assert "f" * 16 not in str(public)
     assert public["status"] == status.value
 
 

@@ -12,9 +12,9 @@ from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
-from veo_relay.callback_tokens import task_id_of, token_matches
 from veo_relay.errors import InvalidCallback, TaskNotFound
 from veo_relay.runtime import Runtime
+from veo_relay.tasks import utc_now
 
 logger = Logger(child=True)
 
@@ -23,21 +23,33 @@ class CallbackOutcome(StrEnum):
     QUEUED = "queued"
     DUPLICATE = "duplicate"
     ALREADY_CLOSED = "already_closed"
+    # Within the quiet time after a callback the provider's status did not confirm: nothing is
+    # queued (a leaked token must not buy a copy and a status call per request).
+    IGNORED = "ignored"
 
 
 def accept_callback(
     runtime: Runtime, provider: str, token: str, body: bytes, headers: Mapping[str, str]
 ) -> CallbackOutcome:
-    task_id = task_id_of(token)
+    """Refuses an unknown token (InvalidCallback) before anything is read: first its form and the
+    provider's name, then its MAC under the key, and only then the task."""
+    verified = None
+    if provider in runtime.settings.providers:
+        verified = runtime.callback_tokens.verify(provider, token)
+    if verified is None:
+        raise InvalidCallback("unknown callback token")
     try:
-        task = runtime.tasks.get(task_id)
+        task = runtime.tasks.get(verified.task_id)
     except TaskNotFound:
         raise InvalidCallback("unknown callback token") from None
-    if task.provider != provider or not token_matches(token, task.callback_token_hash):
+    # The token of an earlier attempt (a provider that refused the task) is not this one's.
+    if task.provider != provider or task.submit_attempt != verified.attempt:
         raise InvalidCallback("unknown callback token")
     if task.status.is_terminal:
         return CallbackOutcome.ALREADY_CLOSED
     notice = runtime.provider(provider).parse_callback(body, headers)
+    if task.callbacks_quiet_until is not None and task.callbacks_quiet_until > utc_now():
+        return CallbackOutcome.IGNORED
     if task.provider_task_id is None and notice.provider_task_id:
         # The submit's answer was lost (timeout or a failed write); the callback to this task's
         # own URL tells us the provider's task id.

@@ -55,7 +55,8 @@ def copy_video(runtime: Runtime, task_id: str, lease_taken_at: str | None = None
     if status.state is ProviderState.RUNNING:
         # Nothing to copy yet (an early callback); the fallback poller keeps watching the task.
         if held is not None:
-            runtime.tasks.release_storing(task.id, held.updated_at, forget_callback=True)
+            quiet = timedelta(seconds=runtime.settings.callback_quiet_seconds)
+            runtime.tasks.release_storing(task.id, held.updated_at, forget_callback_for=quiet)
         return CopyOutcome.STILL_RUNNING
     if status.state is ProviderState.FAILED:
         assert status.error is not None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import asdict, dataclass
 
 from aws_lambda_powertools import Logger
 
-from veo_relay.callback_tokens import new_token, token_hash
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidRequest, ProviderError, TaskConflict, TaskNotFound
 from veo_relay.idempotency import KeyBinding, binding_for, bound_task, repeated_by
@@ -212,18 +212,18 @@ def _record_and_submit(
     create it again: a fault after that write (a state write throttled after the provider
     accepted, a hand-off that failed) is logged, and the task returned as this request recorded
     it, its fallback poller running. Only a refusal that failed the task for good is raised."""
-    token = new_token(task.id)
-    task.callback_token_hash = token_hash(token)
-    ticket = SubmitTicket(task.id, token, callback_base_url)
+    task.creation_id = secrets.token_hex(8)
+    ticket = SubmitTicket(task.id, callback_base_url)
     slot_at = reserve_slot(runtime, task.provider)
     inline = submits_inline(slot_at, deadline)
     if inline:
         task.submit_claimed_at = utc_now()
+        task.submit_attempt = 1
     if not runtime.tasks.create(task):
         # The id is taken: by a request with the same Idempotency-Key a moment earlier, or by
-        # this very write (its answer lost, the SDK's retry found the item; the token tells).
+        # this very write (its answer lost, the SDK's retry found the item; creation_id tells).
         stored = runtime.tasks.get(task.id)
-        if stored.callback_token_hash != task.callback_token_hash:
+        if stored.creation_id != task.creation_id:
             return _repeated(runtime, repeated_by(stored, task.owner, task.request_hash))
     try:
         if not inline:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     from veo_relay.announcements import VideoEvents
+    from veo_relay.callback_tokens import CallbackTokens
     from veo_relay.downloader import DownloadPolicy
     from veo_relay.providers.base import Provider
     from veo_relay.submit_slots import SubmitSlots
@@ -117,6 +118,23 @@ class Runtime:
         from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
         return SecretsProvider()
+
+    @cached_property
+    def callback_tokens(self) -> CallbackTokens:
+        from veo_relay.callback_tokens import CallbackTokens
+
+        return CallbackTokens(self._callback_token_key)
+
+    def _callback_token_key(self) -> bytes:
+        """Read through the secrets cache on each use, as the other secrets are."""
+        arn = self.settings.callback_token_key_secret_arn
+        if not arn:
+            raise ConfigurationError(
+                "CALLBACK_TOKEN_KEY_SECRET_ARN is not configured for this function, which mints "
+                "or checks callback tokens"
+            )
+        value = self.secrets.get(arn, max_age=self.settings.secrets_cache_seconds)
+        return str(value).encode()
 
     @cached_property
     def webhook_secrets(self) -> WebhookSecrets:

@@ -95,6 +95,9 @@ class Settings:
     provider_keys_secret_arn: str | None
     # Keys that verify provider callbacks (kie's X-Webhook-Signature HMAC key), by provider.
     callback_keys_secret_arn: str | None
+    # The HMAC key callback tokens are derived with (veo_relay.callback_tokens): read by the
+    # functions that hand callback URLs to providers and by the callback function.
+    callback_token_key_secret_arn: str | None
     # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
     secrets_cache_seconds: int
     public_base_url: str | None
@@ -110,6 +113,9 @@ class Settings:
     # How long a copy owns a `storing` task before another worker may take it over: longer than
     # the copy worker's timeout.
     copy_lease_seconds: int
+    # After a callback the provider's status did not confirm (early or forged), further callbacks
+    # of the task are answered but ignored for this long (the fallback poller still watches it).
+    callback_quiet_seconds: int
     presign_expires_seconds: int
     events: EventSettings
     webhooks: WebhookSettings
@@ -127,6 +133,7 @@ class Settings:
             state_machine_arn=reader.optional("STATE_MACHINE_ARN"),
             provider_keys_secret_arn=reader.optional("PROVIDER_KEYS_SECRET_ARN"),
             callback_keys_secret_arn=reader.optional("CALLBACK_KEYS_SECRET_ARN"),
+            callback_token_key_secret_arn=reader.optional("CALLBACK_TOKEN_KEY_SECRET_ARN"),
             secrets_cache_seconds=reader.integer("SECRETS_CACHE_SECONDS", 300, minimum=0),
             public_base_url=reader.url("PUBLIC_BASE_URL", required=False),
             default_provider=reader.choice("DEFAULT_PROVIDER", PROVIDERS, default="apixo"),
@@ -141,6 +148,7 @@ class Settings:
             ),
             trust_provider_origin=reader.boolean("TRUST_PROVIDER_ORIGIN", default=False),
             copy_lease_seconds=reader.integer("COPY_LEASE_SECONDS", 360, minimum=1),
+            callback_quiet_seconds=reader.integer("CALLBACK_QUIET_SECONDS", 30, minimum=0),
             download_max_bytes=reader.integer("DOWNLOAD_MAX_BYTES", 4 * 1024**3, minimum=1),
             presign_expires_seconds=reader.integer("PRESIGN_EXPIRES_SECONDS", 3600, minimum=1),
             events=EventSettings(

@@ -4,7 +4,9 @@ A submit first claims the task (a conditional write). The claim is released only
 proves the provider created nothing (e.g. 402, 429, 455, 503): then the task is offered to the
 next provider `auto` may use, or stays `queued` for a later slot. After an ambiguous failure (a
 timeout, a 500) the provider may have created the task and charged for it, so it is never
-submitted again: the callback to the task's own URL, or the deadline, settles it.
+submitted again: the callback to the task's own URL, or the deadline, settles it. Each claim is a
+new attempt, whose callback URL has a token of its own (veo_relay.callback_tokens): the URL of an
+attempt that may have reached its provider stays the task's as long as the task is open.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def submit_claimed(
         # submits now, with the full timeouts, and the client gets the task queued.
         return _requeue(runtime, task, ticket, slot_at)
     provider = runtime.provider(task.provider)
-    callback_url = ticket.callback_url(task.provider) if provider.supports_callbacks else None
+    callback_url = _callback_url(runtime, task, ticket) if provider.supports_callbacks else None
     try:
         submission = _submit(
             runtime, task, callback_url, None if deadline is None else submit_deadline(deadline)
@@ -130,6 +132,13 @@ def submit_claimed(
         extra={"task_id": task.id, "provider": task.provider, "kind": task.kind.value},
     )
     return SubmitOutcome.SUBMITTED
+
+
+def _callback_url(runtime: Runtime, task: Task, ticket: SubmitTicket) -> str:
+    """The URL of this attempt (the claim this caller holds): its token is minted here, never
+    stored or queued."""
+    token = runtime.callback_tokens.mint(task.provider, task.id, task.submit_attempt)
+    return ticket.callback_url(task.provider, token)
 
 
 def _requeue(runtime: Runtime, task: Task, ticket: SubmitTicket, slot_at: float) -> SubmitOutcome:

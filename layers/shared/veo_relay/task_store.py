@@ -76,8 +76,10 @@ class TaskRecord(Model):
     provider_task_id = UnicodeAttribute(null=True)
     provider_model = UnicodeAttribute(null=True)
     submit_claimed_at = UnicodeAttribute(null=True)
-    callback_token_hash = UnicodeAttribute(null=True)
+    submit_attempt = NumberAttribute(null=True)
+    creation_id = UnicodeAttribute(null=True)
     callback_received_at = UnicodeAttribute(null=True)
+    callbacks_quiet_until = UnicodeAttribute(null=True)
     completed_at = UnicodeAttribute(null=True)
     video = MapAttribute(null=True)  # type: ignore[var-annotated]
     error = MapAttribute(null=True)  # type: ignore[var-annotated]
@@ -144,10 +146,11 @@ class TaskStore:
         return tasks, query.last_evaluated_key
 
     def claim_submit(self, task_id: str) -> Task | None:
-        """Takes the right to submit a queued task; None when another submit holds or used it."""
+        """Takes the right to submit a queued task, as its next attempt (with a token of its own);
+        None when another submit holds or used it."""
         return self._update(
             task_id,
-            [TaskRecord.submit_claimed_at.set(utc_now())],
+            [TaskRecord.submit_claimed_at.set(utc_now()), TaskRecord.submit_attempt.add(1)],
             (TaskRecord.status == TaskStatus.QUEUED.value)
             & TaskRecord.submit_claimed_at.does_not_exist(),
         )
@@ -175,8 +178,8 @@ class TaskStore:
 
     def record_callback(self, task_id: str) -> Task | None:
         """Notes the first callback of an open task and takes the lease of the copy it queues, in
-        one write: the task is `storing` from here. None for every later callback, and while
-        another copy holds the task."""
+        one write: the task is `storing` from here. None for every later callback, while another
+        copy holds the task, and while callbacks are quiet (see `release_storing`)."""
         now = utc_now()
         return self._update(
             task_id,
@@ -186,7 +189,11 @@ class TaskStore:
                 TaskRecord.callback_received_at.set(now),
             ],
             TaskRecord.status.is_in(*(s.value for s in STORING_FROM))
-            & TaskRecord.callback_received_at.does_not_exist(),
+            & TaskRecord.callback_received_at.does_not_exist()
+            & (
+                TaskRecord.callbacks_quiet_until.does_not_exist()
+                | (TaskRecord.callbacks_quiet_until <= now)
+            ),
         )
 
     def renew_lease(self, task_id: str, taken_at: str) -> Task | None:
@@ -214,14 +221,19 @@ class TaskStore:
             condition,
         )
 
-    def release_storing(self, task_id: str, taken_at: str, forget_callback: bool = False) -> None:
+    def release_storing(
+        self, task_id: str, taken_at: str, forget_callback_for: timedelta | None = None
+    ) -> None:
         """Gives back a copy's lease after the copy failed, so that a retry need not wait it out;
-        only the lease taken at `taken_at` (no later one) is given back. With `forget_callback`,
-        a callback the provider's status did not confirm (early or forged) is forgotten too, so
-        the provider's genuine one still starts the copy."""
+        only the lease taken at `taken_at` (no later one) is given back. With
+        `forget_callback_for`, a callback the provider's status did not confirm (early or forged)
+        is forgotten too, so that the provider's genuine one still starts the copy, and callbacks
+        are quiet for that long: each would cost a copy and a status call."""
         actions = [TaskRecord.status.set(TaskStatus.IN_PROGRESS.value)]
-        if forget_callback:
+        if forget_callback_for is not None:
+            quiet_until = format_timestamp(datetime.now(UTC) + forget_callback_for)
             actions.append(TaskRecord.callback_received_at.remove())
+            actions.append(TaskRecord.callbacks_quiet_until.set(quiet_until))
         self._update(
             task_id,
             actions,
@@ -321,8 +333,10 @@ def _to_task(record: TaskRecord) -> Task:
         provider_task_id=record.provider_task_id,
         provider_model=record.provider_model,
         submit_claimed_at=record.submit_claimed_at,
-        callback_token_hash=record.callback_token_hash,
+        submit_attempt=int(record.submit_attempt or 0),
+        creation_id=record.creation_id,
         callback_received_at=record.callback_received_at,
+        callbacks_quiet_until=record.callbacks_quiet_until,
         completed_at=record.completed_at,
         video=StoredVideoRef(**_plain(video)) if video else None,
         error=TaskError(**_plain(error)) if error else None,

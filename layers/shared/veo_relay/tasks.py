@@ -82,8 +82,15 @@ class Task:
     # Set once a submit to the provider is under way; cleared only by a refusal that proves no task
     # was created. While set, nothing submits the task again: a repeat could pay twice.
     submit_claimed_at: str | None = None
-    callback_token_hash: str | None = None
+    # How many submits were claimed: each one's callback URL has its own token
+    # (veo_relay.callback_tokens), valid only while it is the task's latest.
+    submit_attempt: int = 0
+    # A random id of the request that created the task: a create whose answer was lost, and that
+    # finds the id taken, knows by it whether the task is its own.
+    creation_id: str | None = None
     callback_received_at: str | None = None
+    # After a callback the provider's status did not confirm, further ones are ignored until then.
+    callbacks_quiet_until: str | None = None
     completed_at: str | None = None
     video: StoredVideoRef | None = None
     error: TaskError | None = None

@@ -14,14 +14,14 @@ from veo_relay.tasks import FAILED_TASK_RETENTION
 
 @dataclass(frozen=True)
 class SubmitTicket:
-    """What a submit needs beyond the stored task: the raw callback token is never stored."""
+    """What a submit needs beyond the stored task. Nothing secret: the callback token is derived
+    at the submit (veo_relay.callback_tokens)."""
 
     task_id: str
-    callback_token: str
     callback_base_url: str
 
-    def callback_url(self, provider: str) -> str:
-        return f"{self.callback_base_url.rstrip('/')}/v1/callbacks/{provider}/{self.callback_token}"
+    def callback_url(self, provider: str, token: str) -> str:
+        return f"{self.callback_base_url.rstrip('/')}/v1/callbacks/{provider}/{token}"
 
 
 class CopyQueue:
@@ -38,8 +38,7 @@ class CopyQueue:
 
 
 class SubmitQueue:
-    """Tasks waiting for a submit slot. The message carries the callback token, which is never
-    stored (the queue is encrypted at rest)."""
+    """Tasks waiting for a submit slot: each message a ticket and its slot."""
 
     MAX_DELAY_SECONDS = 900  # SQS's limit; a later slot is waited for in more than one hop
     # Delivered this much before the slot, so that polling latency never makes a submit late.
@@ -61,9 +60,11 @@ class SubmitQueue:
 
 
 def parse_submit_request(body: str) -> tuple[SubmitTicket, float]:
+    """Fields a ticket no longer has are ignored: a message queued before tokens were derived
+    carries a `callback_token`, which is not used."""
     message = json.loads(body)
-    slot_at = float(message.pop("slot_at", 0))
-    return SubmitTicket(**message), slot_at
+    ticket = SubmitTicket(message["task_id"], message["callback_base_url"])
+    return ticket, float(message.get("slot_at", 0))
 
 
 def parse_copy_request(body: str) -> tuple[str, str | None]:

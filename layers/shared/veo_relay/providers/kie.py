@@ -36,6 +36,7 @@ _GENERATE_MODELS = {"fast": "veo3_fast", "quality": "veo3"}
 _EXTEND_MODELS = {"fast": "fast", "quality": "quality"}
 SIGNATURE_TOLERANCE_SECONDS = 300
 _TIMESTAMP_HEADER = "X-Webhook-Timestamp"
+_TIMESTAMP_DIGITS = 13  # as many as milliseconds have; seconds are then outside the window anyway
 _SIGNATURE_HEADER = "X-Webhook-Signature"
 
 
@@ -127,7 +128,9 @@ class KieProvider:
             raise InvalidCallback("kie callback is not signed")
         if task_id is None:
             raise InvalidCallback("signed kie callback names no task")
-        if not (timestamp.isascii() and timestamp.isdigit()):
+        # Unix seconds have 10 digits until 2286; a longer string is refused before int(), which
+        # raises ValueError past 4,300 digits.
+        if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > _TIMESTAMP_DIGITS:
             raise InvalidCallback("kie callback timestamp is not Unix seconds")
         if abs(self._clock() - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
             raise InvalidCallback("kie callback timestamp is outside the allowed window")
