@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from veo_relay.copying import copy_video
+from veo_relay.deadlines import copy_deadline
 from veo_relay.runtime import get_runtime
 from veo_relay.workflow import parse_copy_request
 
@@ -21,11 +22,13 @@ logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def handle_copy_request(record: SQSRecord) -> str:
+def handle_copy_request(record: SQSRecord, lambda_context: LambdaContext) -> str:
+    # The batch utility passes the invocation's context to a handler that names it.
     task_id, lease = parse_copy_request(record.body)
     logger.set_correlation_id(task_id)
+    deadline = copy_deadline(lambda_context.get_remaining_time_in_millis())
     try:
-        outcome = copy_video(get_runtime(), task_id, lease)
+        outcome = copy_video(get_runtime(), task_id, lease, deadline)
     except Exception as exc:
         # The record goes back to the queue; say which task and why (the batch utility does not).
         logger.warning("copy attempt failed", extra={"task_id": task_id}, exc_info=exc)

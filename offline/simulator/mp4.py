@@ -1,9 +1,11 @@
 """Deterministic, streamable MP4 (ISO-BMFF) bytes of any exact size.
 
 Layout: `ftyp` (isom) + a minimal `moov` (just `mvhd`, 8 s long) + one `mdat` box whose payload
-pads the file to the requested size. The payload is a seeded pseudo-random block repeated, so
-gigabyte files stream fast, never sit in memory, and the same (size, seed) always gives the same
-bytes — tests can compute the expected SHA-256 without downloading anything.
+pads the file to the requested size, so the top-level boxes chain exactly to the last byte, as the
+downloader's check requires (below 156 bytes, the smallest such file, the bytes are cut off). The
+payload is a seeded pseudo-random block repeated, so gigabyte files stream fast, never sit in
+memory, and the same (size, seed) always gives the same bytes — tests can compute the expected
+SHA-256 without downloading anything.
 """
 
 import hashlib

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import hmac
@@ -51,7 +52,7 @@ from botocore.exceptions import ClientError
 from offline.event_sources import QueuePollers
 from offline.servers import LocalHTTPServer
 from offline.simulator.mp4 import iter_mp4, mp4_bytes_sha256
-from offline.template import load_template
+from offline.template import Template, load_template
 from tests.helpers import (
     api_event,
     apixo_status_body,
@@ -66,6 +67,9 @@ LEASE = 1  # seconds; COPY_LEASE_SECONDS for the cases that redeliver a failed c
 AFTER_LEASE = LEASE + 0.1
 CLIENT_READ_TIMEOUT = 0.5  # the provider clients' and the downloader's, shortened
 SLOW_SECONDS = 1.5  # how long a "slow" fault keeps the client waiting
+TRICKLE_HEAD = 64 * 1024
+TRICKLE_INTERVAL = 0.25
+TRICKLE_SECONDS = 30.0
 KIE_HMAC_KEY = "kie-webhook-hmac-key-5f1e9c0b7a3d"
 
 
@@ -104,7 +108,10 @@ class FaultyApixo:
     - "created-500" (submit): the task is created, then the answer is a 500;
     - "slow": answered after SLOW_SECONDS (a submit creates the task first; a download sends its
       headers and first bytes, then stalls); ("slow", S) for a submit: the same after S seconds;
-    - "truncate" (download): half the announced bytes, then the connection closes.
+    - "truncate" (download): half the announced bytes, then the connection closes;
+    - "trickle" (download): the first TRICKLE_HEAD bytes, then one byte every TRICKLE_INTERVAL
+      (within the client's read timeout: each byte resets it) until the client hangs up, or
+      TRICKLE_SECONDS have passed.
     """
 
     ENDPOINTS = ("submit", "status", "download")
@@ -251,6 +258,20 @@ class _StubHandler(BaseHTTPRequestHandler):
         if fault == "truncate":
             self.wfile.write(data[: len(data) // 2])
             self.close_connection = True
+            return
+        if fault == "trickle":
+            self.close_connection = True
+            self.wfile.write(data[:TRICKLE_HEAD])
+            until = time.monotonic() + TRICKLE_SECONDS
+            for offset in range(TRICKLE_HEAD, len(data)):
+                if time.monotonic() > until:
+                    return
+                time.sleep(TRICKLE_INTERVAL)
+                try:
+                    self.wfile.write(data[offset : offset + 1])
+                    self.wfile.flush()
+                except OSError:  # the client gave up
+                    return
             return
         self.wfile.write(data)
         task.downloads += 1
@@ -971,6 +992,107 @@ def test_a_download_refused_for_good_fails_the_task_without_an_object(stack, stu
     assert not delivery.failed
     assert_failed(stack, logs, task["id"], "provider_error")
     assert logs.records("copy request handled", logging.INFO, outcome="failed")
+
+
+@dataclass
+class UploadSpy:
+    created: int = 0
+    aborted: int = 0
+
+
+def spy_uploads(stack: Any, monkeypatch: pytest.MonkeyPatch) -> UploadSpy:
+    """Counts the copy worker's multipart uploads opened and aborted."""
+    s3 = stack.runtime("CopyWorkerFunction").videos._s3
+    spy = UploadSpy()
+    create, abort = s3.create_multipart_upload, s3.abort_multipart_upload
+
+    def created(**kwargs: Any) -> Any:
+        spy.created += 1
+        return create(**kwargs)
+
+    def aborted(**kwargs: Any) -> Any:
+        spy.aborted += 1
+        return abort(**kwargs)
+
+    monkeypatch.setattr(s3, "create_multipart_upload", created)
+    monkeypatch.setattr(s3, "abort_multipart_upload", aborted)
+    return spy
+
+
+def assert_ended_cleanly(stack: Any, logs: LogTrap, task_id: str, spy: UploadSpy, why: str) -> None:
+    """The copy attempt failed for `why`: its multipart upload (opened) was aborted, nothing is
+    stored, the lease was given back (the task is in_progress again) and the failure is logged."""
+    assert spy.created == 1 and spy.aborted == 1
+    assert open_uploads(stack) == [] and object_keys(stack) == []
+    assert stack.status(task_id) == "in_progress"
+    [failure] = logs.records("copy attempt failed", logging.WARNING, task_id=task_id)
+    assert failure.exc_info and why in str(failure.exc_info[1]), failure.exc_info
+
+
+@stack_env(
+    DOWNLOAD_MIN_BYTES_PER_SECOND=64 * 1024,
+    DOWNLOAD_THROUGHPUT_WINDOW_SECONDS=1,
+    DOWNLOAD_THROUGHPUT_GRACE_SECONDS=1,
+)
+def test_a_trickling_download_ends_at_the_throughput_floor_and_a_retry_stores_the_video(
+    stack, stub, monkeypatch, logs
+):
+    # Given a finished task whose 9 MiB video (a multipart upload) comes at 4 B/s after its first
+    # 64 KiB, each byte within the read timeout; a floor of 64 KiB/s over 1 s after 1 s
+    stub.video_size = 9 * MIB
+    task, stub_task = called_back(stack, stub)
+    stub.inject("download", "trickle")
+    uploads = spy_uploads(stack, monkeypatch)
+
+    # When the copy worker handles the request
+    started = time.monotonic()
+    [delivery] = deliver(stack)
+
+    # Then the attempt ends after the grace period and one window, not with the trickle
+    assert delivery.failed
+    assert time.monotonic() - started < 6
+    # And it ended cleanly: upload aborted, nothing stored, lease given back, failure logged
+    assert_ended_cleanly(stack, logs, task["id"], uploads, "too slow")
+
+    # When the request is delivered again, at once (the lease is back), the server now sound
+    assert [d.failed for d in deliver(stack)] == [False]
+
+    # Then the video is stored, once
+    assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task), stub_task.size)
+
+
+def with_function_timeout(stack: Any, function: str, seconds: int) -> None:
+    """The stack deployed again with `function`'s Timeout changed, as `sam deploy` would."""
+    body = copy.deepcopy(stack.template.body)
+    body["Resources"][function]["Properties"]["Timeout"] = seconds
+    names, attributes = dict(stack.template.names), dict(stack.template.attributes)
+    stack.functions.redeploy(Template(body, names, attributes))
+
+
+@stack_env(DOWNLOAD_MIN_BYTES_PER_SECOND=0)  # no floor: only the deadline can end the trickle
+def test_a_trickling_download_ends_at_the_copys_deadline_inside_the_functions_timeout(
+    stack, stub, monkeypatch, logs
+):
+    # Given a copy worker with 18 s to run, so its copy's deadline is 3 s away (COPY_CLEANUP_SECONDS
+    # kept for the cleanup), and a finished task whose 9 MiB video trickles after 64 KiB
+    from veo_relay.deadlines import COPY_CLEANUP_SECONDS
+
+    with_function_timeout(stack, "CopyWorkerFunction", int(COPY_CLEANUP_SECONDS) + 3)
+    stub.video_size = 9 * MIB
+    task, _ = called_back(stack, stub)
+    stub.inject("download", "trickle")
+    uploads = spy_uploads(stack, monkeypatch)
+
+    # When the copy worker handles the request
+    started = time.monotonic()
+    [delivery] = deliver(stack)
+    elapsed = time.monotonic() - started
+
+    # Then the attempt ends at the deadline, well before the function's Timeout (which would
+    # have stopped it with its upload open and its lease held)
+    assert delivery.failed and "FunctionTimedOut" not in str(delivery.error)
+    assert 2.5 < elapsed < 6
+    assert_ended_cleanly(stack, logs, task["id"], uploads, "deadline")
 
 
 # =================================================================================================

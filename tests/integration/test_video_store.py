@@ -7,9 +7,11 @@ origin (as the simulator is under ``make run``). S3 is moto's ``mock_aws``.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from moto import mock_aws
 
 from tests.helpers import wait_until
 from veo_relay.downloader import (
+    ContentEncodingError,
     DownloadError,
     DownloadPolicy,
     HttpStatusError,
@@ -38,11 +41,14 @@ from veo_relay.video_store import SHA256_TAG, StoredVideo, VideoStore
 BUCKET = "veo-relay-videos-test"
 MIB = 1024 * 1024
 MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+MOOV = b"\x00\x00\x00\x08moov"
 _PATTERN = bytes(range(256)) * 4096  # 1 MiB
 
 
 def mp4_bytes(size: int) -> bytes:
-    body = MP4_HEAD + _PATTERN * (size // len(_PATTERN) + 1)
+    """A well-formed `size`-byte MP4: ftyp, an empty moov, an mdat to the last byte."""
+    head = MP4_HEAD + MOOV + struct.pack(">I", size - len(MP4_HEAD) - len(MOOV)) + b"mdat"
+    body = head + _PATTERN * (size // len(_PATTERN) + 1)
     return body[:size]
 
 
@@ -57,6 +63,9 @@ class VideoServer:
                                                         close-delimited; lie: announce more, then
                                                         close early)
     /html                                               text/html page
+    /polyglot                                           video/mp4: an ftyp box, then an HTML page
+    /gzip/<size>                                        an MP4, gzip-compressed (Content-Encoding)
+    /trailing/<size>                                    an MP4, then a few bytes more
     /raw/<size>                                         video/mp4 without an ftyp box
     /hop/<n>/<size>                                     n redirects, then /video/<size>
     /to?u=<url>                                         302 to <url>
@@ -104,6 +113,13 @@ def _handler(server: list[VideoServer]) -> type[BaseHTTPRequestHandler]:
                 self._send(200, "video/mp4", b"\x00" * int(segments[1]))
             elif route == "html":
                 self._send(200, "text/html", MP4_HEAD + b"<html></html>")
+            elif route == "polyglot":
+                self._send(200, "video/mp4", MP4_HEAD + b"<html><script>alert(1)</script></html>")
+            elif route == "trailing":
+                self._send(200, "video/mp4", mp4_bytes(int(segments[1])) + b"<html>")
+            elif route == "gzip":
+                body = gzip.compress(mp4_bytes(int(segments[1])))
+                self._send(200, "video/mp4", body, {"Content-Encoding": "gzip"})
             elif route == "hop":
                 left, size = int(segments[1]), segments[2]
                 # Alternate absolute and relative Locations.
@@ -146,10 +162,14 @@ def _handler(server: list[VideoServer]) -> type[BaseHTTPRequestHandler]:
                     gate.wait(10)
             # Returning closes the connection: with a lying Content-Length that is a truncation.
 
-        def _send(self, status: int, content_type: str, body: bytes) -> None:
+        def _send(
+            self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 
@@ -413,6 +433,8 @@ def test_unannounced_size_over_the_cap_aborts_the_multipart_upload(
         ("/video/5000?ct=text/html", "content type"),
         ("/html", "content type"),
         ("/raw/5000", "ftyp"),
+        ("/polyglot", "runs past the end"),
+        (f"/trailing/{20 * MIB}", "trailing bytes"),
     ],
 )
 def test_not_an_mp4_is_refused(server: VideoServer, s3: S3Env, path: str, reason: str) -> None:
@@ -420,6 +442,16 @@ def test_not_an_mp4_is_refused(server: VideoServer, s3: S3Env, path: str, reason
     with pytest.raises(NotMp4Error, match=reason) as exc:
         copy(server.url(path), local_policy(server), s3)
     assert exc.value.retryable is False
+    assert_nothing_stored(s3)
+
+
+def test_a_compressed_body_is_refused_and_nothing_is_stored(server: VideoServer, s3: S3Env) -> None:
+    # Given a 20 MiB MP4 sent gzip-compressed (a few KiB on the wire: inflated, a bomb would fit)
+    # When copying / Then refused for good, before anything reaches S3
+    with pytest.raises(ContentEncodingError, match="gzip") as exc:
+        copy(server.url(f"/gzip/{20 * MIB}"), local_policy(server), s3)
+    assert exc.value.retryable is False
+    assert s3.calls == []
     assert_nothing_stored(s3)
 
 

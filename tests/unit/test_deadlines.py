@@ -12,9 +12,11 @@ from veo_relay import deadlines
 from veo_relay.deadlines import (
     AFTER_SUBMIT_SECONDS,
     API_BUDGET_SECONDS,
+    COPY_CLEANUP_SECONDS,
     MIN_INLINE_SUBMIT_SECONDS,
     Deadline,
     api_deadline,
+    copy_deadline,
     leaves_time_to_submit,
     submit_deadline,
 )
@@ -94,3 +96,12 @@ def test_a_far_slot_is_the_queues_whatever_the_time_left():
     assert not submits_inline(far, None)
     assert not submits_inline(far, Deadline.within(API_BUDGET_SECONDS))
     assert submits_inline(time.time() + INLINE_WAIT_SECONDS / 2, Deadline.within(20.0))
+
+
+def test_a_copys_deadline_keeps_the_cleanup_margin_of_the_functions_timeout():
+    # Given a copy worker with 300 s of its Timeout left / When its copy's deadline is taken
+    deadline = copy_deadline(300_000)
+    # Then the download must end COPY_CLEANUP_SECONDS before the function would be stopped
+    assert deadline.remaining() == pytest.approx(300 - COPY_CLEANUP_SECONDS, abs=0.1)
+    # And the margin covers the cleanup (abort, lease release), not a copy's worth of time
+    assert 5 <= COPY_CLEANUP_SECONDS <= 30

@@ -7,42 +7,63 @@ that serves in-memory ``urllib3.HTTPResponse`` objects; creating a socket fails 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import re
 import socket
 import ssl
+import struct
+import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 import urllib3
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from urllib3.exceptions import InvalidHeader, NewConnectionError, ReadTimeoutError, SSLError
 
+from offline.simulator.mp4 import iter_mp4
 from tests.helpers import FakeDns
 from veo_relay import downloader
+from veo_relay.deadlines import Deadline
 from veo_relay.downloader import (
+    ContentEncodingError,
+    DeadlineError,
     DownloadError,
     DownloadPolicy,
     HttpStatusError,
     NotMp4Error,
+    ThroughputFloor,
     TooLargeError,
     TooManyRedirectsError,
+    TooSlowError,
     TruncatedDownloadError,
     UnsafeUrlError,
     check_address,
     open_video,
     origin_of,
 )
+from veo_relay.safe_urls import RefusedUrl, parse_url, resolve
 
 CDN = "https://cdn.example.com"
 MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+MOOV = b"\x00\x00\x00\x08moov"
+
+
+def mp4_header(size: int) -> bytes:
+    """ftyp, an empty moov, then the header of an mdat box that runs to byte `size`."""
+    mdat_size = size - len(MP4_HEAD) - len(MOOV)
+    assert mdat_size >= 8, "too small for an MP4"
+    return MP4_HEAD + MOOV + struct.pack(">I", mdat_size) + b"mdat"
 
 
 def mp4(size: int) -> bytes:
-    body = MP4_HEAD + bytes(range(256)) * (size // 256 + 1)
-    return body[:size]
+    """A well-formed `size`-byte MP4 (top-level boxes ftyp, moov, mdat)."""
+    head = mp4_header(size)
+    return head + (bytes(range(256)) * (size // 256 + 1))[: size - len(head)]
 
 
 # ------------------------------------------------------------------------------------ fixtures
@@ -72,7 +93,9 @@ class FakeWeb:
     sent: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     closed: int = 0
 
-    def send(self, target, policy, cleanup: contextlib.ExitStack) -> urllib3.HTTPResponse:
+    def send(
+        self, target, policy, cleanup: contextlib.ExitStack, deadline=None
+    ) -> urllib3.HTTPResponse:
         self.sent.append((target.url, target.addresses))
         if target.url not in self.routes:
             raise AssertionError(f"unexpected request to {target.url}")
@@ -483,6 +506,189 @@ def test_redirect_without_location_is_a_permanent_error(web: FakeWeb) -> None:
     assert (exc.value.retryable, exc.value.status) == (False, 302)
 
 
+# ---------------------------------------------------------------------------- malformed URLs
+
+# Each is malformed (or breaks a parsing rule) wherever it appears: as the URL or as a Location.
+MALFORMED_URLS = [
+    # brackets
+    "https://[::1",
+    "https://[::1]x/",
+    "https://[::1]]/",
+    "https://[[::1]]/",
+    "https://]/",
+    "https://[/",
+    "https://cdn.example.com]/",
+    "https://[v1.x]/",
+    "https://[::1%25eth0]/",
+    "https://[0:0:0:0:0:0:0:0:0]/",
+    "https://[::ffff:999.1.1.1]/",
+    # ports
+    "https://cdn.example.com:99999/",
+    "https://cdn.example.com:65536/",
+    "https://cdn.example.com:-1/",
+    "https://cdn.example.com:0/",
+    "https://cdn.example.com:/",
+    "https://cdn.example.com:+443/",
+    "https://cdn.example.com:443:443/",
+    "https://cdn.example.com:0x1bb/",
+    "https://cdn.example.com:1e3/",
+    "https://cdn.example.com:\uff14\uff14\uff13/",
+    "https://cdn.example.com:999999999999999999999/",
+    # control characters and whitespace, wherever they are
+    "https://cdn.exa\x00mple.com/",
+    "https://cdn.example.com/\x00",
+    "https://cdn.example.com/a\tb",
+    "https://cdn.example.com\n/",
+    "https://cdn.example.com/\r\nX-Injected: 1",
+    "https://cdn.example.com/\x7f",
+    "https://cdn.example.com/\x1b[31m",
+    "https://cdn.example.com: 443/",
+    # empty host
+    "https://",
+    "https:///",
+    "https:///v.mp4",
+    "https://:443/",
+    "https://?x",
+    "https://#x",
+    "https:cdn.example.com/v.mp4",
+    # userinfo
+    "https://@cdn.example.com/",
+    "https://a:b@cdn.example.com/",
+    "https://cdn.example.com@cdn.example.com/",
+    "https://%40@cdn.example.com/",
+    "https://cdn.example.com\\@evil.example/",
+    # IDNA garbage and non-ASCII
+    "https://xn--/",
+    "https://xn--zz.example.com/",
+    "https://xn--abc-.example.com/",
+    "https://xn--a.example.com/",
+    "https://cdn.xn--.com/",
+    "https://b\u00fccher.example/",
+    "https://cdn.example.com/\u202e",
+    # very long hosts, labels and URLs
+    "https://" + "a" * 64 + ".example.com/",
+    "https://" + ("a" * 63 + ".") * 4 + "com/",
+    "https://cdn.example.com/" + "a" * 9000,
+    # a path an HTTP client would read as a host
+    "https://cdn.example.com//evil.example/v.mp4",
+    # host names that are not names
+    "https://cdn..example.com/",
+    "https://-cdn.example.com/",
+    "https://cdn.example.com./",
+    "https://cdn.exa%6dple.com/",
+    "https://2130706433/",
+    "https://0x7f.1/",
+]
+
+
+@pytest.mark.parametrize("url", MALFORMED_URLS)
+def test_a_malformed_url_is_an_unsafe_url_error_before_dns(
+    web: FakeWeb, dns: FakeDns, url: str
+) -> None:
+    # Given a malformed URL / When opening it
+    with pytest.raises(UnsafeUrlError) as exc:
+        download(url)
+    # Then it is refused for good (never retried), with no lookup and no request
+    assert exc.value.retryable is False
+    assert dns.queries == [] and web.sent == []
+
+
+@pytest.mark.parametrize("location", MALFORMED_URLS)
+def test_a_redirect_to_a_malformed_location_is_an_unsafe_url_error(
+    web: FakeWeb, location: str
+) -> None:
+    # Given an allowed URL that redirects to a malformed Location
+    web.redirect(f"{CDN}/v.mp4", location)
+    # When downloading / Then the hop is refused for good, and nothing else is requested
+    with pytest.raises(UnsafeUrlError) as exc:
+        download(f"{CDN}/v.mp4")
+    assert exc.value.retryable is False
+    assert [url for url, _ in web.sent] == [f"{CDN}/v.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://" + "a" * 64 + ".example.com/", "invalid host name"),
+        ("https://" + ("a" * 63 + ".") * 4 + "com/", "longer than 253"),
+        ("https://xn--zz.example.com/", "invalid host name"),
+        ("https://xn--a.example.com/", "invalid host name"),  # Punycode for a C1 control
+        ("https://cdn.example.com//evil.example/v.mp4", "begins with '//'"),
+    ],
+)
+def test_parsing_refuses_names_dns_cannot_hold_and_paths_read_as_hosts(
+    url: str, reason: str
+) -> None:
+    # Given a URL whose host no resolver takes (or whose path urllib3 reads as a host) / When
+    # parsed / Then refused there, not left to fail later as a retryable lookup or transport error
+    with pytest.raises(RefusedUrl, match=reason):
+        parse_url(url)
+
+
+def test_well_formed_idna_hosts_still_parse() -> None:
+    # Given A-labels that are Punycode for real non-ASCII names / When parsed / Then accepted
+    assert parse_url("https://xn--strae-oqa.example/v.mp4").host == "xn--strae-oqa.example"
+    assert parse_url("https://xn--d1acufc.xn--p1ai/").host == "xn--d1acufc.xn--p1ai"
+
+
+def test_a_name_dns_cannot_encode_is_refused_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a resolver that cannot encode the name (Python's IDNA codec) / When resolving
+    def unencodable(*args: object, **kwargs: object) -> None:
+        raise UnicodeError("encoding with 'idna' codec failed (UnicodeError: label too long)")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unencodable)
+    # Then the URL is refused (an UnresolvableHost would be retried)
+    with pytest.raises(RefusedUrl, match="cannot be encoded"):
+        resolve("cdn.example.com", 443)
+
+
+_URL_PIECES = st.sampled_from(
+    ["https://", "http://", "https:", "//", "/", "cdn.example.com", "other.example.com", "[", "]",
+     "::1", ":", "@", "%", "?", "#", ".", "..", "xn--", "-", "443", "99999", "-1", "0x", "\\",
+     "\x00", "\t", "\n", "\x7f", " ", "\u00e9", "a" * 70, "v.mp4"]
+)  # fmt: skip
+_MALFORMED_CANDIDATES = st.one_of(
+    st.text(max_size=60),
+    st.lists(_URL_PIECES, max_size=12).map("".join),
+    st.lists(_URL_PIECES, max_size=8).map(lambda pieces: "https://" + "".join(pieces)),
+)
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    database=None,  # no .hypothesis/ directory in the repository
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(url=_MALFORMED_CANDIDATES, as_location=st.booleans())
+def test_fuzzed_urls_and_locations_end_only_in_download_errors(
+    dns: FakeDns, monkeypatch: pytest.MonkeyPatch, url: str, as_location: bool
+) -> None:
+    # Given any string as the URL, or as the Location of an allowed URL's redirect (an empty one
+    # is a redirect without Location, tested on its own), and a server answering 404 to every
+    # request that gets through
+    assume(url)
+    sent: list[str] = []
+
+    def send(target, pol, cleanup, deadline=None):  # type: ignore[no-untyped-def]
+        sent.append(target.url)
+        if as_location and len(sent) == 1:  # the first request only: no redirect loop
+            headers = {"Location": url}
+            return urllib3.HTTPResponse(body=io.BytesIO(b""), headers=headers, status=302)
+        return urllib3.HTTPResponse(body=io.BytesIO(b""), status=404, preload_content=False)
+
+    monkeypatch.setattr(downloader, "_send", send)
+    # When downloading
+    with pytest.raises(DownloadError) as exc:
+        download(f"{CDN}/start" if as_location else url)
+    # Then the only outcomes are a refusal before any request to it, or the server's answer
+    requested = len(sent) > (1 if as_location else 0)
+    if requested:
+        assert isinstance(exc.value, HttpStatusError), exc.value
+    else:
+        assert isinstance(exc.value, UnsafeUrlError), exc.value
+
+
 # ------------------------------------------------------------------------------------- statuses
 
 
@@ -549,6 +755,119 @@ def test_body_not_starting_with_ftyp_box_is_refused(web: FakeWeb, body: bytes) -
     web.video(f"{CDN}/v.mp4", body)
     with pytest.raises(NotMp4Error, match="ftyp"):
         download(f"{CDN}/v.mp4")
+
+
+def box(box_type: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + box_type + payload
+
+
+HTML = b"<!doctype html><html><body><script>alert(document.domain)</script></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (MP4_HEAD + HTML, "runs past the end"),  # a polyglot: "<!do" read as a box size
+        (MP4_HEAD + box(b"moov", b"") + box(b"html", HTML), "no mdat"),
+        (mp4(4000)[:3000], "runs past the end"),  # truncated: mdat announces 4,000 bytes
+        (mp4(4000) + b"\n<html>", "trailing bytes"),
+        (mp4(4000) + HTML, "runs past the end"),
+        (MP4_HEAD + box(b"mdat", bytes(100)), "no moov"),
+        (MP4_HEAD + box(b"moov", b"") + b"\x00\x00\x00\x04mdat", "size 4"),
+        (MP4_HEAD + box(b"mo\x00v", b"") + box(b"mdat", b""), "printable type"),
+        (box(b"ftyp", bytes(5000)) + box(b"moov", b"") + box(b"mdat", b""), "'ftyp' box of"),
+        (box(b"moov", b"") + MP4_HEAD + box(b"mdat", b""), "'ftyp' box of"),
+    ],
+    ids=[
+        "ftyp-then-html",
+        "html-box-instead-of-mdat",
+        "truncated",
+        "trailing-bytes",
+        "trailing-page",
+        "no-moov",
+        "box-size-below-its-header",
+        "unprintable-type",
+        "oversized-ftyp",
+        "ftyp-not-first",
+    ],
+)
+def test_a_body_whose_boxes_do_not_chain_to_its_end_is_not_an_mp4(
+    web: FakeWeb, body: bytes, reason: str
+) -> None:
+    # Given a video/mp4 response that starts like an MP4 but is not one
+    web.video(f"{CDN}/v.mp4", body)
+    # When downloading it / Then NotMp4Error (for good) by the last read, never a whole body
+    with pytest.raises(NotMp4Error, match=reason) as exc:
+        download(f"{CDN}/v.mp4")
+    assert exc.value.retryable is False
+
+
+@pytest.mark.parametrize("content_length", ["auto", None], ids=["announced", "unannounced"])
+def test_a_truncated_mp4_is_refused_with_or_without_content_length(
+    web: FakeWeb, content_length: str | None
+) -> None:
+    # Given an MP4 cut off inside its mdat, its size announced as what is sent, or not announced
+    web.video(f"{CDN}/v.mp4", mp4(10_000)[:6000], content_length=content_length)
+    # When downloading / Then refused: the last box runs past the end of the file
+    with pytest.raises(NotMp4Error, match="past the end"):
+        download(f"{CDN}/v.mp4")
+
+
+@pytest.mark.parametrize(
+    "size", [156, 157, 300_000, 1_000_003], ids=["smallest", "one-byte-mdat", "300k", "1m"]
+)
+def test_the_simulators_mp4_passes_the_box_check(web: FakeWeb, size: int) -> None:
+    # Given the simulator's MP4 bytes (ftyp, moov with an mvhd, mdat to the end)
+    body = b"".join(iter_mp4(size, "seed"))
+    web.video(f"{CDN}/v.mp4", body)
+    # When downloaded / Then accepted whole
+    assert download(f"{CDN}/v.mp4") == body
+
+
+@pytest.mark.parametrize("content_length", ["auto", None], ids=["announced", "unannounced"])
+def test_largesize_and_to_the_end_boxes_are_accepted(
+    web: FakeWeb, content_length: str | None
+) -> None:
+    # Given an MP4 whose moov has a 64-bit largesize (size field 1) and whose mdat runs to the end
+    # of the file (size field 0), with a free box between them
+    moov = struct.pack(">I", 1) + b"moov" + struct.pack(">Q", 16 + 8) + box(b"mvhd", b"")
+    body = MP4_HEAD + moov + box(b"free", b"pad") + b"\x00\x00\x00\x00mdat" + bytes(5000)
+    web.video(f"{CDN}/v.mp4", body, content_length=content_length)
+    # When downloaded / Then accepted whole
+    assert download(f"{CDN}/v.mp4") == body
+
+
+def test_a_largesize_past_the_end_is_refused(web: FakeWeb) -> None:
+    # Given an mdat whose 64-bit largesize is far beyond the file
+    mdat = struct.pack(">I", 1) + b"mdat" + struct.pack(">Q", 1 << 40)
+    web.video(f"{CDN}/v.mp4", MP4_HEAD + box(b"moov", b"") + mdat + bytes(1000))
+    # When opening / Then refused as soon as the header has arrived
+    with pytest.raises(NotMp4Error, match="runs past the end"):
+        download(f"{CDN}/v.mp4")
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "GZIP", "deflate", "br", "zstd", "gzip, identity"])
+def test_a_content_coding_is_refused_and_never_decoded(web: FakeWeb, encoding: str) -> None:
+    # Given a compressed MP4 (1 MiB that takes a few KiB on the wire)
+    headers = {"Content-Type": "video/mp4", "Content-Encoding": encoding}
+    body = gzip.compress(mp4(1 << 20))
+    web.routes[f"{CDN}/v.mp4"] = lambda: urllib3.HTTPResponse(
+        body=io.BytesIO(body), headers=headers, status=200, preload_content=False
+    )
+    # When opening it / Then refused for good, naming the coding, before any byte is read
+    with pytest.raises(ContentEncodingError, match="Content-Encoding") as exc:
+        download(f"{CDN}/v.mp4")
+    assert exc.value.retryable is False
+
+
+@pytest.mark.parametrize("encoding", ["identity", "Identity", ""])
+def test_the_identity_coding_is_accepted(web: FakeWeb, encoding: str) -> None:
+    # Given an MP4 sent as it is, saying so / When downloaded / Then accepted
+    headers = {"Content-Type": "video/mp4", "Content-Encoding": encoding}
+    web.routes[f"{CDN}/v.mp4"] = lambda: urllib3.HTTPResponse(
+        body=io.BytesIO(mp4(1000)), headers=headers, status=200, preload_content=False
+    )
+    assert download(f"{CDN}/v.mp4") == mp4(1000)
 
 
 def test_ftyp_check_reads_only_the_first_chunk(web: FakeWeb) -> None:
@@ -653,8 +972,8 @@ def test_stream_holds_constant_memory_for_a_large_body(
 
     class LazyBody(io.RawIOBase):
         def __init__(self) -> None:
-            self.left = size - len(MP4_HEAD)
-            self.head = MP4_HEAD
+            self.head = mp4_header(size)
+            self.left = size - len(self.head)
 
         def readable(self) -> bool:
             return True
@@ -670,7 +989,7 @@ def test_stream_holds_constant_memory_for_a_large_body(
             self.left -= n
             return n
 
-    def send(target, pol, cleanup):  # type: ignore[no-untyped-def]
+    def send(target, pol, cleanup, deadline=None):  # type: ignore[no-untyped-def]
         return urllib3.HTTPResponse(
             body=io.BufferedReader(LazyBody()),
             headers={"Content-Type": "video/mp4", "Content-Length": str(size)},
@@ -691,6 +1010,66 @@ def test_stream_holds_constant_memory_for_a_large_body(
     # Then all of it was seen and peak memory stayed a few MiB
     assert stream.bytes_read == size
     assert peak < 8 * 1024 * 1024, peak
+
+
+class Trickle(io.RawIOBase):
+    """A body whose first bytes come at once, then one byte every `interval` seconds."""
+
+    def __init__(self, body: bytes, fast: int, interval: float) -> None:
+        self.body, self.sent, self.fast, self.interval = body, 0, fast, interval
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        if self.sent >= self.fast:
+            time.sleep(self.interval)
+        n = min(len(buffer), max(self.fast - self.sent, 1), len(self.body) - self.sent)
+        buffer[:n] = self.body[self.sent : self.sent + n]
+        self.sent += n
+        return n
+
+
+def serve_trickle(monkeypatch: pytest.MonkeyPatch, body: bytes, interval: float) -> None:
+    def send(target, pol, cleanup, deadline=None):  # type: ignore[no-untyped-def]
+        return urllib3.HTTPResponse(
+            body=io.BufferedReader(Trickle(body, 1000, interval)),
+            headers={"Content-Type": "video/mp4", "Content-Length": str(len(body))},
+            status=200,
+            preload_content=False,
+        )
+
+    monkeypatch.setattr(downloader, "_send", send)
+
+
+def test_a_trickling_body_ends_at_the_throughput_floor(
+    monkeypatch: pytest.MonkeyPatch, dns: FakeDns
+) -> None:
+    # Given a server that sends 1,000 bytes, then one byte every 20 ms (50 B/s)
+    serve_trickle(monkeypatch, mp4(100_000), interval=0.02)
+    floor = ThroughputFloor(bytes_per_second=1000, window_seconds=0.3, grace_seconds=0.1)
+    started = time.monotonic()
+    # When it is downloaded with a floor of 1,000 B/s
+    with pytest.raises(TooSlowError, match="under the 1000 bytes/s minimum") as exc:
+        download(f"{CDN}/v.mp4", policy(throughput_floor=floor))
+    # Then the download ends after the grace period and one window, retryable
+    assert time.monotonic() - started < 2
+    assert exc.value.retryable is True
+
+
+def test_a_download_ends_at_its_deadline(monkeypatch: pytest.MonkeyPatch, dns: FakeDns) -> None:
+    # Given a server trickling one byte every 20 ms, and a deadline 0.3 s away
+    serve_trickle(monkeypatch, mp4(100_000), interval=0.02)
+    started = time.monotonic()
+    # When it is downloaded without a floor / Then it ends at the deadline, retryable
+    with (
+        pytest.raises(DeadlineError, match="deadline") as exc,
+        open_video(f"{CDN}/v.mp4", policy(), Deadline.within(0.3)) as stream,
+    ):
+        while stream.read(65536):
+            pass
+    assert time.monotonic() - started < 1.5
+    assert exc.value.retryable is True
 
 
 # ---------------------------------------------------------------------- transport error mapping
@@ -731,9 +1110,12 @@ def test_error_while_reading_is_translated_and_sticky(
                 return n
             raise TimeoutError("timed out")
 
-    def send(target, pol, cleanup):  # type: ignore[no-untyped-def]
+    def send(target, pol, cleanup, deadline=None):  # type: ignore[no-untyped-def]
         return urllib3.HTTPResponse(
-            body=Flaky(), headers={"Content-Type": "video/mp4"}, status=200, preload_content=False
+            body=io.BufferedReader(Flaky()),  # read1, as http.client's response has
+            headers={"Content-Type": "video/mp4"},
+            status=200,
+            preload_content=False,
         )
 
     monkeypatch.setattr(downloader, "_send", send)

@@ -272,3 +272,35 @@ class TestRateLimitSlack:
             bisect.bisect_left(sent, start + window) - index for index, start in enumerate(sent)
         )
         assert busiest <= requests
+
+
+class TestDownloadThroughputFloor:
+    def test_the_default_floor_reaches_the_download_policy(self):
+        # Given no download settings / When the policy is built
+        from veo_relay.runtime import Runtime
+
+        floor = Runtime(settings()).download_policy("apixo").throughput_floor
+        # Then a trickle is judged: 64 KiB/s over 10 s windows after 10 s
+        assert floor is not None
+        assert (floor.bytes_per_second, floor.window_seconds, floor.grace_seconds) == (
+            64 * 1024,
+            10,
+            10,
+        )
+
+    def test_a_zero_rate_turns_the_floor_off(self):
+        from veo_relay.runtime import Runtime
+
+        runtime = Runtime(settings(DOWNLOAD_MIN_BYTES_PER_SECOND="0"))
+        assert runtime.download_policy("kie").throughput_floor is None
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("DOWNLOAD_MIN_BYTES_PER_SECOND", "-1"),
+            ("DOWNLOAD_THROUGHPUT_WINDOW_SECONDS", "0"),
+            ("DOWNLOAD_THROUGHPUT_GRACE_SECONDS", "soon"),
+        ],
+    )
+    def test_a_bad_value_is_named(self, name, value):
+        assert name in config_error(**MINIMAL, **{name: value})

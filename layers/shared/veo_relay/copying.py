@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
+from veo_relay.deadlines import Deadline
 from veo_relay.downloader import DownloadError, open_video
 from veo_relay.manifests import (
     MANIFEST_CONTENT_TYPE,
@@ -33,12 +34,18 @@ class CopyOutcome(StrEnum):
     ALREADY_CLOSED = "already_closed"
 
 
-def copy_video(runtime: Runtime, task_id: str, lease_taken_at: str | None = None) -> CopyOutcome:
+def copy_video(
+    runtime: Runtime,
+    task_id: str,
+    lease_taken_at: str | None = None,
+    deadline: Deadline | None = None,
+) -> CopyOutcome:
     """Idempotent: a repeated request for a stored or closed task changes nothing.
 
     `lease_taken_at`: the copy's lease was taken for this request (by the callback), so no second
-    write is needed to take it. Raises on transient trouble (provider status, download, S3) so
-    that the queue retries it.
+    write is needed to take it. `deadline`: by when the download must have ended (a slower one
+    is cut off then, its upload aborted and the lease given back). Raises on transient trouble
+    (provider status, download, S3) so that the queue retries it.
     """
     task = runtime.tasks.get(task_id)
     if task.status is TaskStatus.COMPLETED:
@@ -72,7 +79,7 @@ def copy_video(runtime: Runtime, task_id: str, lease_taken_at: str | None = None
     started = time.monotonic()
     try:
         # An earlier attempt may have stored the video already: the store then takes that object.
-        stored = _download(runtime, task, status.video_urls)
+        stored = _download(runtime, task, status.video_urls, deadline)
     except Exception:
         runtime.tasks.release_storing(task.id, leased.updated_at)
         raise
@@ -130,14 +137,16 @@ def _since_callback(task: Task) -> float | None:
     return max(0.0, elapsed.total_seconds())
 
 
-def _download(runtime: Runtime, task: Task, urls: tuple[str, ...]) -> StoredVideo | None:
+def _download(
+    runtime: Runtime, task: Task, urls: tuple[str, ...], deadline: Deadline | None
+) -> StoredVideo | None:
     if not urls:
         runtime.tasks.mark_failed(
             task.id, TaskError("provider_error", "provider reported success without a video URL")
         )
         return None
     try:
-        with open_video(urls[0], runtime.download_policy(task.provider)) as stream:
+        with open_video(urls[0], runtime.download_policy(task.provider), deadline) as stream:
             return runtime.videos.store(stream, task.video_key, _metadata(task))
     except DownloadError as exc:
         if exc.retryable:

@@ -20,6 +20,11 @@ The API function's Timeout (30 s, the template's Globals) stays above the budget
 request that overruns it anyway (a stalled AWS call) still finishes its writes after API Gateway
 gave up, rather than being cut off between two of them. Were the Timeout set lower, the budget
 shrinks to what the function has left (`api_deadline`).
+
+A copy has a deadline too (`copy_deadline`): what its function has left less
+COPY_CLEANUP_SECONDS, so that a download that is still running then (a server trickling its bytes)
+ends while there is time to abort the multipart upload and give the copy's lease back. Killed at
+its Timeout instead, the copy would leave both to the bucket's lifecycle rule and the lease's end.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ AFTER_SUBMIT_SECONDS = 3.0
 MIN_INLINE_SUBMIT_SECONDS = 8.0
 # What the function keeps of its own Timeout, should that ever be shorter than the budget.
 FUNCTION_TIMEOUT_MARGIN_SECONDS = 1.0
+# After a copy's download is cut off: the parts in flight end (8 MiB each, under a second to S3 in
+# its region), AbortMultipartUpload, the lease's release and the log lines; with room for the SDK's
+# retries of a slow call.
+COPY_CLEANUP_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,11 @@ def api_deadline(function_remaining_ms: int) -> Deadline:
     """The deadline of a create starting now, in a function with this much of its Timeout left."""
     left = function_remaining_ms / 1000 - FUNCTION_TIMEOUT_MARGIN_SECONDS
     return Deadline.within(min(API_BUDGET_SECONDS, left))
+
+
+def copy_deadline(function_remaining_ms: int) -> Deadline:
+    """The deadline of a copy starting now, in a function with this much of its Timeout left."""
+    return Deadline.within(function_remaining_ms / 1000 - COPY_CLEANUP_SECONDS)
 
 
 def submit_deadline(deadline: Deadline) -> Deadline:

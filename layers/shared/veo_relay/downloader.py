@@ -7,9 +7,13 @@ Defences (OWASP SSRF cheat sheet; reference doc sections 1 and 7):
 * the host is resolved here and every resolved address must be globally routable; the connection
   then goes to the vetted address (DNS rebinding cannot swap it) while SNI, certificate and
   hostname verification and the Host header still use the URL's hostname;
-* redirects are never followed automatically: at most ``max_redirects`` hops, each re-vetted;
-* connect and read timeouts are always set; a byte cap is enforced on the announced and on the
-  received size; the body must be an MP4 (content type and leading ``ftyp`` box);
+* redirects are never followed automatically: at most ``max_redirects`` hops, each re-vetted; a
+  malformed URL, given or in a Location, is an UnsafeUrlError like any other refused URL;
+* connect and read timeouts are always set, and every wait also ends at the copy's deadline and
+  when the server sends under the throughput floor (``download_pace``: a trickle ends too);
+* a byte cap is enforced on the announced and on the received size; the body must be an MP4:
+  an MP4 content type, no content coding (raw bytes only: no decompression bomb) and top-level
+  boxes that chain exactly from an ``ftyp`` box to the last byte (``mp4_boxes``);
 * the body is streamed in bounded chunks (constant memory) while counting and hashing it.
 
 urllib3 is used directly (not ``requests``) so that no proxy or netrc settings from the
@@ -21,14 +25,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ssl
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
-    DecodeError,
     HTTPError,
     InvalidHeader,
     ProtocolError,
@@ -37,6 +41,9 @@ from urllib3.exceptions import (
 )
 from urllib3.util.ssl_match_hostname import CertificateError as UrllibCertificateError
 
+from veo_relay.deadlines import Deadline
+from veo_relay.download_pace import Limit, Pace, ThroughputFloor
+from veo_relay.mp4_boxes import BoxChain, BoxStructureError
 from veo_relay.safe_urls import (
     ParsedUrl,
     RefusedUrl,
@@ -45,15 +52,20 @@ from veo_relay.safe_urls import (
     parse_url,
     pinned_pool,
     resolve,
+    resolve_location,
 )
 
 __all__ = [
+    "ContentEncodingError",
+    "DeadlineError",
     "DownloadError",
     "DownloadPolicy",
     "HttpStatusError",
     "NotMp4Error",
+    "ThroughputFloor",
     "TooLargeError",
     "TooManyRedirectsError",
+    "TooSlowError",
     "TruncatedDownloadError",
     "UnsafeUrlError",
     "VideoStream",
@@ -67,7 +79,7 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})
 # video/mp4 is what a well-behaved server sends. application/octet-stream is accepted too because
 # CDNs and object stores (S3/GCS signed URLs, many resellers' buckets) often serve uploaded files
-# with the generic type; the ``ftyp`` check on the first bytes is what really identifies an MP4.
+# with the generic type; the box structure (mp4_boxes) is what really identifies an MP4.
 _ACCEPTED_CONTENT_TYPES = frozenset({"video/mp4", "application/octet-stream"})
 _USER_AGENT = "veo-relay-downloader/1"
 
@@ -122,6 +134,27 @@ class TruncatedDownloadError(DownloadError):
         super().__init__(message, retryable=True)
 
 
+class ContentEncodingError(DownloadError):
+    """The body came with a content coding (gzip, br, ...): only raw bytes are taken."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class TooSlowError(DownloadError):
+    """The server sent under the throughput floor (a trickle); another attempt may fare better."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
+class DeadlineError(DownloadError):
+    """The copy's deadline came before the download ended; ended in time for the cleanup."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
 # --------------------------------------------------------------------------------------- policy
 
 
@@ -157,6 +190,7 @@ class DownloadPolicy:
     connect_timeout: float = 5
     read_timeout: float = 60
     max_redirects: int = 3
+    throughput_floor: ThroughputFloor | None = None  # None: only the timeouts and the deadline
     ca_certs: str | None = None  # PEM bundle; None: certifi's bundle if installed, else the OS's
 
     def __post_init__(self) -> None:
@@ -211,12 +245,23 @@ def _vet(url: str, policy: DownloadPolicy) -> _Target:
 
 
 def _send(
-    target: _Target, policy: DownloadPolicy, cleanup: contextlib.ExitStack
+    target: _Target,
+    policy: DownloadPolicy,
+    cleanup: contextlib.ExitStack,
+    deadline: Deadline | None = None,
 ) -> urllib3.BaseHTTPResponse:
-    """GET ``target`` on one of its vetted addresses (see ``pinned_pool``). Resources go onto
-    ``cleanup``."""
+    """GET ``target`` on one of its vetted addresses (see ``pinned_pool``), within ``deadline``.
+    Resources go onto ``cleanup``."""
     parsed = target.parsed
-    timeout = urllib3.Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
+    connect, read = policy.connect_timeout, policy.read_timeout
+    if deadline is not None:
+        left = deadline.remaining()
+        if left <= 0:
+            raise DeadlineError(
+                f"the copy's deadline came before a response from {_redact(target.url)}"
+            )
+        connect, read = min(connect, left), min(read, left)
+    timeout = urllib3.Timeout(connect=connect, read=read)
     headers = {
         "Host": parsed.host_header,
         "User-Agent": _USER_AGENT,
@@ -235,7 +280,7 @@ def _send(
                 retries=False,
                 timeout=timeout,
                 preload_content=False,
-                decode_content=True,
+                decode_content=False,  # raw bytes: a content coding is refused, never decoded
                 release_conn=False,
                 assert_same_host=False,
             )
@@ -265,6 +310,8 @@ def _translate(exc: Exception, url: str) -> Exception:
     where = _redact(url)
     if isinstance(exc, DownloadError):
         return exc
+    if isinstance(exc, BoxStructureError):
+        return NotMp4Error(f"not an MP4: {exc}")
     if isinstance(exc, ConnectTimeoutError):
         return DownloadError(f"cannot connect to {where}: {exc}", retryable=True)
     if isinstance(exc, ReadTimeoutError):
@@ -277,8 +324,6 @@ def _translate(exc: Exception, url: str) -> Exception:
         return TruncatedDownloadError(f"connection to {where} broken: {exc}")
     if isinstance(exc, InvalidHeader):  # e.g. conflicting Content-Length values
         return DownloadError(f"invalid response from {where}: {exc}", retryable=False)
-    if isinstance(exc, DecodeError):
-        return DownloadError(f"cannot decode body from {where}: {exc}", retryable=False)
     if isinstance(exc, (HTTPError, OSError)):
         return DownloadError(f"transport error with {where}: {exc}", retryable=True)
     return exc
@@ -310,8 +355,10 @@ class VideoStream:
     """Read-only, non-seekable file-like over the response body.
 
     ``read(n)`` returns exactly ``n`` bytes unless the body ends (s3transfer relies on that to
-    size multipart parts). Bytes handed out are counted and hashed; the size cap and the
-    Content-Length are enforced as bytes arrive. Errors are sticky.
+    size multipart parts). Bytes handed out are counted and hashed; the size cap, the
+    Content-Length, the pace (``download_pace``) and the MP4 box structure are enforced as bytes
+    arrive, so a bad body fails its last read at the latest, before the upload completes. Errors
+    are sticky.
     """
 
     def __init__(
@@ -322,12 +369,14 @@ class VideoStream:
         content_type: str,
         content_length: int | None,
         max_bytes: int,
+        pace: Pace,
     ) -> None:
         self.url = url
         self.content_type = content_type
         self.content_length = content_length
         self._response = response
-        self._chunks: Iterator[bytes] = response.stream(_CHUNK_SIZE, decode_content=True)
+        self._pace = pace
+        self._boxes = BoxChain(content_length)
         self._max_bytes = max_bytes
         self._received = 0
         self._bytes_read = 0
@@ -390,17 +439,19 @@ class VideoStream:
         if self._eof:
             return b""
         try:
-            chunk = next(self._chunks, b"")
+            chunk = self._receive()
             if not chunk:
                 self._eof = True
                 if self.content_length is not None and self._received != self.content_length:
                     raise TruncatedDownloadError(
                         f"body ended after {self._received} of {self.content_length} bytes"
                     )
+                self._boxes.finish()
                 return b""
             self._received += len(chunk)
             if self._received > self._max_bytes:
                 raise TooLargeError(f"body exceeds the {self._max_bytes}-byte limit")
+            self._boxes.feed(chunk)
             return chunk
         except Exception as exc:
             error = _translate(exc, self.url)
@@ -410,8 +461,41 @@ class VideoStream:
                 raise
             raise error from exc
 
-    def _check_mp4_signature(self) -> None:
-        """Peek at the first box (kept for the reader): bytes 4..8 must be ``ftyp``."""
+    def _receive(self) -> bytes:
+        """What the server sent next (b"" at the end), as soon as it came: a wait is bounded by
+        the pace's earliest limit, which ends the download when it is reached."""
+        wait, limit = self._pace.next_wait()
+        if wait <= 0:
+            raise self._limit_reached(limit, 0.0)
+        sock = getattr(self._response.connection, "sock", None)
+        if sock is not None:  # http.client reads through this socket; its timeout bounds a read
+            sock.settimeout(wait)
+        started = time.monotonic()
+        try:
+            chunk = self._response.read1(_CHUNK_SIZE, decode_content=False)
+        except ReadTimeoutError:
+            if limit is Limit.READ_TIMEOUT:
+                raise
+            raise self._limit_reached(limit, time.monotonic() - started) from None
+        too_slow = self._pace.record(len(chunk), time.monotonic() - started)
+        if too_slow is not None:
+            raise TooSlowError(f"download from {_redact(self.url)} too slow: {too_slow}")
+        return chunk
+
+    def _limit_reached(self, limit: Limit, waited: float) -> DownloadError:
+        where = _redact(self.url)
+        if limit is Limit.THROUGHPUT:
+            return TooSlowError(
+                f"download from {where} too slow: {self._pace.too_slow_after(waited)}"
+            )
+        return DeadlineError(
+            f"download from {where} not finished by the copy's deadline "
+            f"({self._received} bytes received)"
+        )
+
+    def _check_mp4_start(self) -> None:
+        """Receive the first box header (kept for the reader): a body that does not start like
+        an MP4 is refused before anything is uploaded."""
         head = b""
         while len(head) < 8:
             chunk = self._next_chunk()
@@ -419,29 +503,31 @@ class VideoStream:
                 break
             head += chunk
         self._pending, self._offset = head, 0
-        if head[4:8] != b"ftyp":
-            self._error = NotMp4Error("body does not start with an MP4 'ftyp' box")
-            raise self._error
 
 
 # ---------------------------------------------------------------------------------------- API
 
 
 @contextlib.contextmanager
-def open_video(url: str, policy: DownloadPolicy) -> Iterator[VideoStream]:
-    """Open ``url`` under ``policy`` and yield a VideoStream positioned at the first byte.
+def open_video(
+    url: str, policy: DownloadPolicy, deadline: Deadline | None = None
+) -> Iterator[VideoStream]:
+    """Open ``url`` under ``policy`` and yield a VideoStream positioned at the first byte; the
+    whole download (redirects included) ends by ``deadline``.
 
     Raises DownloadError (or a subclass) before yielding when the URL, a redirect, the status,
-    the content type, the announced size or the first box is refused; and from ``read`` when the
-    body is too large, truncated or the connection fails.
+    the content type or coding, the announced size or the first box is refused; and from
+    ``read`` when the body is too large, truncated, too slow, not done by the deadline, not an
+    MP4 after all, or the connection fails.
     """
     with contextlib.ExitStack() as cleanup:
-        response, final_url = _follow_redirects(url, policy, cleanup)
+        response, final_url = _follow_redirects(url, policy, cleanup, deadline)
         if response.status != 200:
             raise HttpStatusError(response.status, final_url)
         content_type = _media_type(response.headers.get("Content-Type"))
         if content_type not in _ACCEPTED_CONTENT_TYPES:
             raise NotMp4Error(f"content type {content_type or '(none)'!r} is not an MP4 type")
+        _check_identity(response.headers.get("Content-Encoding"))
         content_length = _content_length(response.headers)
         if content_length is not None and content_length > policy.max_bytes:
             raise TooLargeError(
@@ -453,14 +539,18 @@ def open_video(url: str, policy: DownloadPolicy) -> Iterator[VideoStream]:
             content_type=content_type,
             content_length=content_length,
             max_bytes=policy.max_bytes,
+            pace=Pace(policy.read_timeout, deadline, policy.throughput_floor),
         )
         cleanup.callback(stream.close)
-        stream._check_mp4_signature()
+        stream._check_mp4_start()
         yield stream
 
 
 def _follow_redirects(
-    url: str, policy: DownloadPolicy, cleanup: contextlib.ExitStack
+    url: str,
+    policy: DownloadPolicy,
+    cleanup: contextlib.ExitStack,
+    deadline: Deadline | None,
 ) -> tuple[urllib3.BaseHTTPResponse, str]:
     current = url
     redirects = 0
@@ -468,7 +558,7 @@ def _follow_redirects(
         target = _vet(current, policy)
         hop = contextlib.ExitStack()
         try:
-            response = _send(target, policy, hop)
+            response = _send(target, policy, hop, deadline)
             if response.status not in _REDIRECT_STATUSES:
                 cleanup.enter_context(hop.pop_all())  # the caller now owns response and pool
                 return response, current
@@ -485,17 +575,34 @@ def _follow_redirects(
         redirects += 1
         if redirects > policy.max_redirects:
             raise TooManyRedirectsError(f"more than {policy.max_redirects} redirects")
-        current = urljoin(current, location.strip())
+        current = _redirect_target(current, location)
+
+
+def _redirect_target(current: str, location: str) -> str:
+    """The URL a Location names, relative to ``current``; vetted like any other URL after."""
+    try:
+        return resolve_location(current, location)
+    except RefusedUrl as exc:
+        raise UnsafeUrlError(f"redirect from {_redact(current)} refused: {exc}") from None
 
 
 def _media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
+def _check_identity(content_encoding: str | None) -> None:
+    """Only raw bytes are taken (an absent, empty or "identity" coding): a compressed body is
+    refused, never inflated, so that what the cap counts is what gets stored."""
+    if content_encoding is None:
+        return
+    codings = content_encoding.lower().split(",")
+    if any(coding.strip() not in ("", "identity") for coding in codings):
+        raise ContentEncodingError(
+            f"Content-Encoding {content_encoding[:40]!r} is refused: only identity is accepted"
+        )
+
+
 def _content_length(headers: urllib3.HTTPHeaderDict) -> int | None:
-    encoding = headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        return None  # the announced length is of the encoded body; the cap still applies
     raw = headers.get("Content-Length")
     if raw is None:
         return None

@@ -171,18 +171,29 @@ class Runtime:
         return self._providers[name]
 
     def download_policy(self, provider: str) -> DownloadPolicy:
-        from veo_relay.downloader import DownloadPolicy
+        from veo_relay.downloader import DownloadPolicy, ThroughputFloor
 
-        provider_settings = self.settings.providers[provider]
+        settings = self.settings
+        provider_settings = settings.providers[provider]
         trusted = (
             frozenset({origin_of(provider_settings.base_url)})
-            if self.settings.trust_provider_origin
+            if settings.trust_provider_origin
             else frozenset()
+        )
+        floor = (
+            ThroughputFloor(
+                bytes_per_second=settings.download_min_bytes_per_second,
+                window_seconds=settings.download_throughput_window_seconds,
+                grace_seconds=settings.download_throughput_grace_seconds,
+            )
+            if settings.download_min_bytes_per_second
+            else None
         )
         return DownloadPolicy(
             allowed_origins=provider_settings.download_origins | trusted,
             trusted_local_origins=trusted,
-            max_bytes=self.settings.download_max_bytes,
+            max_bytes=settings.download_max_bytes,
+            throughput_floor=floor,
         )
 
     def _provider_key(self, provider: str) -> str | None:

@@ -11,7 +11,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -32,6 +32,10 @@ _HOST_LABEL_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?")
 # WHATWG URL: a host whose last label is numeric (decimal, or 0x-hex) is parsed as IPv4, in any
 # of the legacy forms (2130706433, 0x7f.1, 0177.0.0.1, 127.1). Only canonical dotted quads pass.
 _NUMERIC_LABEL_RE = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)")
+# DNS limits (RFC 1035): longer names cannot be resolved, whatever DNS says; refused as malformed.
+_MAX_HOST_LENGTH = 253
+_MAX_LABEL_LENGTH = 63
+_IDNA_PREFIX = "xn--"
 
 # Special-purpose ranges refused explicitly, whatever this Python's ``is_global`` thinks
 # (its tables changed in 3.11.x, 3.12.4 and 3.13).
@@ -89,14 +93,7 @@ class ParsedUrl:
 
 
 def parse_url(url: str) -> ParsedUrl:
-    if not isinstance(url, str) or not url:
-        raise RefusedUrl("empty or non-string URL")
-    if len(url) > 8192:
-        raise RefusedUrl("URL longer than 8192 characters")
-    if not url.isascii():
-        raise RefusedUrl("URL contains non-ASCII characters")
-    if any(ch <= " " or ch == "\x7f" or ch == "\\" for ch in url):
-        raise RefusedUrl("URL contains whitespace, control characters or backslashes")
+    _check_characters(url)
     try:
         parts = urlsplit(url)
     except ValueError as exc:
@@ -114,9 +111,44 @@ def parse_url(url: str) -> ParsedUrl:
     if not 0 < port < 65536:
         raise RefusedUrl(f"port {port} is out of range")
     path = parts.path or "/"
+    if path.startswith("//"):
+        # An HTTP client reads "//x" at the start of a request target as a host (urllib3 does).
+        raise RefusedUrl("URL path begins with '//'")
     if parts.query:
         path = f"{path}?{parts.query}"
     return ParsedUrl(scheme=scheme, host=host, port=port, path=path)
+
+
+def resolve_location(base: str, location: str) -> str:
+    """The URL a redirect's Location names, relative to ``base`` (RFC 3986 reference resolution);
+    a malformed one is refused, never repaired: urljoin would drop tabs and newlines, read
+    "https://" as ``base`` itself and raise ValueError on "https://[::1". The result is still to
+    be vetted (``parse_url``)."""
+    location = location.strip(" \t")  # optional whitespace around a header value
+    _check_characters(location)
+    try:
+        parts = urlsplit(location)
+    except ValueError as exc:
+        raise RefusedUrl(f"URL has no valid host[:port]: {exc}") from None
+    if parts.scheme:  # absolute: whole on its own
+        parse_url(location)
+        return location
+    if location.startswith("//"):  # network-path: base's scheme, its own host
+        absolute = f"{urlsplit(base).scheme}:{location}"
+        parse_url(absolute)
+        return absolute
+    return urljoin(base, location)
+
+
+def _check_characters(url: str) -> None:
+    if not isinstance(url, str) or not url:
+        raise RefusedUrl("empty or non-string URL")
+    if len(url) > 8192:
+        raise RefusedUrl("URL longer than 8192 characters")
+    if not url.isascii():
+        raise RefusedUrl("URL contains non-ASCII characters")
+    if any(ch <= " " or ch == "\x7f" or ch == "\\" for ch in url):
+        raise RefusedUrl("URL contains whitespace, control characters or backslashes")
 
 
 def _canonical_host(raw: str) -> str:
@@ -126,8 +158,10 @@ def _canonical_host(raw: str) -> str:
         except ValueError:
             raise RefusedUrl("invalid IPv6 literal host") from None
     host = raw.lower()
+    if len(host) > _MAX_HOST_LENGTH:
+        raise RefusedUrl(f"host name longer than {_MAX_HOST_LENGTH} characters")
     labels = host.split(".")
-    if not all(_HOST_LABEL_RE.fullmatch(label) for label in labels):
+    if not all(_is_host_label(label) for label in labels):
         raise RefusedUrl(f"invalid host name {host!r}")
     if _NUMERIC_LABEL_RE.fullmatch(labels[-1]):
         try:
@@ -135,6 +169,27 @@ def _canonical_host(raw: str) -> str:
         except ValueError:
             raise RefusedUrl(f"non-canonical numeric IPv4 host {host!r}") from None
     return host
+
+
+def _is_host_label(label: str) -> bool:
+    if len(label) > _MAX_LABEL_LENGTH or not _HOST_LABEL_RE.fullmatch(label):
+        return False
+    return not label.startswith(_IDNA_PREFIX) or _is_a_label(label)
+
+
+def _is_a_label(label: str) -> bool:
+    """Whether an ``xn--`` label is Punycode for a non-ASCII name that encodes back to it (the
+    shape of an IDNA A-label; the IDNA2008 character tables are left to DNS)."""
+    encoded = label[len(_IDNA_PREFIX) :]
+    try:
+        name = encoded.encode("ascii").decode("punycode")
+    except UnicodeError:
+        return False
+    return (
+        not name.isascii()
+        and all(ch.isprintable() and not ch.isspace() and ch != "." for ch in name)
+        and name.encode("punycode").decode("ascii") == encoded
+    )
 
 
 def check_address(address: str) -> str | None:
@@ -177,7 +232,9 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 def resolve(host: str, port: int) -> tuple[str, ...]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+    except UnicodeError:  # the name cannot be encoded for DNS: no retry makes it resolvable
+        raise RefusedUrl(f"host name {host!r} cannot be encoded for DNS") from None
+    except socket.gaierror as exc:
         raise UnresolvableHost(f"cannot resolve {host}: {exc}") from exc
     addresses: list[str] = []
     for family, _type, _proto, _canonname, sockaddr in infos:

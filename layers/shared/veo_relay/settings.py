@@ -110,6 +110,12 @@ class Settings:
     # result videos. A deployed stack never trusts a non-public origin.
     trust_provider_origin: bool
     download_max_bytes: int
+    # The throughput floor of a video download (0: none), judged over each window of waiting for
+    # the server after a grace period (downloader's download_pace): a trickle ends early, not at
+    # the copy's deadline.
+    download_min_bytes_per_second: int
+    download_throughput_window_seconds: int
+    download_throughput_grace_seconds: int
     # How long a copy owns a `storing` task before another worker may take it over: longer than
     # the copy worker's timeout.
     copy_lease_seconds: int
@@ -150,6 +156,16 @@ class Settings:
             copy_lease_seconds=reader.integer("COPY_LEASE_SECONDS", 360, minimum=1),
             callback_quiet_seconds=reader.integer("CALLBACK_QUIET_SECONDS", 30, minimum=0),
             download_max_bytes=reader.integer("DOWNLOAD_MAX_BYTES", 4 * 1024**3, minimum=1),
+            # A CDN sends megabytes a second; 64 KiB/s is far below any working one.
+            download_min_bytes_per_second=reader.integer(
+                "DOWNLOAD_MIN_BYTES_PER_SECOND", 64 * 1024, minimum=0
+            ),
+            download_throughput_window_seconds=reader.integer(
+                "DOWNLOAD_THROUGHPUT_WINDOW_SECONDS", 10, minimum=1
+            ),
+            download_throughput_grace_seconds=reader.integer(
+                "DOWNLOAD_THROUGHPUT_GRACE_SECONDS", 10, minimum=0
+            ),
             presign_expires_seconds=reader.integer("PRESIGN_EXPIRES_SECONDS", 3600, minimum=1),
             events=EventSettings(
                 bus_name=reader.optional("EVENT_BUS_NAME"),
