@@ -63,6 +63,7 @@ def configure_moto(invoke: Invoker) -> None:
 
     LambdaSimpleBackend.invoke = dispatch  # type: ignore[assignment,method-assign]
     _make_dynamodb_writes_atomic()
+    _check_dynamodb_key_sizes()
     _share_botocore_loader()
     _share_pynamodb_clients()
     _speed_up_state_machines()
@@ -193,6 +194,27 @@ def _make_dynamodb_writes_atomic() -> None:
 
             setattr(owner, name, locked)
     DynamoDBBackend._veo_relay_atomic = True  # type: ignore[attr-defined]
+
+
+def _check_dynamodb_key_sizes() -> None:
+    """DynamoDB refuses a key whose partition value is over 2,048 bytes (a sort key's over 1,024)
+    with a ValidationException, on every request that names one; moto checks only the items
+    PutItem writes. Its reads and updates check the key too, so that a test sees what AWS does."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_veo_relay_key_sizes", False):
+        return
+    for name in ("get_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def checked(
+            self: Any, table_name: str, key: Any, *args: Any, _original: Any = original, **kw: Any
+        ) -> Any:
+            self.get_table(table_name)._validate_key_sizes(key)
+            return _original(self, table_name, key, *args, **kw)
+
+        setattr(DynamoDBBackend, name, checked)
+    DynamoDBBackend._veo_relay_key_sizes = True  # type: ignore[attr-defined]
 
 
 def provision(template: Template, session: Any, parameters: dict[str, Any]) -> None:

@@ -44,6 +44,23 @@ def list_(stack, principal: str = ALICE, **query: str) -> dict:
     )
 
 
+def _extend_event(task_id: str) -> dict:
+    event = api_event(
+        "api_extend_video", path=f"/v1/videos/{task_id}/extend", body={"prompt": "more"}
+    )
+    event["pathParameters"] = {"id": task_id}
+    return event
+
+
+def _dynamodb_calls(stack, function: str) -> int:
+    """How many DynamoDB calls `function` made (the offline stack's IAM decisions)."""
+    return sum(
+        r["calls"]
+        for r in stack.iam_usage()
+        if r["principal"] == function and r["action"].startswith("dynamodb:")
+    )
+
+
 def assert_error(response: dict, status: int, code: str, field: str | None = None) -> dict:
     assert response["statusCode"] == status, response
     body = response_json(response)
@@ -357,6 +374,44 @@ class TestRead:
 
     def test_an_unknown_id_is_404(self, stack):
         assert_error(get(stack, "vid_000000000000000000000000"), 404, "not_found")
+
+    @pytest.mark.parametrize(
+        "task_id",
+        [
+            "vid_" + "a" * 2996,
+            "x" * 3000,
+            "vid_0123456789ABCDEF01234567",
+            "vid_0123456789abcdef0123",
+        ],
+        ids=["3000-chars", "3000-chars-no-prefix", "upper-case", "short"],
+    )
+    def test_an_id_not_of_the_services_form_is_404_before_any_read(self, stack, task_id):
+        # Given an id no task can have: 3,000 characters (DynamoDB refuses a key over 2,048
+        # bytes with a ValidationException, as the offline stack does), or not of the form
+        # vid_ and 24 lower-case hex digits
+        before = _dynamodb_calls(stack, "ApiFunction")
+
+        # When she asks for it, and to extend it
+        read = get(stack, task_id)
+        extended = stack.invoke("ApiFunction", _extend_event(task_id))
+
+        # Then both are the one 404 error body, without a read of the table
+        for response in (read, extended):
+            error = assert_error(response, 404, "not_found")
+            assert len(error["message"]) < 100
+        assert _dynamodb_calls(stack, "ApiFunction") == before
+
+    def test_the_offline_table_refuses_a_key_over_2048_bytes_as_dynamodb_does(self, stack):
+        # Given a read of the task table by an id of 2,049 bytes
+        from botocore.exceptions import ClientError
+
+        # When it is sent to the offline stack's DynamoDB
+        with pytest.raises(ClientError) as refused:
+            stack.item("v" * 2049)
+
+        # Then it is refused as AWS refuses it, and 2,048 bytes are not
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert stack.item("v" * 2048) is None
 
     def test_a_request_without_iam_identity_is_401(self, stack):
         # Given an event without the IAM authorizer context

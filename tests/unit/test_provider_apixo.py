@@ -461,6 +461,18 @@ def test_a_callback_that_is_not_json_is_invalid():
         ApixoProvider(FakeHttp()).parse_callback(b"<xml/>", {})
 
 
+@pytest.mark.parametrize("task_id", ["t" * 257, "task_\u00e9", "task 1", "task\t1", "task\x7f", ""])
+def test_a_callback_naming_a_task_id_of_no_valid_form_is_invalid(task_id):
+    # Given a callback naming a task id that is too long, or not visible ASCII (it would be stored)
+    body = json.dumps(apixo_status_body(task_id, "success")).encode()
+
+    # When it is parsed, then it is refused; 256 visible ASCII characters are not
+    with pytest.raises(InvalidCallback):
+        ApixoProvider(FakeHttp()).parse_callback(body, {})
+    longest = json.dumps(apixo_status_body("~" * 256, "success")).encode()
+    assert ApixoProvider(FakeHttp()).parse_callback(longest, {}).provider_task_id == "~" * 256
+
+
 # ------------------------------------------------------------------------------------- rules
 
 

@@ -17,6 +17,7 @@ from veo_relay.tasks import (
     TaskError,
     TaskStatus,
     format_timestamp,
+    is_task_id,
     new_task_id,
     parse_timestamp,
 )
@@ -200,3 +201,32 @@ def test_timestamps_round_trip_in_utc_with_milliseconds():
     # And formatted timestamps sort as the moments do (the list index relies on it)
     later = format_timestamp(moment.replace(second=1, microsecond=0))
     assert text < later
+
+
+def test_every_id_the_service_gives_has_the_task_id_form():
+    from veo_relay.idempotency import binding_for
+
+    # Given a random id and one derived from an Idempotency-Key
+    binding = binding_for("arn:aws:iam::123456789012:user/alice", "key-1", {"prompt": "a fox"})
+    assert binding is not None
+
+    # Then both have the form, so a read of either goes to the table
+    assert is_task_id(new_task_id()) and is_task_id(binding.task_id)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "vid_",
+        "vid_0123456789abcdef0123456",  # 23 digits
+        "vid_0123456789abcdef012345678",  # 25
+        "vid_0123456789ABCDEF01234567",  # upper case
+        "VID_0123456789abcdef01234567",
+        "vid_0123456789abcdef0123456\u0661",  # another script's digit
+        "vid_0123456789abcdef01234567\n",
+        "vid_" + "a" * 2996,
+    ],
+)
+def test_no_other_string_has_the_task_id_form(value):
+    assert not is_task_id(value)

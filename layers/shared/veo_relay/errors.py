@@ -33,7 +33,9 @@ class TaskNotFound(VeoRelayError):
     code = "not_found"
 
     def __init__(self, task_id: str) -> None:
-        super().__init__(f"video task {task_id!r} not found")
+        # An id as long as a caller likes is not echoed whole.
+        shown = task_id if len(task_id) <= 64 else f"{task_id[:28]}..."
+        super().__init__(f"video task {shown!r} not found")
         self.task_id = task_id
 
 

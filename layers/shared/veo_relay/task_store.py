@@ -30,6 +30,7 @@ from veo_relay.tasks import (
     TaskError,
     TaskStatus,
     format_timestamp,
+    is_task_id,
     utc_now,
 )
 
@@ -116,6 +117,11 @@ class TaskStore:
         return True
 
     def get(self, task_id: str) -> Task:
+        """Every read of a task by its id. An id not of the form the service gives is no task's,
+        and is not sent to DynamoDB, which refuses a key over 2,048 bytes with a
+        ValidationException (a 500 where the answer is a 404)."""
+        if not is_task_id(task_id):
+            raise TaskNotFound(task_id)
         try:
             return _to_task(TaskRecord.get(task_id, consistent_read=True))
         except DoesNotExist:

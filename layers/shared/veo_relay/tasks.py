@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -153,6 +154,16 @@ def manifest_key_for(video_key: str) -> str:
 
 def new_task_id() -> str:
     return f"vid_{secrets.token_hex(12)}"
+
+
+# The form of every task id: new_task_id's, and idempotency.binding_for's (derived from the key).
+# ASCII only, so that no other script's characters pass.
+_TASK_ID_FORM = re.compile(r"vid_[0-9a-f]{24}", re.ASCII)
+
+
+def is_task_id(value: str) -> bool:
+    """Whether `value` has the form of the ids this service gives tasks: no other names a task."""
+    return _TASK_ID_FORM.fullmatch(value) is not None
 
 
 def utc_now() -> str:

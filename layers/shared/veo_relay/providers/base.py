@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from veo_relay.deadlines import Deadline
+from veo_relay.errors import InvalidCallback
 from veo_relay.tasks import TaskError, TaskKind
 
 __all__ = ["TaskKind"]  # re-exported: adapters speak of kinds too
@@ -72,11 +74,24 @@ class ProviderStatus:
     error: TaskError | None = None
 
 
+# A provider task id a callback may name: visible ASCII, as every provider's ids are, and short
+# enough to store on the task and to send back in a status read.
+_PROVIDER_TASK_ID_FORM = re.compile(r"[!-~]{1,256}", re.ASCII)
+
+
 @dataclass(frozen=True)
 class CallbackNotice:
-    """What a callback body claims. A notification only: the status API is the proof."""
+    """What a callback body claims. A notification only: the status API is the proof.
+
+    Every adapter's notice is built here, so the provider task id a body names is checked once:
+    anything but a plausible id is InvalidCallback (it would be stored on the task)."""
 
     provider_task_id: str | None
+
+    def __post_init__(self) -> None:
+        task_id = self.provider_task_id
+        if task_id is not None and not _PROVIDER_TASK_ID_FORM.fullmatch(task_id):
+            raise InvalidCallback("callback names no provider task id of a valid form")
 
 
 class Provider(Protocol):
