@@ -24,14 +24,16 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def handle_copy_request(record: SQSRecord, lambda_context: LambdaContext) -> str:
     # The batch utility passes the invocation's context to a handler that names it.
-    task_id, lease = parse_copy_request(record.body)
-    logger.set_correlation_id(task_id)
+    request = parse_copy_request(record.body)
+    logger.set_correlation_id(request.task_id)
     deadline = copy_deadline(lambda_context.get_remaining_time_in_millis())
     try:
-        outcome = copy_video(get_runtime(), task_id, lease, deadline)
+        outcome = copy_video(
+            get_runtime(), request.task_id, request.lease, deadline, deferred=request.deferred
+        )
     except Exception as exc:
         # The record goes back to the queue; say which task and why (the batch utility does not).
-        logger.warning("copy attempt failed", extra={"task_id": task_id}, exc_info=exc)
+        logger.warning("copy attempt failed", extra={"task_id": request.task_id}, exc_info=exc)
         raise
     logger.info("copy request handled", extra={"outcome": outcome.value})
     return outcome.value

@@ -762,6 +762,102 @@ def test_a_lost_submit_answer_is_recovered_by_the_callback_to_the_tasks_own_url(
     assert stub.calls["submit"] == 1 and len(stub.tasks) == 1
 
 
+def lost_submit_answer(stack: Any, stub: FaultyApixo) -> tuple[dict, StubTask]:
+    """A task the provider created and charged for, whose submit's answer was lost: queued, no
+    provider task id; its callback URL is the only way back to it."""
+    stub.inject("submit", "created-500")
+    task = stack.create_task("a fox")
+    assert task["status"] == "queued" and task["provider_task_id"] is None
+    return task, stub.only_task()
+
+
+@pytest.mark.parametrize(
+    "provider_task_id",
+    ["t" * 257, "t" * 5000, "task_\u00e9t\u00e9", "task 1", "task_\n1"],
+    ids=["257-chars", "5000-chars", "non-ascii", "space", "control-char"],
+)
+def test_a_callback_naming_a_provider_task_id_of_no_valid_form_is_401_and_records_nothing(
+    stack, stub, logs, provider_task_id
+):
+    # Given a task whose submit's answer was lost, so that its callback's task id would be stored
+    task, stub_task = lost_submit_answer(stack, stub)
+
+    # When a callback on its own URL names a provider task id of no plausible form
+    body = apixo_status_body(provider_task_id, "success", video_url=stub.video_url(stub_task))
+    response = stub.call_back(stub_task, body)
+
+    # Then it is refused with the one error body, and nothing is recorded or queued
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_callback"
+    item = stack.item(task["id"])
+    assert item["status"]["S"] == "queued"
+    assert "provider_task_id" not in item and "callback_received_at" not in item
+    assert queued_bodies(stack, "CopyQueue") == []
+    # And the provider's own callback, naming a 256-character id at most, still completes it
+    assert len(stub_task.task_id) <= 256
+    assert stub.call_back(stub_task).json() == {"status": "queued"}
+    deliver(stack)
+    assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
+
+
+def test_a_callback_naming_no_task_for_a_lost_submit_answer_leaves_the_task_to_the_genuine_one(
+    stack, stub, logs
+):
+    # Given a task whose submit's answer was lost
+    task, stub_task = lost_submit_answer(stack, stub)
+
+    # When a callback with its valid token but no taskId arrives
+    body = stub.status_body(stub_task)
+    del body["data"]["taskId"]
+    response = stub.call_back(stub_task, body)
+
+    # Then it is answered 200 "ignored": no lease taken, nothing queued (a copy could ask the
+    # provider nothing)
+    assert (response.status_code, response.json()) == (200, {"status": "ignored"})
+    item = stack.item(task["id"])
+    assert item["status"]["S"] == "queued"
+    assert "callback_received_at" not in item
+    assert queued_bodies(stack, "CopyQueue") == []
+
+    # When the provider's genuine callback, naming its task, arrives
+    response = stub.call_back(stub_task)
+
+    # Then its task id is recorded and the paid video is stored, submitted once
+    assert response.json() == {"status": "queued"}
+    assert stack.item(task["id"])["provider_task_id"]["S"] == stub_task.task_id
+    assert [d.failed for d in deliver(stack)] == [False]
+    assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
+    assert stub.calls["submit"] == 1
+
+
+@stack_env(CALLBACK_QUIET_SECONDS=1)
+def test_a_copy_for_a_task_with_no_provider_task_id_gives_its_lease_back(stack, stub, logs):
+    # Given a task whose submit's answer was lost, and a callback's lease taken on it with no
+    # provider task id (a copy request queued by an earlier version, which took it so)
+    task, stub_task = lost_submit_answer(stack, stub)
+    assert stack.runtime("CallbackFunction").tasks.record_callback(task["id"]) is not None
+
+    # When that copy request is handled
+    result = stack.invoke("CopyWorkerFunction", {"Records": [_sqs_record_for(stack, task["id"])]})
+
+    # Then the copy asks the provider nothing and gives the task back as it was, queued, its
+    # callback forgotten, quiet for a while
+    assert result == {"batchItemFailures": []}
+    item = stack.item(task["id"])
+    assert item["status"]["S"] == "queued"
+    assert "callback_received_at" not in item and "callbacks_quiet_until" in item
+    assert stub.calls["status"] == 0
+
+    # When the provider's genuine callback comes after the quiet second
+    time.sleep(1.1)
+    response = stub.call_back(stub_task)
+
+    # Then it records the provider's task and its copy stores the video
+    assert response.json() == {"status": "queued"}
+    deliver(stack)
+    assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
+
+
 @pytest.mark.parametrize("status", [429, 503])
 def test_a_submit_refused_with_429_or_503_waits_in_the_submit_queue_and_goes_through_later(
     stack, stub, logs, status
@@ -1601,8 +1697,9 @@ def test_after_an_unconfirmed_callback_more_callbacks_queue_nothing_for_a_while(
     # When more callbacks come within the quiet time
     answers = [stub.call_back(stub_task) for _ in range(5)]
 
-    # Then each is answered 200 (so the provider does not retry) and none queues a copy: no copy
-    # worker run, no status call
+    # Then each is answered 200 (so the provider does not retry) and none queues a copy now: no
+    # copy worker run, no status call (the first queues one for the end of the quiet time: its
+    # own test follows)
     assert [(a.status_code, a.json()) for a in answers] == [(200, {"status": "ignored"})] * 5
     assert queued_bodies(stack, "CopyQueue") == []
     assert stub.calls["status"] == status_calls
@@ -1616,9 +1713,72 @@ def test_after_an_unconfirmed_callback_more_callbacks_queue_nothing_for_a_while(
 
     # Then it queues the copy again
     assert late.json() == {"status": "queued"}
-    assert [(b["task_id"], b["reason"]) for b in queued_bodies(stack, "CopyQueue")] == [
+    bodies = queued_bodies(stack, "CopyQueue")
+    assert [(b["task_id"], b["reason"]) for b in bodies if b["reason"] != "deferred callback"] == [
         (task["id"], "callback")
     ]
+
+
+@pytest.fixture
+def copy_requests(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every copy request sent, with its SQS delay."""
+    from veo_relay.workflow import CopyQueue
+
+    sent: list[dict[str, Any]] = []
+    real = CopyQueue.request_copy
+
+    def recording(self: Any, task_id: str, reason: str, lease: Any = None, **delay: Any) -> None:
+        sent.append({"task_id": task_id, "reason": reason, **delay})
+        real(self, task_id, reason, lease, **delay)
+
+    monkeypatch.setattr(CopyQueue, "request_copy", recording)
+    return sent
+
+
+@stack_env(CALLBACK_QUIET_SECONDS=2)
+def test_a_genuine_callback_within_the_quiet_time_gets_one_copy_at_its_end(
+    stack, stub, logs, copy_requests
+):
+    # Given an unconfirmed callback (the provider still running): callbacks are quiet for 2 s
+    stub.initial_state = "running"
+    task, stub_task = submitted_task(stack, stub)
+    assert stub.call_back(stub_task).json() == {"status": "queued"}
+    assert [d.failed for d in deliver(stack)] == [False]
+    from veo_relay.tasks import parse_timestamp
+
+    quiet_until = parse_timestamp(stack.item(task["id"])["callbacks_quiet_until"]["S"])
+    del copy_requests[:]
+
+    # When the provider finishes and its genuine callback, and two more, come within that time
+    stub_task.state = "success"
+    answers = [stub.call_back(stub_task) for _ in range(3)]
+    sent_at = time.time()
+
+    # Then each is answered 200 "ignored", and exactly one copy is queued, delayed to the end of
+    # the quiet time (SQS DelaySeconds), taking no lease now
+    assert [(a.status_code, a.json()) for a in answers] == [(200, {"status": "ignored"})] * 3
+    [request] = copy_requests
+    assert (request["task_id"], request["reason"]) == (task["id"], "deferred callback")
+    remaining = quiet_until.timestamp() - sent_at
+    assert remaining < request["delay_seconds"] <= remaining + 2.5
+    assert queued_bodies(stack, "CopyQueue") == []  # not visible before its delay
+    item = stack.item(task["id"])
+    assert item["status"]["S"] == "in_progress" and "callback_received_at" not in item
+
+    # When it is delivered, after the quiet time
+    bodies = wait_until(
+        lambda: queued_bodies(stack, "CopyQueue"), timeout=6, what="the deferred copy request"
+    )
+    assert time.time() >= quiet_until.timestamp()
+    assert [(b["task_id"], b["reason"]) for b in bodies] == [(task["id"], "deferred callback")]
+    assert [d.failed for d in deliver(stack)] == [False]
+
+    # Then it took the lease as a callback does, and the video is stored once
+    assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
+    from veo_relay.tasks import format_timestamp
+
+    assert stack.item(task["id"])["callback_received_at"]["S"] >= format_timestamp(quiet_until)
+    assert copy_requests[1:] == []
 
 
 def test_the_poller_still_copies_a_task_whose_callbacks_are_quiet(stack, stub, logs):

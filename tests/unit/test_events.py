@@ -207,10 +207,12 @@ def test_the_stream_event_passes_the_announcers_filter(template):
 
 
 def test_the_copy_request_body_is_what_the_copy_queue_carries():
-    from veo_relay.workflow import parse_copy_request
+    from veo_relay.workflow import CopyRequest, parse_copy_request
 
     body = load_event("copy_request")["Records"][0]["body"]
-    assert parse_copy_request(body) == ("vid_0123456789abcdef01234567", "2026-11-21T10:02:04.871Z")
+    assert parse_copy_request(body) == CopyRequest(
+        "vid_0123456789abcdef01234567", "2026-11-21T10:02:04.871Z", deferred=False
+    )
 
 
 def test_the_submit_request_body_is_what_the_submit_queue_carries():

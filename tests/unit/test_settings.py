@@ -114,6 +114,12 @@ class TestIntegers:
     def test_a_value_below_its_minimum_is_refused(self, name, raw):
         assert name in config_error(**MINIMAL, **{name: raw})
 
+    def test_a_quiet_time_longer_than_an_sqs_delay_allows_is_refused(self):
+        # The first callback within it queues a copy for its end, with one second's margin
+        assert settings(CALLBACK_QUIET_SECONDS="899").callback_quiet_seconds == 899
+        message = config_error(**MINIMAL, CALLBACK_QUIET_SECONDS="900")
+        assert "CALLBACK_QUIET_SECONDS must be at most 899" in message
+
     def test_a_first_wait_of_zero_is_allowed(self):
         assert settings(POLL_FIRST_WAIT_SECONDS="0").providers["kie"].first_wait_seconds == 0
 

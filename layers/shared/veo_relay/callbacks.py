@@ -7,14 +7,17 @@ is recorded as a success or a failure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
 from veo_relay.errors import InvalidCallback, TaskNotFound
 from veo_relay.runtime import Runtime
-from veo_relay.tasks import utc_now
+from veo_relay.tasks import parse_timestamp, utc_now
+from veo_relay.workflow import DEFERRED_CALLBACK
 
 logger = Logger(child=True)
 
@@ -23,8 +26,10 @@ class CallbackOutcome(StrEnum):
     QUEUED = "queued"
     DUPLICATE = "duplicate"
     ALREADY_CLOSED = "already_closed"
-    # Within the quiet time after a callback the provider's status did not confirm: nothing is
-    # queued (a leaked token must not buy a copy and a status call per request).
+    # Within the quiet time after a callback the provider's status did not confirm (a leaked token
+    # must not buy a copy and a status call per request): the first queues one copy for the end
+    # of that time, the others nothing. Also a callback that names no provider task for a task
+    # whose submit's answer was lost: nothing could be asked of the provider.
     IGNORED = "ignored"
 
 
@@ -48,17 +53,37 @@ def accept_callback(
     if task.status.is_terminal:
         return CallbackOutcome.ALREADY_CLOSED
     notice = runtime.provider(provider).parse_callback(body, headers)
-    if task.callbacks_quiet_until is not None and task.callbacks_quiet_until > utc_now():
+    if task.provider_task_id is None and notice.provider_task_id is None:
+        # The submit's answer was lost and this callback does not name the provider's task: a
+        # copy could not ask the provider anything. The callback that names it must still find
+        # the task as it is (queued, no lease taken), or the paid video is never fetched.
         return CallbackOutcome.IGNORED
-    if task.provider_task_id is None and notice.provider_task_id:
+    if task.provider_task_id is None:
         # The submit's answer was lost (timeout or a failed write); the callback to this task's
-        # own URL tells us the provider's task id.
+        # own URL tells us the provider's task id. Recorded even while callbacks are quiet: no
+        # later callback may name it.
+        assert notice.provider_task_id is not None
         runtime.tasks.mark_submitted(task.id, notice.provider_task_id, None)
     elif notice.provider_task_id not in (None, task.provider_task_id):
         raise InvalidCallback("callback names another provider task")
+    quiet_until = task.callbacks_quiet_until
+    if quiet_until is not None and quiet_until > utc_now():
+        _defer_copy(runtime, task.id, quiet_until)
+        return CallbackOutcome.IGNORED
     leased = runtime.tasks.record_callback(task.id)
     if leased is None:
         return CallbackOutcome.DUPLICATE
     runtime.copy_queue.request_copy(task.id, reason="callback", lease=leased.updated_at)
     logger.info("callback accepted", extra={"task_id": task.id})
     return CallbackOutcome.QUEUED
+
+
+def _defer_copy(runtime: Runtime, task_id: str, quiet_until: str) -> None:
+    """A callback within the quiet time may be the provider's genuine one, which it will not send
+    again: the first of the window queues one copy for the window's end (one conditional write
+    guards it; the others queue nothing). That copy takes the lease as a callback does."""
+    if not runtime.tasks.defer_copy(task_id, quiet_until):
+        return
+    delay = math.ceil((parse_timestamp(quiet_until) - datetime.now(UTC)).total_seconds())
+    runtime.copy_queue.request_copy(task_id, reason=DEFERRED_CALLBACK, delay_seconds=delay + 1)
+    logger.info("callback within the quiet time; copy deferred", extra={"task_id": task_id})

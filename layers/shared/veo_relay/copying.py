@@ -39,13 +39,16 @@ def copy_video(
     task_id: str,
     lease_taken_at: str | None = None,
     deadline: Deadline | None = None,
+    deferred: bool = False,
 ) -> CopyOutcome:
     """Idempotent: a repeated request for a stored or closed task changes nothing.
 
     `lease_taken_at`: the copy's lease was taken for this request (by the callback), so no second
     write is needed to take it. `deadline`: by when the download must have ended (a slower one
-    is cut off then, its upload aborted and the lease given back). Raises on transient trouble
-    (provider status, download, S3) so that the queue retries it.
+    is cut off then, its upload aborted and the lease given back). `deferred`: the request of a
+    callback that came while callbacks were quiet, delivered at the end of that time; it takes the
+    lease as the callback would have, so that an unconfirmed one is forgotten the same way.
+    Raises on transient trouble (provider status, download, S3) so that the queue retries it.
     """
     task = runtime.tasks.get(task_id)
     if task.status is TaskStatus.COMPLETED:
@@ -55,15 +58,24 @@ def copy_video(
         return CopyOutcome.ALREADY_CLOSED
     if task.status.is_terminal:
         return CopyOutcome.ALREADY_CLOSED
+    if deferred:
+        # None: closed, called back since (that callback's copy has the lease) or being copied.
+        held = runtime.tasks.record_callback(task.id)
+        if held is None:
+            return CopyOutcome.ALREADY_CLOSED
+        task = held
+    else:
+        held = _held_lease(runtime, task, lease_taken_at)
     if task.provider_task_id is None:
+        # Nothing to ask the provider about (the submit's answer was lost, and no callback named
+        # its task yet): the lease is given back, so that the callback that does name it still
+        # starts the copy.
+        _forget_callback(runtime, held)
         return CopyOutcome.STILL_RUNNING
-    held = _held_lease(runtime, task, lease_taken_at)
     status = runtime.provider(task.provider).read_status(task.provider_task_id, task.kind)
     if status.state is ProviderState.RUNNING:
         # Nothing to copy yet (an early callback); the fallback poller keeps watching the task.
-        if held is not None:
-            quiet = timedelta(seconds=runtime.settings.callback_quiet_seconds)
-            runtime.tasks.release_storing(task.id, held.updated_at, forget_callback_for=quiet)
+        _forget_callback(runtime, held)
         return CopyOutcome.STILL_RUNNING
     if status.state is ProviderState.FAILED:
         assert status.error is not None
@@ -105,6 +117,18 @@ def copy_video(
     _publish_manifest(runtime, completed)
     logger.info("video stored", extra={"task_id": task.id, "size_bytes": stored.size_bytes})
     return CopyOutcome.COMPLETED
+
+
+def _forget_callback(runtime: Runtime, held: Task | None) -> None:
+    """Gives back the lease a callback took (if this request holds it), forgetting the callback,
+    and makes callbacks quiet for a while (TaskStore.release_storing). A task not submitted as
+    far as we know (no provider task id) goes back to `queued`, where its lease was taken."""
+    if held is not None:
+        quiet = timedelta(seconds=runtime.settings.callback_quiet_seconds)
+        back_to = TaskStatus.IN_PROGRESS if held.provider_task_id else TaskStatus.QUEUED
+        runtime.tasks.release_storing(
+            held.id, held.updated_at, forget_callback_for=quiet, back_to=back_to
+        )
 
 
 def _held_lease(runtime: Runtime, task: Task, taken_at: str | None) -> Task | None:

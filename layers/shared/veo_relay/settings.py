@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 from veo_relay.errors import ConfigurationError
+from veo_relay.workflow import MAX_DELAY_SECONDS
 
 PROVIDERS = ("apixo", "kie", "apimart")
 
@@ -120,7 +121,9 @@ class Settings:
     # the copy worker's timeout.
     copy_lease_seconds: int
     # After a callback the provider's status did not confirm (early or forged), further callbacks
-    # of the task are answered but ignored for this long (the fallback poller still watches it).
+    # of the task are answered but ignored for this long (the fallback poller still watches it);
+    # the first of them queues one copy for its end, an SQS delay: at most 899 s (900 with a
+    # second's margin).
     callback_quiet_seconds: int
     presign_expires_seconds: int
     events: EventSettings
@@ -154,7 +157,9 @@ class Settings:
             ),
             trust_provider_origin=reader.boolean("TRUST_PROVIDER_ORIGIN", default=False),
             copy_lease_seconds=reader.integer("COPY_LEASE_SECONDS", 360, minimum=1),
-            callback_quiet_seconds=reader.integer("CALLBACK_QUIET_SECONDS", 30, minimum=0),
+            callback_quiet_seconds=reader.integer(
+                "CALLBACK_QUIET_SECONDS", 30, minimum=0, maximum=MAX_DELAY_SECONDS - 1
+            ),
             download_max_bytes=reader.integer("DOWNLOAD_MAX_BYTES", 4 * 1024**3, minimum=1),
             # A CDN sends megabytes a second; 64 KiB/s is far below any working one.
             download_min_bytes_per_second=reader.integer(
@@ -254,7 +259,7 @@ class _EnvReader:
             raise ConfigurationError(f"{name} must be set")
         return value
 
-    def integer(self, name: str, default: int, minimum: int) -> int:
+    def integer(self, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
         raw = self.optional(name)
         if raw is None:
             return default
@@ -264,6 +269,8 @@ class _EnvReader:
             raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
         if value < minimum:
             raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigurationError(f"{name} must be at most {maximum}, got {value}")
         return value
 
     def integers(self, name: str, default: tuple[int, ...]) -> tuple[int, ...]:

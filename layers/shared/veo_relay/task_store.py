@@ -23,6 +23,7 @@ from veo_relay.tasks import (
     COMPLETED_FROM,
     FAILED_FROM,
     FAILED_TASK_RETENTION,
+    OPEN_STATUSES,
     STORING_FROM,
     SUBMITTED_FROM,
     StoredVideoRef,
@@ -81,6 +82,7 @@ class TaskRecord(Model):
     creation_id = UnicodeAttribute(null=True)
     callback_received_at = UnicodeAttribute(null=True)
     callbacks_quiet_until = UnicodeAttribute(null=True)
+    deferred_copy_until = UnicodeAttribute(null=True)
     completed_at = UnicodeAttribute(null=True)
     video = MapAttribute(null=True)  # type: ignore[var-annotated]
     error = MapAttribute(null=True)  # type: ignore[var-annotated]
@@ -202,6 +204,24 @@ class TaskStore:
             ),
         )
 
+    def defer_copy(self, task_id: str, quiet_until: str) -> bool:
+        """Notes that a copy was queued for the end of the quiet time that lasts until
+        `quiet_until`: true for the first callback of that time, false for every later one (and
+        once the task is closed, or its callbacks quiet until another time)."""
+        return (
+            self._update(
+                task_id,
+                [TaskRecord.deferred_copy_until.set(quiet_until)],
+                TaskRecord.status.is_in(*(s.value for s in OPEN_STATUSES))
+                & (TaskRecord.callbacks_quiet_until == quiet_until)
+                & (
+                    TaskRecord.deferred_copy_until.does_not_exist()
+                    | (TaskRecord.deferred_copy_until < quiet_until)
+                ),
+            )
+            is not None
+        )
+
     def renew_lease(self, task_id: str, taken_at: str) -> Task | None:
         """A fresh start for the lease taken at `taken_at`, if it is still the task's."""
         return self._update(
@@ -228,14 +248,20 @@ class TaskStore:
         )
 
     def release_storing(
-        self, task_id: str, taken_at: str, forget_callback_for: timedelta | None = None
+        self,
+        task_id: str,
+        taken_at: str,
+        forget_callback_for: timedelta | None = None,
+        back_to: TaskStatus = TaskStatus.IN_PROGRESS,
     ) -> None:
         """Gives back a copy's lease after the copy failed, so that a retry need not wait it out;
         only the lease taken at `taken_at` (no later one) is given back. With
         `forget_callback_for`, a callback the provider's status did not confirm (early or forged)
         is forgotten too, so that the provider's genuine one still starts the copy, and callbacks
-        are quiet for that long: each would cost a copy and a status call."""
-        actions = [TaskRecord.status.set(TaskStatus.IN_PROGRESS.value)]
+        are quiet for that long: each would cost a copy and a status call. `back_to`: the state
+        the lease was taken from (`queued` for a task whose submit's answer was lost, so that the
+        callback naming the provider's task can still record it)."""
+        actions = [TaskRecord.status.set(back_to.value)]
         if forget_callback_for is not None:
             quiet_until = format_timestamp(datetime.now(UTC) + forget_callback_for)
             actions.append(TaskRecord.callback_received_at.remove())
@@ -343,6 +369,7 @@ def _to_task(record: TaskRecord) -> Task:
         creation_id=record.creation_id,
         callback_received_at=record.callback_received_at,
         callbacks_quiet_until=record.callbacks_quiet_until,
+        deferred_copy_until=record.deferred_copy_until,
         completed_at=record.completed_at,
         video=StoredVideoRef(**_plain(video)) if video else None,
         error=TaskError(**_plain(error)) if error else None,

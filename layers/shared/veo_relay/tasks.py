@@ -92,6 +92,8 @@ class Task:
     callback_received_at: str | None = None
     # After a callback the provider's status did not confirm, further ones are ignored until then.
     callbacks_quiet_until: str | None = None
+    # The end of the quiet time for which a copy is queued already (veo_relay.callbacks).
+    deferred_copy_until: str | None = None
     completed_at: str | None = None
     video: StoredVideoRef | None = None
     error: TaskError | None = None
