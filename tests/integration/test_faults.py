@@ -888,6 +888,59 @@ def test_a_submit_refused_with_429_or_503_waits_in_the_submit_queue_and_goes_thr
     assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
 
 
+@contextlib.contextmanager
+def callback_token_key_unreadable(stack: Any) -> Iterator[None]:
+    """Secrets Manager refuses the callback token key's reads (InvalidRequestException): the
+    secret is scheduled for deletion, then restored."""
+    secrets = stack.client("secretsmanager")
+    key = stack.template.names["CallbackTokenKeySecret"]
+    secrets.delete_secret(SecretId=key, RecoveryWindowInDays=7)
+    try:
+        yield
+    finally:
+        secrets.restore_secret(SecretId=key)
+
+
+def test_a_failed_read_of_the_token_key_sends_nothing_and_the_submit_queue_submits_once(
+    stack, stub, logs
+):
+    # Given the callback token key cannot be read when a video is requested
+    with callback_token_key_unreadable(stack):
+        task = stack.create_task("a fox")
+
+    # Then nothing was sent: the claim is given back and the task waits in the submit queue
+    assert task["status"] == "queued"
+    assert stub.calls["submit"] == 0
+    item = stack.item(task["id"])
+    assert item["status"]["S"] == "queued" and "submit_claimed_at" not in item
+    assert [b["task_id"] for b in queued_bodies(stack, "SubmitQueue")] == [task["id"]]
+    assert logs.records(
+        "callback URL could not be made; the task goes back to the submit queue",
+        logging.ERROR,
+        task_id=task["id"],
+    )
+
+    # When the key can be read again and the submit worker gets the ticket, twice (SQS may
+    # deliver a message more than once)
+    [ticket] = queued_bodies(stack, "SubmitQueue")
+    assert [d.failed for d in deliver(stack, "SubmitQueue", "SubmitWorkerFunction")] == [False]
+    stack.invoke("SubmitWorkerFunction", {"Records": [_submit_record(stack, ticket)]})
+
+    # Then the task was submitted exactly once, with its second attempt's token, and completes
+    assert stub.calls["submit"] == 1
+    stub_task = stub.only_task()
+    assert stub_task.token.startswith(f"{task['id']}.2.")
+    assert stack.status(task["id"]) == "in_progress"
+    assert stub.call_back(stub_task).json() == {"status": "queued"}
+    deliver(stack)
+    assert_completed(stack, logs, task["id"], stub.video_sha256(stub_task))
+
+
+def _submit_record(stack: Any, ticket: dict[str, Any]) -> dict[str, Any]:
+    message = {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "rh", "Body": json.dumps(ticket)}
+    return _sqs_record(message, stack.template.attributes[("SubmitQueue", "Arn")])
+
+
 # =================================================================================================
 # The API's time budget (veo_relay/deadlines.py): an answer well before API Gateway's 30 s
 # =================================================================================================

@@ -115,7 +115,16 @@ def submit_claimed(
         # submits now, with the full timeouts, and the client gets the task queued.
         return _requeue(runtime, task, ticket, slot_at)
     provider = runtime.provider(task.provider)
-    callback_url = _callback_url(runtime, task, ticket) if provider.supports_callbacks else None
+    try:
+        callback_url = _callback_url(runtime, task, ticket) if provider.supports_callbacks else None
+    except Exception:
+        # The key could not be read (Secrets Manager failing): nothing was sent, so the claim is
+        # given back and the submit queue tries again in a fresh slot (a new attempt).
+        logger.exception(
+            "callback URL could not be made; the task goes back to the submit queue",
+            extra={"task_id": task.id, "provider": task.provider},
+        )
+        return _requeue(runtime, task, ticket, reserve_slot(runtime, task.provider))
     try:
         submission = _submit(
             runtime, task, callback_url, None if deadline is None else submit_deadline(deadline)
