@@ -411,6 +411,8 @@ class TestStatus:
         assert transport.sent[0].url.startswith(f"{BASE}/api/v1/statusTask/")
         assert error.code == "provider_error"
         assert "internal" not in str(error)
+        # And it is asked again later: a redirect says nothing of the task, which may be paid for
+        assert error.retryable
 
 
 class TestCallback:

@@ -43,7 +43,7 @@ from urllib3.util.ssl_match_hostname import CertificateError as UrllibCertificat
 
 from veo_relay.deadlines import Deadline
 from veo_relay.download_pace import Limit, Pace, ThroughputFloor
-from veo_relay.mp4_boxes import BoxChain, BoxStructureError
+from veo_relay.mp4_boxes import BoxChain, BoxStructureError, CutShort
 from veo_relay.safe_urls import (
     ParsedUrl,
     RefusedUrl,
@@ -433,6 +433,15 @@ class VideoStream:
         self._sha256.update(data)
         return data
 
+    def _finish_boxes(self) -> None:
+        try:
+            self._boxes.finish()
+        except CutShort as exc:
+            if self.content_length is not None:
+                raise  # all the announced bytes came: the file itself is cut
+            # No size was announced, so a connection cut off looks just like this: asked again.
+            raise TruncatedDownloadError(f"body ended inside a box: {exc}") from exc
+
     def _next_chunk(self) -> bytes:
         if self._error is not None:
             raise self._error
@@ -446,7 +455,7 @@ class VideoStream:
                     raise TruncatedDownloadError(
                         f"body ended after {self._received} of {self.content_length} bytes"
                     )
-                self._boxes.finish()
+                self._finish_boxes()
                 return b""
             self._received += len(chunk)
             if self._received > self._max_bytes:
