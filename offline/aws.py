@@ -62,7 +62,7 @@ def configure_moto(invoke: Invoker) -> None:
         return json.dumps(result).encode()
 
     LambdaSimpleBackend.invoke = dispatch  # type: ignore[assignment,method-assign]
-    _make_dynamodb_writes_atomic()
+    _make_dynamodb_items_atomic()
     _share_botocore_loader()
     _share_pynamodb_clients()
     _speed_up_state_machines()
@@ -170,7 +170,7 @@ def _share_botocore_loader() -> None:
     pynamodb.connection.base._veo_relay_shared_loader = True  # type: ignore[attr-defined]
 
 
-def _make_dynamodb_writes_atomic() -> None:
+def _make_dynamodb_items_atomic() -> None:
     """DynamoDB applies each conditional write atomically; moto's backend takes no lock, so two
     threads could both pass one condition. Serialising its writes restores what the code relies
     on (one claim, one lease, one idempotency record). The handlers' writes are serialised too:
@@ -183,8 +183,11 @@ def _make_dynamodb_writes_atomic() -> None:
         return
     lock = threading.RLock()
     writes = ("put_item", "update_item", "delete_item", "transact_write_items")
+    # Reads too: a handler turning an item into its answer while another thread's write changes
+    # it fails the same way, where DynamoDB answers a read with the item before or after a write.
+    reads = ("get_item", "query", "scan", "batch_get_item", "transact_get_items")
     for owner in (DynamoDBBackend, DynamoHandler):
-        for name in writes:
+        for name in writes + reads:
             original = getattr(owner, name)
 
             def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
