@@ -320,7 +320,7 @@ def store_provider_keys(template: Template, session: Any, keys: dict[str, str]) 
 
 def _generated_secret(spec: dict[str, Any]) -> str:
     """A generated secret as Secrets Manager would make it: the template's JSON with the key
-    added, or a random string (base64 letters and digits, which a webhook secret relies on)."""
+    added, or a random string of letters and digits (ExcludePunctuation)."""
     length = int(spec.get("PasswordLength", 32))
     value = base64.b64encode(os.urandom(length)).decode()
     value = "".join(c for c in value if c.isalnum())[:length]

@@ -68,10 +68,8 @@ class EventSettings:
 @dataclass(frozen=True)
 class WebhookSettings:
     queue_url: str | None
-    # The `whsec_...` key each principal's signing secret is derived from: in AWS read from
-    # Secrets Manager; offline given directly.
-    secret_arn: str | None
-    signing_secret: str | None
+    # The Secrets Manager secret holding the key each principal's signing secret is derived from.
+    master_key_secret_arn: str | None
     # Seconds before each retry after a failed delivery (Standard Webhooks' schedule by default);
     # when they run out the delivery goes to the dead-letter queue.
     retry_delays: tuple[int, ...]
@@ -174,8 +172,7 @@ class Settings:
             metrics_namespace=reader.optional("POWERTOOLS_METRICS_NAMESPACE") or "VeoRelay",
             webhooks=WebhookSettings(
                 queue_url=reader.optional("WEBHOOK_QUEUE_URL"),
-                secret_arn=reader.optional("WEBHOOK_SECRET_ARN"),
-                signing_secret=reader.optional("WEBHOOK_SIGNING_SECRET"),
+                master_key_secret_arn=reader.optional("WEBHOOK_MASTER_KEY_SECRET_ARN"),
                 retry_delays=reader.integers("WEBHOOK_RETRY_SECONDS", _WEBHOOK_RETRY_SECONDS),
                 timeout_seconds=reader.integer("WEBHOOK_TIMEOUT_SECONDS", 15, minimum=1),
                 allow_loopback=reader.boolean("WEBHOOK_ALLOW_LOOPBACK", default=False),
