@@ -6,16 +6,10 @@ import bisect
 
 import pytest
 
-from tests.helpers import forbid_sockets
 from veo_relay.errors import ConfigurationError
 from veo_relay.settings import RateLimit, Settings, get_settings, origin_of
 
 MINIMAL = {"TASKS_TABLE": "tasks", "VIDEO_BUCKET": "videos"}
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def settings(**env: str) -> Settings:
