@@ -7,9 +7,9 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
-from urllib.parse import urlsplit
 
 from veo_relay.errors import ConfigurationError
+from veo_relay.safe_urls import parse_url
 
 PROVIDERS = ("apixo", "kie", "apimart")
 
@@ -236,15 +236,9 @@ def _provider_settings(name: str, reader: _EnvReader) -> ProviderSettings:
 
 
 def origin_of(url: str) -> str:
-    """`scheme://host:port` with the default port filled in, the form origins are compared in."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {url!r}")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}:{port}"
+    """`scheme://host:port` with the default port filled in, the form origins are compared in,
+    as the downloader and the webhook sender parse a URL (a refused one is a ValueError)."""
+    return parse_url(url).origin
 
 
 class _EnvReader:
