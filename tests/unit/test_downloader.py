@@ -44,9 +44,9 @@ from veo_relay.downloader import (
     UnsafeUrlError,
     check_address,
     open_video,
-    origin_of,
 )
 from veo_relay.safe_urls import RefusedUrl, parse_url, resolve
+from veo_relay.settings import origin_of
 
 CDN = "https://cdn.example.com"
 MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
@@ -67,15 +67,6 @@ def mp4(size: int) -> bytes:
 
 
 # ------------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("unit tests must not open sockets")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 @pytest.fixture

@@ -12,12 +12,6 @@ from typing import Any
 import pytest
 
 from offline.template import ROOT, Template, load_template
-from tests.helpers import forbid_sockets
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from moto import mock_aws
 
 from offline.template import load_template
-from tests.helpers import ALICE, BOB, forbid_sockets
+from tests.helpers import ALICE, BOB
 from veo_relay.errors import ConfigurationError
 from veo_relay.webhook_secrets import (
     ROTATION_OVERLAP_SECONDS,
@@ -41,7 +41,6 @@ class Clock:
 
 @pytest.fixture
 def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    forbid_sockets(monkeypatch)
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",

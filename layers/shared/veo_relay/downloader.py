@@ -71,7 +71,6 @@ __all__ = [
     "VideoStream",
     "check_address",
     "open_video",
-    "origin_of",
 ]
 
 _CHUNK_SIZE = 256 * 1024
@@ -158,11 +157,6 @@ class DeadlineError(DownloadError):
 # --------------------------------------------------------------------------------------- policy
 
 
-def origin_of(url: str) -> str:
-    """``scheme://host:port`` of ``url``, lower-cased with the default port filled in."""
-    return _parse_url(url).origin
-
-
 def _parse_url(url: str) -> ParsedUrl:
     try:
         return parse_url(url)
@@ -173,7 +167,7 @@ def _parse_url(url: str) -> ParsedUrl:
 def _normalize_origins(origins: Iterable[str]) -> frozenset[str]:
     if isinstance(origins, str):
         raise TypeError("origins must be a collection of strings, not a single string")
-    return frozenset(origin_of(origin) for origin in origins)
+    return frozenset(_parse_url(origin).origin for origin in origins)
 
 
 @dataclass(frozen=True, kw_only=True)
