@@ -36,13 +36,13 @@ validate: $(VENV)/.installed
 	$(BIN)/sam validate --lint
 
 unit: $(VENV)/.installed
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q --durations=5 tests/unit
 
 integration: $(VENV)/.installed
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q --durations=5 tests/integration
 
 e2e: $(VENV)/.installed
-	$(BIN)/pytest -q tests/e2e
+	$(BIN)/pytest -q --durations=5 tests/e2e
 
 # Over SigV4 with the caller's own AWS credentials and region; the stack must have Simulate=true.
 test-deployed: $(VENV)/.installed

@@ -62,7 +62,7 @@ def configure_moto(invoke: Invoker) -> None:
         return json.dumps(result).encode()
 
     LambdaSimpleBackend.invoke = dispatch  # type: ignore[assignment,method-assign]
-    _make_dynamodb_writes_atomic()
+    _make_dynamodb_items_atomic()
     _check_dynamodb_key_sizes()
     _share_botocore_loader()
     _share_pynamodb_clients()
@@ -171,7 +171,7 @@ def _share_botocore_loader() -> None:
     pynamodb.connection.base._veo_relay_shared_loader = True  # type: ignore[attr-defined]
 
 
-def _make_dynamodb_writes_atomic() -> None:
+def _make_dynamodb_items_atomic() -> None:
     """DynamoDB applies each conditional write atomically; moto's backend takes no lock, so two
     threads could both pass one condition. Serialising its writes restores what the code relies
     on (one claim, one lease, one idempotency record). The handlers' writes are serialised too:
@@ -184,8 +184,11 @@ def _make_dynamodb_writes_atomic() -> None:
         return
     lock = threading.RLock()
     writes = ("put_item", "update_item", "delete_item", "transact_write_items")
+    # Reads too: a handler turning an item into its answer while another thread's write changes
+    # it fails the same way, where DynamoDB answers a read with the item before or after a write.
+    reads = ("get_item", "query", "scan", "batch_get_item", "transact_get_items")
     for owner in (DynamoDBBackend, DynamoHandler):
-        for name in writes:
+        for name in writes + reads:
             original = getattr(owner, name)
 
             def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
@@ -339,7 +342,7 @@ def store_provider_keys(template: Template, session: Any, keys: dict[str, str]) 
 
 def _generated_secret(spec: dict[str, Any]) -> str:
     """A generated secret as Secrets Manager would make it: the template's JSON with the key
-    added, or a random string (base64 letters and digits, which a webhook secret relies on)."""
+    added, or a random string of letters and digits (ExcludePunctuation)."""
     length = int(spec.get("PasswordLength", 32))
     value = base64.b64encode(os.urandom(length)).decode()
     value = "".join(c for c in value if c.isalnum())[:length]

@@ -486,7 +486,9 @@ def test_an_apimart_task_without_callbacks_is_completed_by_the_poller(stack, api
     sim_task = apimart.task(item["provider_task_id"]["S"])
     assert sim_task.callback_url is None
     assert sim_task.callbacks == ()
-    assert sim_task.status_reads == len(results) - 1 + 1
+    # And the provider was asked once by the copy and at most once by each poll before the last
+    # (a poll that finds the copy under way asks nothing: how many did depends on timing)
+    assert 1 + 1 <= sim_task.status_reads <= 1 + len(results) - 1
     assert len(submissions_of(apimart, prompt)) == 1
 
 

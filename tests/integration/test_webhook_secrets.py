@@ -5,6 +5,7 @@ The 24 hours pass on the sender's clock, which the test moves."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -56,9 +57,10 @@ def verifies(secret: str, request: Any) -> bool:
 
 
 def master_secret(stack: Any) -> str:
-    arn = stack.template.names["WebhookSigningSecret"]
+    """The master key, as a receiver would hold it were it handed out as a secret."""
+    arn = stack.template.names["WebhookSecretsMasterKey"]
     value = stack.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
-    return "whsec_" + str(value)
+    return "whsec_" + base64.b64encode(str(value).encode()).decode()
 
 
 class Clock:
@@ -81,9 +83,7 @@ def sender_clock(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The webhook sender's clock for its secrets, which the test moves."""
     clock = Clock()
     runtime = stack.runtime("WebhookSenderFunction")
-    secrets = WebhookSecrets(
-        runtime.settings.principals_table, runtime.webhook_master_secret, clock
-    )
+    secrets = WebhookSecrets(runtime.settings.principals_table, runtime.webhook_master_key, clock)
     monkeypatch.setattr(runtime, "webhook_secrets", secrets)
     return clock
 

@@ -14,7 +14,7 @@ import requests
 from requests.adapters import BaseAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-from tests.helpers import apixo_status_body, forbid_sockets
+from tests.helpers import apixo_status_body
 from veo_relay import deadlines
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback, ProviderError
@@ -29,11 +29,6 @@ REQUEST = GenerationRequest(
     prompt="a fox", mode="fast", generation_type="TEXT_2_VIDEO", aspect_ratio="16:9"
 )
 Answer = Callable[[requests.PreparedRequest], requests.Response]
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 class FakeTransport(BaseAdapter):
@@ -411,6 +406,8 @@ class TestStatus:
         assert transport.sent[0].url.startswith(f"{BASE}/api/v1/statusTask/")
         assert error.code == "provider_error"
         assert "internal" not in str(error)
+        # And it is asked again later: a redirect says nothing of the task, which may be paid for
+        assert error.retryable
 
 
 class TestCallback:

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from bench import artifacts
-from tests.helpers import forbid_sockets
 
 PROBE = textwrap.dedent(
     """
@@ -37,11 +36,6 @@ PROBE = textwrap.dedent(
     }))
     """
 )
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 @pytest.fixture

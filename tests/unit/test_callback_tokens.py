@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import forbid_sockets
 from veo_relay.callback_tokens import CallbackToken, CallbackTokens, parse_token
 from veo_relay.callbacks import accept_callback
 from veo_relay.errors import InvalidCallback
@@ -19,11 +18,6 @@ from veo_relay.settings import PROVIDERS
 
 KEY = b"k" * 64
 TASK_ID = "vid_0123456789abcdef01234567"
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def tokens(key: bytes = KEY) -> CallbackTokens:

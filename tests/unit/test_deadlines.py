@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from tests.helpers import forbid_sockets
 from veo_relay import deadlines
 from veo_relay.deadlines import (
     AFTER_SUBMIT_SECONDS,
@@ -22,11 +21,6 @@ from veo_relay.deadlines import (
 )
 from veo_relay.providers.http import SUBMIT_TIMEOUT
 from veo_relay.submission import INLINE_WAIT_SECONDS, submits_inline
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def test_the_budget_leaves_api_gateway_room_for_the_longest_cold_start():

@@ -12,16 +12,10 @@ import requests
 from moto import mock_aws
 
 from tests.e2e.targets import DeployedStack, LocalPrincipal, OfflineStack, SigV4
-from tests.helpers import forbid_sockets
 
 REGION = "eu-west-1"
 API_URL = "https://abc123.execute-api.eu-west-1.amazonaws.com"
 SIMULATOR_URL = "https://sim456.lambda-url.eu-west-1.on.aws/"
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from tests.helpers import (
     api_event,
     callback_event,
     copy_request_event,
-    forbid_sockets,
     load_event,
 )
 from veo_relay.settings import Settings
@@ -46,11 +45,6 @@ DIRECT_EVENTS = {
     "stored_video_s3_notification": "VideoConsumerFunction",
     "provider_simulator_status": "ProviderSimulatorFunction",
 }
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import forbid_sockets
 from veo_relay.errors import (
     ConfigurationError,
     InvalidCallback,
@@ -14,11 +13,6 @@ from veo_relay.errors import (
     TaskNotFound,
 )
 from veo_relay.http_errors import error_body, status_for, validation_message
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def test_the_error_body_has_one_shape():

@@ -6,17 +6,12 @@ import re
 
 import pytest
 
-from tests.helpers import ALICE, BOB, forbid_sockets
+from tests.helpers import ALICE, BOB
 from veo_relay.errors import TaskConflict
 from veo_relay.idempotency import binding_for, repeated_by
 from veo_relay.tasks import Task, TaskStatus, new_task_id
 
 REQUEST = {"kind": "create", "prompt": "a fox", "image_urls": ("https://img.example.com/a.png",)}
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def task_for(owner: str, request_hash: str | None) -> Task:

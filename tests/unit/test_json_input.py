@@ -7,14 +7,8 @@ import json
 
 import pytest
 
-from tests.helpers import forbid_sockets
 from veo_relay.http_errors import refuse_raw_request
 from veo_relay.json_input import MAX_DEPTH, MalformedJson, parse_json
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def nested(depth: int, opener: str = "[", closer: str = "]") -> str:

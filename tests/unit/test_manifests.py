@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import forbid_sockets
 from veo_relay.manifests import (
     MANIFEST_CONTENT_TYPE,
     MANIFEST_VERSION,
@@ -46,11 +45,6 @@ TASK_OBJECT_KEYS = {
     "error",
 }
 VIDEO_KEYS = {"bucket", "key", "size_bytes", "sha256", "content_type", "download_url"}
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def completed_task(**changes: Any) -> Task:

@@ -3,15 +3,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from offline.stack import LocalStack, Ports
-from tests.helpers import forbid_sockets
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def test_by_default_the_providers_are_in_process_simulators() -> None:

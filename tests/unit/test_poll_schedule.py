@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from offline.template import load_template
-from tests.helpers import ROOT, forbid_sockets
+from tests.helpers import ROOT
 from veo_relay.polling import poll_task
 from veo_relay.providers.base import ProviderState, ProviderStatus
 from veo_relay.settings import PollSettings
@@ -43,11 +43,6 @@ STATUS_CALL_BUDGET = 25  # "no more than about 25 provider status calls before i
 VIDEO_DONE_AT = 120  # "a video that the provider finishes in 2 minutes"
 CREATED = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 JITTER_ENDS = {"low": 0.8, "high": 1.2}
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 @pytest.fixture(params=sorted(JITTER_ENDS))

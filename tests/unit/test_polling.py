@@ -7,18 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.helpers import forbid_sockets
 from veo_relay.polling import next_wait_seconds
 from veo_relay.settings import PollSettings
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 FAR = NOW + timedelta(hours=1)
 POLL = PollSettings(interval_seconds=15, max_interval_seconds=120, deadline_seconds=2700)
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import forbid_sockets
 from veo_relay.errors import Unauthenticated
 from veo_relay.http_errors import status_for
 from veo_relay.principals import owner_of
 
 ACCT = "123456789012"
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.unit.test_provider_common import FakeHttp, forbid_sockets, http_response
+from tests.unit.test_provider_common import FakeHttp, http_response
 from veo_relay.errors import InvalidCallback, ProviderError
 from veo_relay.providers.apimart import ApimartProvider
 from veo_relay.providers.base import (
@@ -20,11 +20,6 @@ from veo_relay.providers.base import (
 
 CALLBACK = "https://relay.example/v1/callbacks/apimart/vid_1.token"
 TASK_ID = "task_01K8SGYNNNVBQTXNR4MM964S7K"
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def submitted(task_id: str = TASK_ID) -> dict:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.helpers import apixo_status_body
-from tests.unit.test_provider_common import FakeHttp, forbid_sockets, http_response
+from tests.unit.test_provider_common import FakeHttp, http_response
 from veo_relay.errors import InvalidCallback, ProviderError
 from veo_relay.providers.apixo import ApixoProvider
 from veo_relay.providers.base import (
@@ -21,11 +21,6 @@ from veo_relay.providers.base import (
 )
 
 CALLBACK = "https://relay.example/v1/callbacks/apixo/vid_1.token"
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def accepted(task_id: str = "task_12345678") -> dict:

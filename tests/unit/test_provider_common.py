@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -91,19 +90,6 @@ def http_response(
     response.encoding = "utf-8"
     response.url = BASE_URL + "/"
     return response
-
-
-def forbid_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("unit tests must not open sockets")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 # ---------------------------------------------------------------------------------- taxonomy

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.unit.test_provider_common import FakeHttp, forbid_sockets, http_response
+from tests.unit.test_provider_common import FakeHttp, http_response
 from veo_relay.errors import InvalidCallback, ProviderError
 from veo_relay.providers.base import (
     ExtensionRequest,
@@ -24,11 +24,6 @@ from veo_relay.providers.kie import KieProvider
 CALLBACK = "https://relay.example/v1/callbacks/kie/vid_1.token"
 HMAC_KEY = "whk_test_key"
 NOW = 1_795_255_200
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def kie(http: FakeHttp | None = None, webhook_hmac_key: str | None = None) -> KieProvider:

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import forbid_sockets
 from veo_relay.errors import InvalidRequest
 from veo_relay.providers.base import GenerationRequest, ProviderRules
 from veo_relay.rules import check_generation
 
 APIXO_RULES = ProviderRules()  # REFERENCE_2_VIDEO: fast and 16:9 only (providers.md §1.3)
 IMG = "https://img.example.com/"
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def request(**fields: object) -> GenerationRequest:

@@ -21,7 +21,7 @@ from moto import mock_aws
 from offline.simulator import mp4_bytes_sha256
 from offline.simulator.deployed import CALLBACK_EVENT, FunctionUrlSimulators, ProviderKeys
 from offline.template import ROOT
-from tests.helpers import forbid_sockets, load_event
+from tests.helpers import load_event
 
 DOMAIN = "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws"
 KEYS = {"apixo": "key-a", "kie": "key-k", "apimart": "key-m"}
@@ -41,7 +41,6 @@ class Callbacks:
 
 @pytest.fixture
 def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    forbid_sockets(monkeypatch)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
@@ -226,7 +225,6 @@ def test_kie_and_apimart_are_served_under_their_own_prefix(table: Any, invocatio
 
 def test_the_keys_are_read_from_the_provider_keys_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given the stack's secret with a key for apixo and none for kie
-    forbid_sockets(monkeypatch)
     with mock_aws():
         secrets = boto3.client("secretsmanager", region_name="us-east-1")
         arn = secrets.create_secret(

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.helpers import forbid_sockets
 from veo_relay.tasks import (
     OPEN_STATUSES,
     TERMINAL_STATUSES,
@@ -54,11 +53,6 @@ ERROR = TaskError(
     provider_code="CONTENT_VIOLATION",
     provider_message="raw words",
 )
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def a_task(**changes: object) -> Task:

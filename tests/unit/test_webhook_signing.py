@@ -9,7 +9,6 @@ import hmac
 
 import pytest
 
-from tests.helpers import forbid_sockets
 from veo_relay.webhook_signing import SECRET_PREFIX, sign, signing_key
 
 # https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
@@ -18,11 +17,6 @@ VECTOR_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
 VECTOR_TIMESTAMP = 1614265330
 VECTOR_BODY = b'{"test": 2432232314}'
 VECTOR_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-
-
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_sockets(monkeypatch)
 
 
 def test_the_standard_webhooks_test_vector():

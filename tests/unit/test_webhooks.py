@@ -37,16 +37,6 @@ PUBLIC_IP = "93.184.216.34"
 # ------------------------------------------------------------------------------------ fixtures
 
 
-@pytest.fixture(autouse=True)
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("unit tests must not open sockets")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-
-
 @pytest.fixture(autouse=True, scope="module")
 def parent_logger() -> Logger:
     """The module's child logger needs its parent, as a handler module creates it in Lambda."""

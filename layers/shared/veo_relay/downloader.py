@@ -43,7 +43,7 @@ from urllib3.util.ssl_match_hostname import CertificateError as UrllibCertificat
 
 from veo_relay.deadlines import Deadline
 from veo_relay.download_pace import Limit, Pace, ThroughputFloor
-from veo_relay.mp4_boxes import BoxChain, BoxStructureError
+from veo_relay.mp4_boxes import BoxChain, BoxStructureError, CutShort
 from veo_relay.safe_urls import (
     ParsedUrl,
     RefusedUrl,
@@ -71,7 +71,6 @@ __all__ = [
     "VideoStream",
     "check_address",
     "open_video",
-    "origin_of",
 ]
 
 _CHUNK_SIZE = 256 * 1024
@@ -158,11 +157,6 @@ class DeadlineError(DownloadError):
 # --------------------------------------------------------------------------------------- policy
 
 
-def origin_of(url: str) -> str:
-    """``scheme://host:port`` of ``url``, lower-cased with the default port filled in."""
-    return _parse_url(url).origin
-
-
 def _parse_url(url: str) -> ParsedUrl:
     try:
         return parse_url(url)
@@ -173,7 +167,7 @@ def _parse_url(url: str) -> ParsedUrl:
 def _normalize_origins(origins: Iterable[str]) -> frozenset[str]:
     if isinstance(origins, str):
         raise TypeError("origins must be a collection of strings, not a single string")
-    return frozenset(origin_of(origin) for origin in origins)
+    return frozenset(_parse_url(origin).origin for origin in origins)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -433,6 +427,15 @@ class VideoStream:
         self._sha256.update(data)
         return data
 
+    def _finish_boxes(self) -> None:
+        try:
+            self._boxes.finish()
+        except CutShort as exc:
+            if self.content_length is not None:
+                raise  # all the announced bytes came: the file itself is cut
+            # No size was announced, so a connection cut off looks just like this: asked again.
+            raise TruncatedDownloadError(f"body ended inside a box: {exc}") from exc
+
     def _next_chunk(self) -> bytes:
         if self._error is not None:
             raise self._error
@@ -446,7 +449,7 @@ class VideoStream:
                     raise TruncatedDownloadError(
                         f"body ended after {self._received} of {self.content_length} bytes"
                     )
-                self._boxes.finish()
+                self._finish_boxes()
                 return b""
             self._received += len(chunk)
             if self._received > self._max_bytes:

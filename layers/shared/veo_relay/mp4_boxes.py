@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["BoxChain", "BoxStructureError"]
+__all__ = ["BoxChain", "BoxStructureError", "CutShort"]
 
 _HEADER = 8  # 32-bit size + type
 _LARGE_HEADER = 16  # + 64-bit largesize
@@ -26,6 +26,10 @@ _REQUIRED = (b"moov", b"mdat")
 
 class BoxStructureError(ValueError):
     """The bytes are not a well-formed MP4 at the top level."""
+
+
+class CutShort(BoxStructureError):
+    """The bytes end inside a box: a truncated file, or a body whose transfer was cut off."""
 
 
 class BoxChain:
@@ -62,7 +66,7 @@ class BoxChain:
                 "not a whole box"
             )
         if not self._to_end and self._box_start != self._seen:
-            raise BoxStructureError(
+            raise CutShort(
                 f"the last box ends at byte {self._box_start}, past the end of the file "
                 f"({self._seen} bytes): truncated"
             )

@@ -142,19 +142,20 @@ class Runtime:
 
         if not self.settings.principals_table:
             raise RuntimeError("PRINCIPALS_TABLE is not configured for this function")
-        return WebhookSecrets(self.settings.principals_table, self.webhook_master_secret)
+        return WebhookSecrets(self.settings.principals_table, self.webhook_master_key)
 
-    def webhook_master_secret(self) -> str:
-        """The `whsec_...` key every principal's webhook secret is derived from, read through the
-        secrets cache, so that a new one takes effect within SECRETS_CACHE_SECONDS, without a
-        deploy (and changes every principal's secret at once)."""
-        webhooks = self.settings.webhooks
-        if webhooks.signing_secret:
-            return webhooks.signing_secret
-        if not webhooks.secret_arn:
-            raise RuntimeError("WEBHOOK_SECRET_ARN is not configured for this function")
-        value = self.secrets.get(webhooks.secret_arn, max_age=self.settings.secrets_cache_seconds)
-        return str(value).strip()
+    def webhook_master_key(self) -> bytes:
+        """The key every principal's webhook secret is derived from, read through the secrets
+        cache, so that a new one takes effect within SECRETS_CACHE_SECONDS, without a deploy (and
+        changes every principal's secret at once)."""
+        arn = self.settings.webhooks.master_key_secret_arn
+        if not arn:
+            raise ConfigurationError(
+                "WEBHOOK_MASTER_KEY_SECRET_ARN is not configured for this function, which shows "
+                "or signs with webhook secrets"
+            )
+        value = self.secrets.get(arn, max_age=self.settings.secrets_cache_seconds)
+        return str(value).encode()
 
     def provider(self, name: str) -> Provider:
         if name not in self._providers:

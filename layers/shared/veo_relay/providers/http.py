@@ -135,10 +135,12 @@ class ProviderHttp:
                 f"provider status unreachable: {exc.__class__.__name__}",
                 retryable=True,
             ) from exc
-        return _not_redirected(response)
+        # A status read redirected (a domain move, a maintenance page) says nothing of the task:
+        # asked again later, so the poller keeps watching a task that may be done and paid for.
+        return _not_redirected(response, retryable=True)
 
 
-def _not_redirected(response: requests.Response) -> requests.Response:
+def _not_redirected(response: requests.Response, retryable: bool = False) -> requests.Response:
     """A provider's API answers where it is asked. A redirect is not followed: its target was
     never vetted (it may be loopback or the metadata service), and the key would go along."""
     if 300 <= response.status_code < 400:
@@ -147,6 +149,7 @@ def _not_redirected(response: requests.Response) -> requests.Response:
             f"provider answered {response.status_code}, a redirect, which is not followed",
             raw_code=str(response.status_code),
             raw_message=response.headers.get("Location", "")[:200] or None,
+            retryable=retryable,
         )
     return response
 
