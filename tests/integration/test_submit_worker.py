@@ -120,6 +120,32 @@ def test_a_ticket_whose_slot_is_far_goes_back_to_the_queue(stack, tickets):
     assert tickets[-1]["task_id"] == second["id"]
 
 
+def test_a_slow_claim_does_not_make_a_ticket_late_for_its_slot(stack, tickets, monkeypatch):
+    # Given a queued task, and a table so loaded that the claim's write takes 2 s (a 1/60 s
+    # limit lets a submit be late by 0.5 s only)
+    from veo_relay.task_store import TaskStore
+
+    stack.create_task("first fox")
+    second = response_json(stack.create_video({"prompt": "second fox"}))
+    [ticket] = [t for t in tickets if t["task_id"] == second["id"]]
+    claim = TaskStore.claim_submit
+
+    def slow_claim(self, task_id):
+        time.sleep(2)
+        return claim(self, task_id)
+
+    monkeypatch.setattr(TaskStore, "claim_submit", slow_claim)
+
+    # When the worker gets its ticket 2.5 s before the slot
+    result = stack.invoke("SubmitWorkerFunction", submit_event(ticket, time.time() + 2.5))
+
+    # Then it is submitted in its slot: the claim was taken while the slot was awaited, not after
+    # it (late, it would go to the end of the schedule, and under a burst round the queue for good)
+    assert result == {"batchItemFailures": []}
+    assert stack.status(second["id"]) in ("in_progress", "storing")
+    assert [t["task_id"] for t in tickets].count(second["id"]) == 1
+
+
 @pytest.mark.stack_env(POLL_FIRST_WAIT_SECONDS=600, APIXO_RATE_LIMIT="100/60")
 def test_a_ticket_delivered_long_after_its_slot_takes_a_fresh_one_and_goes_at_once(stack, tickets):
     # Given a queued task whose ticket reaches the worker a minute after its slot (a busy system)

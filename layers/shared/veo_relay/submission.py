@@ -71,13 +71,18 @@ def queue_for_later(runtime: Runtime, task: Task, ticket: SubmitTicket, slot_at:
 
 
 def submit_queued(runtime: Runtime, ticket: SubmitTicket, slot_at: float) -> SubmitOutcome:
-    """The submit queue's consumer: the slot was reserved when the ticket was queued."""
-    if not wait_for_slot(slot_at, QUEUED_WAIT_SECONDS):
+    """The submit queue's consumer: the slot was reserved when the ticket was queued.
+
+    The claim is taken before the slot is waited for, as the API's is: a claim's write slowed by
+    load would otherwise make the submit late, and a late one takes a fresh slot at the end of the
+    schedule, so that under a burst every ticket could go round the queue without end."""
+    if slot_at - time.time() > QUEUED_WAIT_SECONDS:
         runtime.submit_queue.request_submit(ticket, slot_at)
         return SubmitOutcome.QUEUED
     task = runtime.tasks.claim_submit(ticket.task_id)
     if task is None:
         return SubmitOutcome.NOT_MINE
+    wait_for_slot(slot_at, QUEUED_WAIT_SECONDS)
     try:
         return submit_claimed(runtime, task, ticket, slot_at)
     except ProviderError:
