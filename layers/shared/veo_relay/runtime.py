@@ -126,15 +126,11 @@ class Runtime:
         return CallbackTokens(self._callback_token_key)
 
     def _callback_token_key(self) -> bytes:
-        """Read through the secrets cache on each use, as the other secrets are."""
-        arn = self.settings.callback_token_key_secret_arn
-        if not arn:
-            raise ConfigurationError(
-                "CALLBACK_TOKEN_KEY_SECRET_ARN is not configured for this function, which mints "
-                "or checks callback tokens"
-            )
-        value = self.secrets.get(arn, max_age=self.settings.secrets_cache_seconds)
-        return str(value).encode()
+        return self._key(
+            self.settings.callback_token_key_secret_arn,
+            "CALLBACK_TOKEN_KEY_SECRET_ARN",
+            "mints or checks callback tokens",
+        )
 
     @cached_property
     def webhook_secrets(self) -> WebhookSecrets:
@@ -148,12 +144,17 @@ class Runtime:
         """The key every principal's webhook secret is derived from, read through the secrets
         cache, so that a new one takes effect within SECRETS_CACHE_SECONDS, without a deploy (and
         changes every principal's secret at once)."""
-        arn = self.settings.webhooks.master_key_secret_arn
+        return self._key(
+            self.settings.webhooks.master_key_secret_arn,
+            "WEBHOOK_MASTER_KEY_SECRET_ARN",
+            "shows or signs with webhook secrets",
+        )
+
+    def _key(self, arn: str | None, variable: str, use: str) -> bytes:
+        """A key kept in Secrets Manager, read through the secrets cache on each use (a new value
+        takes effect within SECRETS_CACHE_SECONDS, without a deploy)."""
         if not arn:
-            raise ConfigurationError(
-                "WEBHOOK_MASTER_KEY_SECRET_ARN is not configured for this function, which shows "
-                "or signs with webhook secrets"
-            )
+            raise ConfigurationError(f"{variable} is not configured for this function, which {use}")
         value = self.secrets.get(arn, max_age=self.settings.secrets_cache_seconds)
         return str(value).encode()
 
