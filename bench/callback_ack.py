@@ -239,7 +239,7 @@ def _report(variants: list[Variant], baseline: list[float], count: int) -> Secti
     result.notes.append(
         "the callback handler ran warm, in the bench process, against moto as a separate server "
         f"process (every DynamoDB/SQS call an HTTP round trip); {WARM_UP} warm-up callbacks per "
-        "variant were not counted. The Runtime (clients, tables) is shared with the API handler "
+        "variant were not counted. The wiring (clients, tables) is shared with the API handler "
         "that created the tasks, as functions share it under `make run`. The queues the "
         "callbacks feed were emptied between callbacks, untimed, as the copy worker empties them: "
         "moto's SendMessage slows with every message a queue holds (SQS's does not)."

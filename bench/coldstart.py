@@ -50,7 +50,7 @@ def run(quick: bool) -> SectionResult:
 
 def _measure(built: artifacts.Built, names: list[str], quick: bool) -> SectionResult:
     runs = 3 if quick else 10
-    # What the handlers read at import (the Runtime reads the rest at first use).
+    # What the handlers read at import (veo_relay.wiring builds the rest at the first invocation).
     env = {
         **os.environ,
         "AWS_DEFAULT_REGION": REGION,
@@ -134,7 +134,7 @@ def _measure(built: artifacts.Built, names: list[str], quick: bool) -> SectionRe
     )
     result.notes.append(
         "import only, as the figure asks: a package a handler leaves to its first invocation "
-        "(the Runtime builds clients lazily) is paid there instead. Loaded by the import: "
+        "(veo_relay.wiring builds clients lazily) is paid there instead. Loaded by the import: "
         + "; ".join(f"{name}: {_heavy_loaded(commands[name][1], env)}" for name in names)
         + "."
     )

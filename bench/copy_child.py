@@ -2,7 +2,7 @@
 
 `python -m bench.copy_child relay|upload_file SIZE VIDEO_ORIGIN BUCKET`, with AWS_ENDPOINT_URL
 set. `relay` streams VIDEO_ORIGIN/SIZE.mp4 into S3 through the real downloader and video store,
-wired by the Runtime exactly as the copy worker gets them; `upload_file` is boto3's upload of the
+wired exactly as the copy worker gets them (veo_relay.wiring); `upload_file` is boto3's upload of the
 same bytes from a local file (written before the clock starts).
 """
 
@@ -41,16 +41,18 @@ def _relay(size: int, origin: str, bucket: str, key: str) -> dict[str, Any]:
     os.environ.update(
         TASKS_TABLE="unused",
         VIDEO_BUCKET=bucket,
+        PROVIDER_KEYS_SECRET_ARN="unused",  # the copy worker's settings; no provider is called
         APIXO_BASE_URL=origin,
         TRUST_PROVIDER_ORIGIN="true",  # the loopback origin, trusted as `make run` trusts it
     )
     with_layer_on_path()
     from veo_relay.downloader import open_video
-    from veo_relay.runtime import get_runtime
+    from veo_relay import wiring
 
-    runtime = get_runtime()
-    policy = runtime.download_policy("apixo")
-    videos = runtime.videos
+    worker = wiring.copy_worker()
+    settings = worker.settings
+    policy = wiring.download_policy(settings.download, settings.access.providers["apixo"])
+    videos = worker.videos
     videos.put_document(f"{key}.warmup", b"{}", "application/json", {})  # its client warmed up too
     before = _start_measuring()
     started = time.perf_counter()

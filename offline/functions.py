@@ -93,8 +93,7 @@ class LocalFunctions:
         return dict(self._deployment.environments[self.logical_id(name)])
 
     def _apply(self) -> None:
-        from veo_relay.runtime import get_runtime
-        from veo_relay.settings import get_settings
+        from veo_relay import wiring
 
         # A local choice reaches the functions that have the variable, or all of them when no
         # function's template has it (an offline-only knob): no function gains another's.
@@ -107,8 +106,7 @@ class LocalFunctions:
             for name, env in self._environments.items()
         }
         isolation.deploy(self._deployment)
-        get_settings.cache_clear()
-        get_runtime.cache_clear()
+        wiring.clear()
 
     def _lambda_env(self, name: str) -> dict[str, str]:
         """The variables Lambda itself sets in every function's environment."""

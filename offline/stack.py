@@ -85,11 +85,11 @@ class LocalStack:
         GET /v1/webhook-secret answers (the API function's own code, role and settings)."""
         from offline import isolation
         from offline.api_gateway import principal_arn
+        from veo_relay import wiring
         from veo_relay.principals import owner_of
-        from veo_relay.runtime import get_runtime
 
         with isolation.acting_as("ApiFunction"):
-            return get_runtime().webhook_secrets.current(owner_of(principal_arn(principal)))
+            return wiring.api().webhook_secrets.current(owner_of(principal_arn(principal)))
 
     def start(self) -> LocalStack:
         import boto3

@@ -218,3 +218,24 @@ class FakeDns:
             else:
                 infos.append((socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)))
         return infos
+
+
+def _function_wiring() -> dict[str, Any]:
+    from veo_relay import settings, wiring
+
+    return {
+        "ApiFunction": (wiring.api, settings.ApiSettings),
+        "CallbackFunction": (wiring.callback, settings.CallbackSettings),
+        "SubmitWorkerFunction": (wiring.submit_worker, settings.SubmitWorkerSettings),
+        "CopyWorkerFunction": (wiring.copy_worker, settings.CopyWorkerSettings),
+        "PollerFunction": (wiring.poller, settings.PollerSettings),
+        "VideoConsumerFunction": (wiring.video_consumer, settings.VideoConsumerSettings),
+        "FailureAnnouncerFunction": (wiring.failure_announcer, settings.FailureAnnouncerSettings),
+        "WebhookSenderFunction": (wiring.webhook_sender, settings.WebhookSenderSettings),
+    }
+
+
+# Each function of template.yaml (by logical id) with its wiring and settings model; the provider
+# simulator, deployed only with Simulate=true, reads its own two variables.
+FUNCTION_WIRING = {name: built for name, (built, _) in _function_wiring().items()}
+FUNCTION_SETTINGS = {name: model for name, (_, model) in _function_wiring().items()}

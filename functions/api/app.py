@@ -12,22 +12,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from veo_relay.api_models import CreateVideoBody, ErrorBody, ExtendVideoBody, WebhookSecretBody
-from veo_relay.creation import CreateVideo, ExtendVideo, create_video, extend_video
+from veo_relay.creation import CreateVideo, ExtendVideo
 from veo_relay.deadlines import Deadline, api_deadline
 from veo_relay.errors import VeoRelayError
-from veo_relay.http_errors import (
-    error_body,
-    refuse_raw_request,
-    status_for,
-    unexpected_error,
-    validation_message,
-)
+from veo_relay.http_errors import error_body, status_for, unexpected_error, validation_message
 from veo_relay.json_input import parse_json
 from veo_relay.principals import owner_of
 from veo_relay.providers.base import GenerationRequest
-from veo_relay.queries import get_video, list_videos, public_task
-from veo_relay.runtime import get_runtime
+from veo_relay.raw_requests import refuse_raw_request
 from veo_relay.tasks import Task
+from veo_relay.wiring import api
 
 logger = Logger()
 # The body is parsed (for validation) by the resolver, with the parser every input from outside
@@ -101,7 +95,7 @@ def create(
         webhook_url=body.webhook_url,
         idempotency_key=idempotency_key,
     )
-    return _accepted(create_video(get_runtime(), command, _callback_base_url(), _deadline()))
+    return _accepted(api().creation.create(command, _callback_base_url(), _deadline()))
 
 
 @app.post(
@@ -122,7 +116,7 @@ def extend(
         webhook_url=body.webhook_url,
         idempotency_key=idempotency_key,
     )
-    return _accepted(extend_video(get_runtime(), command, _callback_base_url(), _deadline()))
+    return _accepted(api().creation.extend(command, _callback_base_url(), _deadline()))
 
 
 def _accepted(task: Task) -> Response[dict[str, Any]]:
@@ -130,7 +124,7 @@ def _accepted(task: Task) -> Response[dict[str, Any]]:
     return Response(
         status_code=202,
         content_type="application/json",
-        body=public_task(get_runtime(), task),
+        body=api().queries.public_task(task),
         headers={"Location": f"/v1/videos/{task.id}"},
     )
 
@@ -142,7 +136,7 @@ def _accepted(task: Task) -> Response[dict[str, Any]]:
 )
 def read(task_id: str) -> dict[str, Any]:
     logger.set_correlation_id(task_id)
-    return get_video(get_runtime(), _principal(), task_id)
+    return api().queries.get_video(_principal(), task_id)
 
 
 @app.get(
@@ -156,7 +150,7 @@ def list_(
     status: Annotated[str | None, Query()] = None,
     root_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
-    return list_videos(get_runtime(), _principal(), limit, cursor, status, root_id)
+    return api().queries.list_videos(_principal(), limit, cursor, status, root_id)
 
 
 @app.get(
@@ -166,7 +160,7 @@ def list_(
     responses={**WEBHOOK_SECRET, **_errors(401, 422)},
 )
 def read_webhook_secret() -> Response[dict[str, Any]]:
-    return _webhook_secret(get_runtime().webhook_secrets.current(_principal()))
+    return _webhook_secret(api().webhook_secrets.current(_principal()))
 
 
 @app.post(
@@ -175,7 +169,7 @@ def read_webhook_secret() -> Response[dict[str, Any]]:
     responses={**WEBHOOK_SECRET, **_errors(400, 401, 413, 415, 422)},
 )
 def rotate_webhook_secret() -> Response[dict[str, Any]]:
-    return _webhook_secret(get_runtime().webhook_secrets.rotate(_principal()))
+    return _webhook_secret(api().webhook_secrets.rotate(_principal()))
 
 
 def _webhook_secret(secret: str) -> Response[dict[str, Any]]:
@@ -234,7 +228,7 @@ def _deadline() -> Deadline:
 
 
 def _callback_base_url() -> str:
-    configured = get_runtime().settings.public_base_url
+    configured = api().settings.public_base_url
     return configured or f"https://{app.current_event.request_context.domain_name}"
 
 

@@ -10,10 +10,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from veo_relay.callback_tokens import parse_token
-from veo_relay.callbacks import accept_callback
 from veo_relay.errors import VeoRelayError
 from veo_relay.http_errors import error_body, status_for
-from veo_relay.runtime import get_runtime
+from veo_relay.wiring import callback
 
 logger = Logger()
 
@@ -31,7 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     parsed = parse_token(token)
     logger.set_correlation_id(parsed.task_id if parsed else None)
     try:
-        outcome = accept_callback(get_runtime(), params.get("provider", ""), token, raw, headers)
+        outcome = callback().intake.accept(params.get("provider", ""), token, raw, headers)
     except VeoRelayError as exc:
         logger.warning("callback refused", extra={"code": exc.code})
         return _response(status_for(exc), error_body(exc.code, str(exc)))

@@ -13,10 +13,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from veo_relay.copying import copy_video
 from veo_relay.deadlines import copy_deadline
-from veo_relay.runtime import get_runtime
-from veo_relay.workflow import parse_copy_request
+from veo_relay.queues import parse_copy_request
+from veo_relay.wiring import copy_worker
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -28,8 +27,8 @@ def handle_copy_request(record: SQSRecord, lambda_context: LambdaContext) -> str
     logger.set_correlation_id(request.task_id)
     deadline = copy_deadline(lambda_context.get_remaining_time_in_millis())
     try:
-        outcome = copy_video(
-            get_runtime(), request.task_id, request.lease, deadline, deferred=request.deferred
+        outcome = copy_worker().copier.copy(
+            request.task_id, request.lease, deadline, deferred=request.deferred
         )
     except Exception as exc:
         # The record goes back to the queue; say which task and why (the batch utility does not).

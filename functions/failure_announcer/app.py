@@ -14,8 +14,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from veo_relay.announcements import announce_failure
-from veo_relay.runtime import get_runtime
+from veo_relay.wiring import failure_announcer
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -25,7 +24,7 @@ def handle_task_change(record: DynamoDBRecord) -> bool:
     change = record.raw_event.get("dynamodb", {})
     new_image = change.get("NewImage") or {}
     logger.set_correlation_id(new_image.get("id", {}).get("S"))
-    return announce_failure(get_runtime(), new_image, change.get("OldImage") or {})
+    return failure_announcer().announcer.announce(new_image, change.get("OldImage") or {})
 
 
 # No Tracer: importing the X-Ray SDK, and its patching of botocore, requests and PynamoDB, cost

@@ -7,8 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from veo_relay.polling import poll_task
-from veo_relay.runtime import get_runtime
+from veo_relay.wiring import poller
 
 logger = Logger()
 
@@ -17,5 +16,5 @@ logger = Logger()
 # records each invocation.
 @logger.inject_lambda_context(correlation_id_path="task_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = poll_task(get_runtime(), str(event["task_id"]), int(event.get("attempt", 0)))
+    result = poller().poller.poll_task(str(event["task_id"]), int(event.get("attempt", 0)))
     return result.to_dict()

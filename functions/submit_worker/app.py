@@ -13,9 +13,8 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from veo_relay.runtime import get_runtime
-from veo_relay.submission import submit_queued
-from veo_relay.workflow import parse_submit_request
+from veo_relay.queues import parse_submit_request
+from veo_relay.wiring import submit_worker
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -25,7 +24,7 @@ def handle_submit_request(record: SQSRecord) -> str:
     ticket, slot_at = parse_submit_request(record.body)
     logger.set_correlation_id(ticket.task_id)
     try:
-        outcome = submit_queued(get_runtime(), ticket, slot_at)
+        outcome = submit_worker().submitter.submit_queued(ticket, slot_at)
     except Exception as exc:
         # The record goes back to the queue; say which task and why (the batch utility does not).
         logger.warning("submit attempt failed", extra={"task_id": ticket.task_id}, exc_info=exc)

@@ -20,8 +20,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from veo_relay.announcements import verify_and_announce
-from veo_relay.runtime import get_runtime
+from veo_relay.wiring import video_consumer
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -48,14 +47,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def _verify(key: str) -> str:
-    outcome = verify_and_announce(get_runtime(), key)
+    outcome = video_consumer().check.verify_and_announce(key)
     logger.info("stored object checked", extra={"key": key, "outcome": outcome.value})
     return outcome.value
 
 
 def _manifest_keys(event: dict[str, Any]) -> Iterator[str]:
     """Manifest keys in our bucket, from an EventBridge S3 event or an S3 notification."""
-    bucket = get_runtime().videos.bucket
+    bucket = video_consumer().settings.video_bucket
     if event.get("source") == "aws.s3":
         objects = [(event["detail"]["bucket"]["name"], event["detail"]["object"]["key"])]
     else:  # S3 notification keys arrive URL-encoded

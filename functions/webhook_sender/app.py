@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from veo_relay.runtime import get_runtime
-from veo_relay.webhooks import deliver, delivery_from_message
+from veo_relay.webhooks import delivery_from_message
+from veo_relay.wiring import webhook_sender
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -24,7 +24,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def handle_delivery(record: SQSRecord) -> str:
     delivery = delivery_from_message(record.body)
     logger.set_correlation_id(delivery.task_id)
-    outcome = deliver(get_runtime(), delivery)
+    outcome = webhook_sender().sender.deliver(delivery)
     logger.info("webhook handled", extra={"outcome": outcome.value, "attempt": delivery.attempt})
     return outcome.value
 

@@ -27,7 +27,14 @@ from offline.event_sources import QueuePollers
 from offline.functions import LocalFunctions
 from offline.simulator import ProviderSimulator
 from offline.template import Template, load_template
-from tests.helpers import ALICE, api_event, copy_request_event, response_json, wait_until
+from tests.helpers import (
+    ALICE,
+    FUNCTION_WIRING,
+    api_event,
+    copy_request_event,
+    response_json,
+    wait_until,
+)
 
 SIM_API_KEY = "sim-test-key"
 SIM_KEYS = {"apixo": SIM_API_KEY, "kie": SIM_API_KEY, "apimart": SIM_API_KEY}
@@ -87,16 +94,16 @@ class Stack:
         return self.functions.invoke(function, event)
 
     def runtime(self, function: str) -> Any:
-        """The function's own Runtime (its settings, clients and role), as its code sees it."""
-        from veo_relay.runtime import get_runtime
-
+        """The function's own wiring (its settings, adapters and role), as its code sees it."""
         with isolation.acting_as(function):
-            runtime = get_runtime()
+            wired = FUNCTION_WIRING[function]()
             # Its clients are made here, as the function's: those a test reaches for are then
             # the function's on every thread (s3transfer's too), as in an invocation.
-            runtime.tasks  # noqa: B018
-            runtime.videos  # noqa: B018
-            return runtime
+            for adapter in vars(wired).values():
+                client = getattr(adapter, "_s3", None)
+                if client is not None:
+                    client.made()
+            return wired
 
     def set_env(self, **variables: str) -> None:
         """Local settings every function sees from its next invocation on."""
@@ -314,18 +321,15 @@ def stack(
 ) -> Iterator[Stack]:
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    from veo_relay.runtime import get_runtime
-    from veo_relay.settings import get_settings
+    from veo_relay import wiring
 
     marker = request.node.get_closest_marker("stack_env")
     extra_env = {k: str(v) for k, v in (marker.kwargs if marker else {}).items()}
 
     with contextlib.ExitStack() as cleanup:
         # Callbacks run in reverse: caches and moto last, executions first.
-        get_settings.cache_clear()
-        get_runtime.cache_clear()
-        cleanup.callback(get_runtime.cache_clear)
-        cleanup.callback(get_settings.cache_clear)
+        wiring.clear()
+        cleanup.callback(wiring.clear)
         original_invoke = LambdaSimpleBackend.invoke
         cleanup.callback(setattr, LambdaSimpleBackend, "invoke", original_invoke)
         from moto.core.config import default_user_config

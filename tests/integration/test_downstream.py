@@ -626,11 +626,11 @@ def test_a_tampered_video_is_reported_and_never_announced(stack, bus, capsys, ta
 
 def fail_directly(task_id: str, message: str = "flagged by the test") -> Any:
     from offline.isolation import acting_as
-    from veo_relay.runtime import get_runtime
+    from veo_relay import wiring
     from veo_relay.tasks import TaskError
 
     with acting_as("CopyWorkerFunction"):
-        tasks = get_runtime().tasks
+        tasks = wiring.copy_worker().tasks
     return tasks.mark_failed(task_id, TaskError("content_violation", message))
 
 
@@ -656,14 +656,12 @@ def test_a_failure_that_cannot_be_announced_lands_in_the_announcers_dead_letter_
     stack, stream_pollers, monkeypatch
 ):
     # Given an announcer that fails on every batch (the bus refuses, say)
-    import inspect
-
-    announcer = inspect.unwrap(stack.functions.handler("FailureAnnouncerFunction")).__globals__
+    from veo_relay.failure_announcement import FailureAnnouncer
 
     def refuse(*args: Any, **kwargs: Any) -> bool:
         raise RuntimeError("the bus is down")
 
-    monkeypatch.setitem(announcer, "announce_failure", refuse)
+    monkeypatch.setattr(FailureAnnouncer, "announce", refuse)
     task = stack.create_task("a fox [sim:no-callback] [sim:delay=60]")
 
     # When the task fails

@@ -372,9 +372,8 @@ def logs(caplog: pytest.LogCaptureFixture, stack: Any) -> Iterator[LogTrap]:
 @pytest.fixture
 def stub(stack: Any, monkeypatch: pytest.MonkeyPatch, logs: LogTrap) -> Iterator[FaultyApixo]:
     """The stack with apixo pointed at a FaultyApixo, and short client timeouts."""
+    from veo_relay import wiring
     from veo_relay.providers import http
-    from veo_relay.runtime import Runtime, get_runtime
-    from veo_relay.settings import get_settings
 
     provider = FaultyApixo(f"stub-apixo-key-{uuid.uuid4().hex}", logs.secrets).start()
     logs.secrets.add(provider.api_key)
@@ -383,14 +382,13 @@ def stub(stack: Any, monkeypatch: pytest.MonkeyPatch, logs: LogTrap) -> Iterator
     monkeypatch.setattr(http, "SUBMIT_TIMEOUT", (1.0, CLIENT_READ_TIMEOUT))
     monkeypatch.setattr(http, "STATUS_TIMEOUT", (1.0, CLIENT_READ_TIMEOUT))
     monkeypatch.setattr(http, "_STATUS_RETRY", http._STATUS_RETRY.new(backoff_factor=0))
-    policy = Runtime.download_policy
+    policy = wiring.download_policy
 
-    def short_read_timeout(self: Any, name: str) -> Any:
-        return dataclasses.replace(policy(self, name), read_timeout=CLIENT_READ_TIMEOUT)
+    def short_read_timeout(download: Any, provider: Any) -> Any:
+        return dataclasses.replace(policy(download, provider), read_timeout=CLIENT_READ_TIMEOUT)
 
-    monkeypatch.setattr(Runtime, "download_policy", short_read_timeout)
-    get_settings.cache_clear()
-    get_runtime.cache_clear()
+    monkeypatch.setattr(wiring, "download_policy", short_read_timeout)
+    wiring.clear()
     yield provider
     provider.stop()
 
@@ -1584,7 +1582,7 @@ def test_a_copy_request_delivered_twice_in_a_row_stores_once(stack, stub, transi
 def test_copy_requests_delivered_concurrently_take_one_lease_and_store_once(
     stack, stub, transitions, monkeypatch, logs
 ):
-    from veo_relay.copying import CopyOutcome, copy_video
+    from veo_relay.copying import CopyOutcome
     from veo_relay.task_store import TaskStore
 
     # Given a finished task the poller found, and three copy workers that reach the lease write
@@ -1599,11 +1597,11 @@ def test_copy_requests_delivered_concurrently_take_one_lease_and_store_once(
         return real_mark_storing(self, task_id, lease)
 
     monkeypatch.setattr(TaskStore, "mark_storing", mark_storing)
-    runtime = stack.runtime("CopyWorkerFunction")
+    copier = stack.runtime("CopyWorkerFunction").copier
     outcomes: list[Any] = []
 
     def work() -> None:
-        outcomes.append(copy_video(runtime, task["id"]))
+        outcomes.append(copier.copy(task["id"]))
 
     # When they run at once (the copy worker's use case, one thread per Lambda instance)
     threads = [threading.Thread(target=work) for _ in range(workers)]
@@ -1775,7 +1773,7 @@ def test_after_an_unconfirmed_callback_more_callbacks_queue_nothing_for_a_while(
 @pytest.fixture
 def copy_requests(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every copy request sent, with its SQS delay."""
-    from veo_relay.workflow import CopyQueue
+    from veo_relay.queues import CopyQueue
 
     sent: list[dict[str, Any]] = []
     real = CopyQueue.request_copy

@@ -4,7 +4,6 @@ AWS as its own role, and is stopped at its Timeout; the HTTP API gives up after 
 from __future__ import annotations
 
 import copy
-import inspect
 import os
 import threading
 import time
@@ -22,6 +21,9 @@ from offline.api_gateway import LocalHttpApi
 from offline.isolation import FunctionTimedOut, acting_as
 from offline.template import Template
 from tests.helpers import response_json, wait_until
+from veo_relay.errors import ConfigurationError
+from veo_relay.polling import Poller
+from veo_relay.queries import TaskQueries
 
 pytestmark = pytest.mark.stack_env(POLL_FIRST_WAIT_SECONDS=600)
 
@@ -87,8 +89,8 @@ def test_a_variable_removed_from_the_template_fails_the_function_naming_it(stack
     assert sim.task(task["provider_task_id"]).callbacks[0].status_code == 500
     assert stack.status(task["id"]) != "completed"
     # And what fails names the variable
-    with pytest.raises(RuntimeError, match="COPY_QUEUE_URL"):
-        stack.runtime("CallbackFunction").copy_queue  # noqa: B018 (the property is the check)
+    with pytest.raises(ConfigurationError, match="COPY_QUEUE_URL"):
+        stack.runtime("CallbackFunction")
 
 
 # ------------------------------------------------------------------------------------ roles
@@ -215,16 +217,15 @@ def test_an_invocation_past_its_timeout_is_stopped_and_makes_no_more_calls(stack
     task = stack.create_task("a fox [sim:no-callback]")
     late_write: list[Any] = []
 
-    def slow_poll(runtime: Any, task_id: str, attempt: int, now: Any = None) -> Any:
+    def slow_poll(poller: Poller, task_id: str, attempt: int, now: Any = None) -> Any:
         time.sleep(2)
         try:
-            runtime.tasks.get(task_id)
+            poller.tasks.get(task_id)
         except Exception as exc:
             late_write.append(exc)
         raise AssertionError("unreachable: the invocation is over")
 
-    poller = inspect.unwrap(stack.functions.handler("PollerFunction")).__globals__
-    monkeypatch.setitem(poller, "poll_task", slow_poll)
+    monkeypatch.setattr(Poller, "poll_task", slow_poll)
 
     # When it is invoked
     started = time.monotonic()
@@ -243,15 +244,14 @@ def test_the_http_api_gives_up_on_an_integration_after_its_timeout(stack, monkey
     api = LocalHttpApi(stack.template.routes(), stack.functions, "127.0.0.1", 0, 1.0)
     api.start()
     try:
-        handler_globals = inspect.unwrap(stack.functions.handler("ApiFunction")).__globals__
-        real = handler_globals["get_video"]
+        real = TaskQueries.get_video
         released = threading.Event()
 
         def slow_get_video(*args: Any) -> Any:
             released.wait(3)
             return real(*args)
 
-        monkeypatch.setitem(handler_globals, "get_video", slow_get_video)
+        monkeypatch.setattr(TaskQueries, "get_video", slow_get_video)
         # When it is called
         started = time.monotonic()
         response = requests.get(f"{api.url}/v1/videos/vid_0", timeout=10)
@@ -306,17 +306,16 @@ def test_concurrent_invocations_log_each_with_its_own_functions_context(stack, m
     collect = Collect()
     service.addHandler(collect)
     callback_done = threading.Event()
-    poller = inspect.unwrap(stack.functions.handler("PollerFunction")).__globals__
-    real_poll = poller["poll_task"]
+    real_poll = Poller.poll_task
 
-    def poll_after_the_callback(runtime: Any, task_id: str, attempt: int, now: Any = None) -> Any:
+    def poll_after_the_callback(poller: Poller, task_id: str, attempt: int, now: Any = None) -> Any:
         from veo_relay.copying import logger as layer_logger
 
         callback_done.wait(5)
         layer_logger.warning("the layer's line")  # a child logger, as the domain's modules use
-        return real_poll(runtime, task_id, attempt)
+        return real_poll(poller, task_id, attempt)
 
-    monkeypatch.setitem(poller, "poll_task", poll_after_the_callback)
+    monkeypatch.setattr(Poller, "poll_task", poll_after_the_callback)
     polling = threading.Thread(
         target=stack.invoke, args=("PollerFunction", {"task_id": task["id"], "attempt": 0})
     )

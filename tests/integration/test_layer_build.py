@@ -36,7 +36,7 @@ def test_no_bytecode_but_the_builds_own(layer: Path) -> None:
 def test_the_layer_imports_alone_without_compiling(layer: Path) -> None:
     # When veo_relay and boto3 are imported from the layer alone, verbosely
     command = artifacts.import_command(
-        "veo_relay.runtime", [layer], "-v", then="import boto3, pydantic"
+        "veo_relay.wiring", [layer], "-v", then="import boto3, pydantic"
     )
     done = subprocess.run(command, capture_output=True, text=True, check=True)
 

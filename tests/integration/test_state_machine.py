@@ -23,7 +23,6 @@ a spy on the task store, how many times a terminal transition really happened.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import threading
 import time
@@ -119,9 +118,9 @@ class Recorder:
 def record(stack, monkeypatch: pytest.MonkeyPatch) -> Recorder:
     """Spies on the task store's transitions (counted only when their conditional write took
     effect), the copy queue and the video store, whichever function calls them."""
+    from veo_relay.queues import CopyQueue
     from veo_relay.task_store import TaskStore
     from veo_relay.video_store import VideoStore
-    from veo_relay.workflow import CopyQueue
 
     recorder = Recorder()
 
@@ -499,7 +498,7 @@ def test_a_second_start_for_the_same_task_is_harmless(stack, record):
     sfn = stack.client("stepfunctions")
     arn = stack.execution_arn(task["id"])
     wait_until(lambda: sfn.describe_execution(executionArn=arn)["status"] == "RUNNING")
-    workflow = stack.runtime("ApiFunction").workflow
+    workflow = stack.runtime("ApiFunction").fallback_poller
 
     # When the workflow is started again for it (a retried submit), with the same input and
     # with another
@@ -520,10 +519,10 @@ def test_a_second_start_for_the_same_task_is_harmless(stack, record):
 
 
 def _break_the_poller(local_functions, monkeypatch: pytest.MonkeyPatch, poll_task) -> None:
-    """functions/poller/app.py imported `poll_task` by name: replace it in that module."""
-    handler = inspect.unwrap(local_functions.handler("PollerFunction"))
-    assert "poll_task" in handler.__globals__
-    monkeypatch.setitem(handler.__globals__, "poll_task", poll_task)
+    """The poller function's step (veo_relay.polling.Poller.poll_task), replaced."""
+    from veo_relay.polling import Poller
+
+    monkeypatch.setattr(Poller, "poll_task", poll_task)
 
 
 def test_a_poller_that_keeps_failing_is_retried_and_then_the_task_is_closed(

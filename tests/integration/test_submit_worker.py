@@ -17,7 +17,7 @@ pytestmark = pytest.mark.stack_env(POLL_FIRST_WAIT_SECONDS=600, APIXO_RATE_LIMIT
 @pytest.fixture
 def tickets(monkeypatch):
     """The submit queue's message bodies, as sent (they are delayed until their slot in SQS)."""
-    from veo_relay.workflow import SubmitQueue
+    from veo_relay.queues import SubmitQueue
 
     sent: list[dict] = []
     real = SubmitQueue.request_submit

@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import ALICE, BOB, api_event, load_event, response_json
 from tests.integration.test_downstream import Receiver, verify_signature
-from veo_relay.webhook_secrets import ROTATION_OVERLAP_SECONDS, WebhookSecrets
+from veo_relay.webhook_secrets import ROTATION_OVERLAP_SECONDS
 
 pytestmark = pytest.mark.stack_env(
     WEBHOOK_ALLOW_LOOPBACK="true",
@@ -82,9 +82,8 @@ def receiver() -> Iterator[Receiver]:
 def sender_clock(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The webhook sender's clock for its secrets, which the test moves."""
     clock = Clock()
-    runtime = stack.runtime("WebhookSenderFunction")
-    secrets = WebhookSecrets(runtime.settings.principals_table, runtime.webhook_master_key, clock)
-    monkeypatch.setattr(runtime, "webhook_secrets", secrets)
+    # The one its deliveries are signed with
+    monkeypatch.setattr(stack.runtime("WebhookSenderFunction").webhook_secrets, "_clock", clock)
     return clock
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from tests.fakes import FakeCopyQueue, FakeProviders
 from veo_relay.callback_tokens import CallbackToken, CallbackTokens, parse_token
-from veo_relay.callbacks import accept_callback
+from veo_relay.callbacks import CallbackIntake
 from veo_relay.errors import InvalidCallback
 from veo_relay.settings import PROVIDERS
 
@@ -108,11 +108,14 @@ class CountingTasks:
         return call
 
 
-def runtime(key_reads: list[int]) -> Any:
-    return SimpleNamespace(
-        settings=SimpleNamespace(providers=dict.fromkeys(PROVIDERS)),
+def intake(key_reads: list[int]) -> CallbackIntake:
+    """The callback use case, counting reads of the key and refusing any of the task store."""
+    return CallbackIntake(
+        tasks=CountingTasks(),  # type: ignore[arg-type]
+        providers=FakeProviders(),
+        provider_names=frozenset(PROVIDERS),
         callback_tokens=CallbackTokens(lambda: key_reads.append(1) or KEY),  # type: ignore[func-returns-value]
-        tasks=CountingTasks(),
+        copy_queue=FakeCopyQueue(),
     )
 
 
@@ -120,11 +123,11 @@ def runtime(key_reads: list[int]) -> Any:
 def test_a_callback_with_a_malformed_token_is_refused_before_any_io(token):
     # Given the callback's collaborators, counting every read
     reads: list[int] = []
-    rt = runtime(reads)
+    rt = intake(reads)
 
     # When a callback comes with a token not of the form
     with pytest.raises(InvalidCallback):
-        accept_callback(rt, "apixo", token, b"{}", {})
+        rt.accept("apixo", token, b"{}", {})
 
     # Then neither the key nor the task was read
     assert reads == [] and rt.tasks.calls == []
@@ -132,21 +135,21 @@ def test_a_callback_with_a_malformed_token_is_refused_before_any_io(token):
 
 def test_a_callback_on_an_unknown_providers_path_is_refused_before_any_io():
     reads: list[int] = []
-    rt = runtime(reads)
+    rt = intake(reads)
     with pytest.raises(InvalidCallback):
-        accept_callback(rt, "evil", GOOD, b"{}", {})
+        rt.accept("evil", GOOD, b"{}", {})
     assert reads == [] and rt.tasks.calls == []
 
 
 def test_a_well_formed_token_with_a_bad_mac_is_refused_before_the_task_is_read():
     # Given a token of the right form whose MAC is not this key's
     reads: list[int] = []
-    rt = runtime(reads)
+    rt = intake(reads)
     forged = f"{TASK_PART}.{ATTEMPT_PART}.{'A' * 43}"
 
     # When its callback comes
     with pytest.raises(InvalidCallback):
-        accept_callback(rt, "apixo", forged, b"{}", {})
+        rt.accept("apixo", forged, b"{}", {})
 
     # Then the key was read (to check the MAC), the task never
     assert reads == [1] and rt.tasks.calls == []

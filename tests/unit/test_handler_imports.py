@@ -13,8 +13,8 @@ from bench.artifacts import function_names
 from tests.helpers import ROOT
 
 FUNCTIONS = function_names()  # every stack's (the rehearsal's simulator is not held to this)
-# The X-Ray SDK (Powertools Tracer) in no function; boto3 with the first client the Runtime
-# builds; requests with the first provider; PynamoDB with the first task read or written;
+# The X-Ray SDK (Powertools Tracer) in no function; boto3 with the first client a function's
+# wiring makes; requests with the first provider; PynamoDB with the first task read or written;
 # pydantic in the API alone (its validation).
 NOT_AT_IMPORT = {"aws_xray_sdk", "boto3", "requests", "pynamodb"}
 NOT_AT_IMPORT_BY = {name: NOT_AT_IMPORT | {"pydantic"} for name in FUNCTIONS if name != "api"}

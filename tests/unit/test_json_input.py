@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from veo_relay.http_errors import refuse_raw_request
 from veo_relay.json_input import MAX_DEPTH, MalformedJson, parse_json
+from veo_relay.raw_requests import refuse_raw_request
 
 
 def nested(depth: int, opener: str = "[", closer: str = "]") -> str:

@@ -18,8 +18,9 @@ from types import SimpleNamespace
 import pytest
 
 from offline.template import load_template
+from tests.fakes import FakeMetrics
 from tests.helpers import ROOT
-from veo_relay.polling import poll_task
+from veo_relay.polling import Poller
 from veo_relay.providers.base import ProviderState, ProviderStatus
 from veo_relay.settings import PollSettings
 from veo_relay.tasks import Task, TaskError, TaskStatus, format_timestamp
@@ -139,17 +140,19 @@ def run_schedule(provider: str, finishes_at: float | None = None) -> Run:
     source = VirtualProvider(clock, finishes_at)
     tasks = VirtualTasks(new_task(provider))
     copies = VirtualCopyQueue(clock)
-    runtime = SimpleNamespace(
-        settings=SimpleNamespace(poll=POLL, copy_lease_seconds=COPY_LEASE_SECONDS),
-        tasks=tasks,
+    poller = Poller(
+        tasks=tasks,  # type: ignore[arg-type]
+        providers=SimpleNamespace(get=lambda name: source),  # type: ignore[arg-type]
         copy_queue=copies,
-        provider=lambda name: source,
+        metrics=FakeMetrics(),
+        poll=POLL,
+        copy_lease=timedelta(seconds=COPY_LEASE_SECONDS),
     )
     polls: list[float] = []
     clock.seconds = FIRST_WAITS[provider]  # WaitForProvider
     attempt = 0
     while True:
-        result = poll_task(runtime, tasks.task.id, attempt, now=clock.now)  # PollProvider
+        result = poller.poll_task(tasks.task.id, attempt, now=clock.now)  # PollProvider
         polls.append(clock.seconds)
         if result.outcome == "closed" or copies.requests:
             return Run(polls, source.reads, copies.requests, tasks.task)

@@ -1,25 +1,82 @@
-"""Settings.from_env: the only reader of the environment, and its validation."""
+"""Each function's settings: the only readers of the environment, and their validation."""
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from veo_relay import wiring
 from veo_relay.errors import ConfigurationError
-from veo_relay.settings import RateLimit, Settings, get_settings, origin_of
+from veo_relay.settings import (
+    ApiSettings,
+    CallbackSettings,
+    CopyWorkerSettings,
+    FailureAnnouncerSettings,
+    PollerSettings,
+    RateLimit,
+    SubmitWorkerSettings,
+    VideoConsumerSettings,
+    WebhookSenderSettings,
+    origin_of,
+)
 
 MINIMAL = {"TASKS_TABLE": "tasks", "VIDEO_BUCKET": "videos"}
+# What template.yaml gives the functions beyond MINIMAL, each to those that use it.
+DEPLOYED = {
+    "PRINCIPALS_TABLE": "principals",
+    "SUBMIT_QUEUE_URL": "https://sqs.example/submit",
+    "COPY_QUEUE_URL": "https://sqs.example/copy",
+    "WEBHOOK_QUEUE_URL": "https://sqs.example/webhooks",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:poller",
+    "PROVIDER_KEYS_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:keys",
+    "CALLBACK_TOKEN_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:t",
+    "WEBHOOK_MASTER_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:w",
+    "EVENT_BUS_NAME": "videos",
+}
+MODELS = (
+    ApiSettings,
+    CallbackSettings,
+    SubmitWorkerSettings,
+    CopyWorkerSettings,
+    PollerSettings,
+    VideoConsumerSettings,
+    FailureAnnouncerSettings,
+    WebhookSenderSettings,
+)
 
 
-def settings(**env: str) -> Settings:
-    return Settings.from_env({**MINIMAL, **env})
+def settings(**env: str) -> Any:
+    """What the functions read from one environment, each value from the function using it."""
+    full = {**MINIMAL, **DEPLOYED, **env}
+    api, copy = ApiSettings.from_env(full), CopyWorkerSettings.from_env(full)
+    poller = PollerSettings.from_env(full)
+    return SimpleNamespace(
+        tasks_table=api.tasks_table,
+        default_provider=api.default_provider,
+        providers=api.access.providers,
+        public_base_url=api.public_base_url,
+        presign_expires_seconds=api.presign_expires_seconds,
+        poll=poller.poll,
+        trust_provider_origin=copy.download.trust_provider_origin,
+        download_max_bytes=copy.download.max_bytes,
+        callback_quiet_seconds=copy.callback_quiet_seconds,
+    )
 
 
 def config_error(**env: str) -> str:
-    with pytest.raises(ConfigurationError) as raised:
-        Settings.from_env(env)
-    return str(raised.value)
+    """The refusals of the functions that read a variable of `env` (the others start)."""
+    messages = []
+    for model in MODELS:
+        try:
+            model.from_env({**DEPLOYED, **env})
+        except ConfigurationError as exc:
+            messages.append(str(exc))
+    assert messages, "every function started"
+    return " | ".join(messages)
 
 
 class TestRequired:
@@ -63,7 +120,6 @@ class TestDefaults:
             s.poll.deadline_seconds,
         ) == (15, 180, 2700)
         assert s.public_base_url is None
-        assert s.copy_queue_url is None and s.state_machine_arn is None
         assert s.trust_provider_origin is False
         assert s.download_max_bytes == 4 * 1024**3
         assert s.presign_expires_seconds == 3600
@@ -225,22 +281,55 @@ class TestChoices:
         assert settings(APIXO_API_KEY="k-123").providers["apixo"].api_key == "k-123"
 
 
-def test_get_settings_reads_the_process_environment_once(monkeypatch):
+def test_a_functions_settings_are_read_once_from_the_process_environment(monkeypatch):
     # Given a process environment
-    monkeypatch.setenv("TASKS_TABLE", "from-env")
-    monkeypatch.setenv("VIDEO_BUCKET", "bucket")
-    get_settings.cache_clear()
+    for name, value in {**MINIMAL, **DEPLOYED, "TASKS_TABLE": "from-env"}.items():
+        monkeypatch.setenv(name, value)
+    wiring.clear()
     try:
-        first = get_settings()
+        first = wiring.poller()
 
         # When the environment changes afterwards
         monkeypatch.setenv("TASKS_TABLE", "changed")
 
         # Then the settings read at start stay
-        assert get_settings() is first
-        assert first.tasks_table == "from-env"
+        assert wiring.poller() is first
+        assert first.settings.tasks_table == "from-env"
     finally:
-        get_settings.cache_clear()
+        wiring.clear()
+
+
+@pytest.mark.parametrize(
+    ("model", "variable"),
+    [
+        (ApiSettings, "SUBMIT_QUEUE_URL"),
+        (ApiSettings, "STATE_MACHINE_ARN"),
+        (ApiSettings, "CALLBACK_TOKEN_KEY_SECRET_ARN"),
+        (CallbackSettings, "COPY_QUEUE_URL"),
+        (SubmitWorkerSettings, "STATE_MACHINE_ARN"),
+        (CopyWorkerSettings, "PROVIDER_KEYS_SECRET_ARN"),
+        (PollerSettings, "COPY_QUEUE_URL"),
+        (VideoConsumerSettings, "EVENT_BUS_NAME"),
+        (FailureAnnouncerSettings, "EVENT_BUS_NAME"),
+        (WebhookSenderSettings, "WEBHOOK_QUEUE_URL"),
+        (WebhookSenderSettings, "WEBHOOK_MASTER_KEY_SECRET_ARN"),
+    ],
+)
+def test_a_function_without_a_variable_it_uses_does_not_start(model, variable):
+    # Given the deployed environment without one variable the function uses
+    env: Mapping[str, str] = {k: v for k, v in {**MINIMAL, **DEPLOYED}.items() if k != variable}
+
+    # When its settings are read (its cold start), Then they are refused, naming the variable
+    with pytest.raises(ConfigurationError, match=variable):
+        model.from_env(env)
+
+
+def test_the_provider_keys_secret_may_be_replaced_by_every_providers_own_key():
+    env = {k: v for k, v in {**MINIMAL, **DEPLOYED}.items() if k != "PROVIDER_KEYS_SECRET_ARN"}
+    keys = {"APIXO_API_KEY": "a", "KIE_API_KEY": "k", "APIMART_API_KEY": "m"}
+    assert CopyWorkerSettings.from_env({**env, **keys}).access.keys_secret_arn is None
+    with pytest.raises(ConfigurationError, match="KIE_API_KEY"):
+        CopyWorkerSettings.from_env({**env, "APIXO_API_KEY": "a"})
 
 
 class TestRateLimitSlack:
@@ -278,9 +367,10 @@ class TestRateLimitSlack:
 class TestDownloadThroughputFloor:
     def test_the_default_floor_reaches_the_download_policy(self):
         # Given no download settings / When the policy is built
-        from veo_relay.runtime import Runtime
-
-        floor = Runtime(settings()).download_policy("apixo").throughput_floor
+        copy = CopyWorkerSettings.from_env({**MINIMAL, **DEPLOYED})
+        floor = wiring.download_policy(
+            copy.download, copy.access.providers["apixo"]
+        ).throughput_floor
         # Then a trickle is judged: 64 KiB/s over 10 s windows after 10 s
         assert floor is not None
         assert (floor.bytes_per_second, floor.window_seconds, floor.grace_seconds) == (
@@ -290,10 +380,10 @@ class TestDownloadThroughputFloor:
         )
 
     def test_a_zero_rate_turns_the_floor_off(self):
-        from veo_relay.runtime import Runtime
-
-        runtime = Runtime(settings(DOWNLOAD_MIN_BYTES_PER_SECOND="0"))
-        assert runtime.download_policy("kie").throughput_floor is None
+        env = {**MINIMAL, **DEPLOYED, "DOWNLOAD_MIN_BYTES_PER_SECOND": "0"}
+        copy = CopyWorkerSettings.from_env(env)
+        policy = wiring.download_policy(copy.download, copy.access.providers["kie"])
+        assert policy.throughput_floor is None
 
     @pytest.mark.parametrize(
         ("name", "value"),

@@ -14,18 +14,21 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger
 
+from tests.fakes import FakeMetrics
 from tests.helpers import FakeDns, load_event
 from veo_relay import webhooks
 from veo_relay.errors import InvalidRequest, TaskNotFound
+from veo_relay.queries import TaskQueries
 from veo_relay.safe_urls import RefusedUrl, UnresolvableHost
+from veo_relay.settings import WebhookDelivery
 from veo_relay.tasks import StoredVideoRef, Task, TaskError, TaskStatus
 from veo_relay.webhook_signing import sign
 from veo_relay.webhooks import (
     Delivery,
     WebhookGaveUp,
     WebhookOutcome,
+    WebhookSender,
     check_webhook_url,
-    deliver,
     delivery_from_message,
     post,
 )
@@ -530,30 +533,36 @@ def make_task(status: TaskStatus = TaskStatus.COMPLETED, webhook_url: str | None
 
 
 @dataclass
-class FakeRuntime:
+class Deliveries:
+    """The webhook sender with in-memory collaborators: the task (or none), the queue its
+    retries go to, its metrics and each owner's signing secrets."""
+
     task: Task | None
     retry_delays: tuple[int, ...] = (5, 300)
     queued: list[Delivery] = field(default_factory=list)
-    outcomes: list[str] = field(default_factory=list)
     # Each owner's signing secrets, as WebhookSecrets.signing gives them.
     secrets: dict[str, list[str]] = field(
         default_factory=lambda: {"arn:aws:iam::123456789012:user/alice": [SECRET]}
     )
+    metrics: FakeMetrics = field(default_factory=FakeMetrics)
 
-    def __post_init__(self) -> None:
-        self.settings = SimpleNamespace(
-            webhooks=SimpleNamespace(
-                retry_delays=self.retry_delays, allow_loopback=False, timeout_seconds=15
-            ),
-            presign_expires_seconds=3600,
+    @property
+    def outcomes(self) -> list[str]:
+        return [args[0] for name, args in self.metrics.recorded if name == "webhook_outcome"]
+
+    @property
+    def sender(self) -> WebhookSender:
+        tasks = SimpleNamespace(get=self._get)
+        videos = SimpleNamespace(presigned_url=lambda key, expires: f"https://s3.example/{key}")
+        return WebhookSender(
+            tasks=tasks,  # type: ignore[arg-type]
+            queries=TaskQueries(tasks, videos, 3600),  # type: ignore[arg-type]
+            webhook_secrets=SimpleNamespace(signing=lambda owner: self.secrets[owner]),  # type: ignore[arg-type]
+            webhook_queue=SimpleNamespace(send=self.queued.append),  # type: ignore[arg-type]
+            metrics=self.metrics,
+            delivery=WebhookDelivery("https://sqs.example/webhooks", self.retry_delays, 15),
+            allow_loopback=False,
         )
-        self.webhook_queue = SimpleNamespace(send=self.queued.append)
-        self.telemetry = SimpleNamespace(webhook_outcome=self.outcomes.append)
-        self.videos = SimpleNamespace(
-            presigned_url=lambda key, expires: f"https://s3.example/{key}"
-        )
-        self.tasks = SimpleNamespace(get=self._get)
-        self.webhook_secrets = SimpleNamespace(signing=lambda owner: self.secrets[owner])
 
     def _get(self, task_id: str) -> Task:
         if self.task is None or task_id != self.task.id:
@@ -585,11 +594,11 @@ def fake_post(monkeypatch: pytest.MonkeyPatch) -> FakePost:
 
 def test_a_delivery_is_signed_and_carries_the_task_object(fake_post):
     # Given a completed task with a webhook, and a receiver that answers 204
-    runtime = FakeRuntime(make_task(webhook_url="https://hooks.example.com/veo"))
+    deliveries = Deliveries(make_task(webhook_url="https://hooks.example.com/veo"))
     fake_post.statuses = [204]
 
     # When the first attempt is delivered
-    outcome = deliver(runtime, Delivery("video.completed", "vid_abc"))
+    outcome = deliveries.sender.deliver(Delivery("video.completed", "vid_abc"))
 
     # Then it is delivered, once, signed over id, timestamp and the exact body
     assert outcome is WebhookOutcome.DELIVERED
@@ -605,23 +614,23 @@ def test_a_delivery_is_signed_and_carries_the_task_object(fake_post):
     assert (
         payload["data"]["video"]["download_url"] == "https://s3.example/videos/vid_abc/vid_abc.mp4"
     )
-    assert runtime.queued == []
-    assert runtime.outcomes == ["delivered"]
+    assert deliveries.queued == []
+    assert deliveries.outcomes == ["delivered"]
 
 
 def test_a_delivery_is_signed_with_each_of_its_owners_signing_secrets(fake_post):
     # Given a task whose owner rotated its secret (the new one and the one it replaced sign),
     # and another principal with a secret of its own
-    runtime = FakeRuntime(make_task(webhook_url="https://hooks.example.com/veo"))
+    deliveries = Deliveries(make_task(webhook_url="https://hooks.example.com/veo"))
     new = "whsec_" + "A" * 43 + "="
-    runtime.secrets = {
+    deliveries.secrets = {
         "arn:aws:iam::123456789012:user/alice": [new, SECRET],
         "arn:aws:iam::123456789012:user/bob": ["whsec_" + "B" * 43 + "="],
     }
     fake_post.statuses = [200]
 
     # When it is delivered
-    deliver(runtime, Delivery("video.completed", "vid_abc"))
+    deliveries.sender.deliver(Delivery("video.completed", "vid_abc"))
 
     # Then its signature header holds one v1 signature per secret of the task's owner, in order
     ((_, headers, body, _, _),) = fake_post.calls
@@ -637,74 +646,79 @@ def test_a_delivery_is_signed_with_each_of_its_owners_signing_secrets(fake_post)
 )
 def test_a_failed_attempt_is_queued_again_after_the_schedules_delay(fake_post, failure):
     # Given a receiver that fails the first attempt
-    runtime = FakeRuntime(make_task(webhook_url="https://hooks.example.com/veo"))
+    deliveries = Deliveries(make_task(webhook_url="https://hooks.example.com/veo"))
     fake_post.statuses = [failure]
     before = time.time()
 
     # When it is delivered
-    outcome = deliver(runtime, Delivery("video.completed", "vid_abc"))
+    outcome = deliveries.sender.deliver(Delivery("video.completed", "vid_abc"))
 
     # Then attempt 2 is queued, due after the schedule's first delay
     assert outcome is WebhookOutcome.RETRY_SCHEDULED
-    (retry,) = runtime.queued
+    (retry,) = deliveries.queued
     assert (retry.event_type, retry.task_id, retry.attempt) == ("video.completed", "vid_abc", 2)
     assert before + 5 <= retry.not_before <= time.time() + 5
 
 
 def test_when_the_schedule_runs_out_the_delivery_gives_up(fake_post):
     # Given the last attempt of a two-step schedule, and a receiver still failing
-    runtime = FakeRuntime(make_task(webhook_url="https://hooks.example.com/veo"))
+    deliveries = Deliveries(make_task(webhook_url="https://hooks.example.com/veo"))
     fake_post.statuses = [500]
 
     # When it is delivered, Then it gives up (the queue's redrive takes it to the DLQ)
     with pytest.raises(WebhookGaveUp, match="3 times"):
-        deliver(runtime, Delivery("video.completed", "vid_abc", attempt=3))
-    assert runtime.queued == []
+        deliveries.sender.deliver(Delivery("video.completed", "vid_abc", attempt=3))
+    assert deliveries.queued == []
 
 
 def test_a_410_stops_the_deliveries(fake_post):
-    runtime = FakeRuntime(make_task(webhook_url="https://hooks.example.com/veo"))
+    deliveries = Deliveries(make_task(webhook_url="https://hooks.example.com/veo"))
     fake_post.statuses = [410]
 
-    assert deliver(runtime, Delivery("video.completed", "vid_abc")) is WebhookOutcome.GONE
-    assert runtime.queued == []
+    assert deliveries.sender.deliver(Delivery("video.completed", "vid_abc")) is WebhookOutcome.GONE
+    assert deliveries.queued == []
 
 
 def test_a_refused_url_is_not_retried(fake_post):
     # Given a webhook whose name now resolves to a private address
-    runtime = FakeRuntime(make_task(webhook_url="https://internal.example.com/veo"))
+    deliveries = Deliveries(make_task(webhook_url="https://internal.example.com/veo"))
     fake_post.statuses = [RefusedUrl("resolves to a forbidden address")]
 
     # When it is delivered, Then it is refused for good
-    assert deliver(runtime, Delivery("video.completed", "vid_abc")) is WebhookOutcome.REFUSED
-    assert runtime.queued == []
-    assert runtime.outcomes == ["refused"]
+    assert (
+        deliveries.sender.deliver(Delivery("video.completed", "vid_abc")) is WebhookOutcome.REFUSED
+    )
+    assert deliveries.queued == []
+    assert deliveries.outcomes == ["refused"]
 
 
 def test_a_retry_that_is_not_due_is_deferred_without_calling(fake_post):
     # Given a retry due in an hour
-    runtime = FakeRuntime(make_task(webhook_url="https://hooks.example.com/veo"))
+    deliveries = Deliveries(make_task(webhook_url="https://hooks.example.com/veo"))
     delivery = Delivery("video.completed", "vid_abc", attempt=4, not_before=time.time() + 3600)
 
     # When it arrives, Then it is queued again unchanged, and the receiver is not called
-    assert deliver(runtime, delivery) is WebhookOutcome.DEFERRED
-    assert runtime.queued == [delivery]
+    assert deliveries.sender.deliver(delivery) is WebhookOutcome.DEFERRED
+    assert deliveries.queued == [delivery]
     assert fake_post.calls == []
 
 
 @pytest.mark.parametrize("task", [None, make_task()], ids=["task-gone", "no-webhook"])
 def test_no_webhook_no_call(fake_post, task):
-    runtime = FakeRuntime(task)
+    deliveries = Deliveries(task)
 
-    assert deliver(runtime, Delivery("video.completed", "vid_abc")) is WebhookOutcome.NO_WEBHOOK
+    assert (
+        deliveries.sender.deliver(Delivery("video.completed", "vid_abc"))
+        is WebhookOutcome.NO_WEBHOOK
+    )
     assert fake_post.calls == []
 
 
 def test_a_failed_tasks_delivery_carries_its_error(fake_post):
-    runtime = FakeRuntime(make_task(TaskStatus.FAILED, webhook_url="https://hooks.example.com/v"))
+    deliveries = Deliveries(make_task(TaskStatus.FAILED, webhook_url="https://hooks.example.com/v"))
     fake_post.statuses = [200]
 
-    deliver(runtime, Delivery("video.failed", "vid_abc"))
+    deliveries.sender.deliver(Delivery("video.failed", "vid_abc"))
 
     ((_, headers, body, _, _),) = fake_post.calls
     payload = json.loads(body)

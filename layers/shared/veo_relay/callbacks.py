@@ -8,16 +8,18 @@ is recorded as a success or a failure.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
+from veo_relay.callback_tokens import CallbackTokens
 from veo_relay.errors import InvalidCallback, TaskNotFound
-from veo_relay.runtime import Runtime
+from veo_relay.ports import CopyRequests, Providers, TaskRepository
+from veo_relay.queues import DEFERRED_CALLBACK
 from veo_relay.tasks import parse_timestamp, utc_now
-from veo_relay.workflow import DEFERRED_CALLBACK
 
 logger = Logger(child=True)
 
@@ -33,57 +35,65 @@ class CallbackOutcome(StrEnum):
     IGNORED = "ignored"
 
 
-def accept_callback(
-    runtime: Runtime, provider: str, token: str, body: bytes, headers: Mapping[str, str]
-) -> CallbackOutcome:
-    """Refuses an unknown token (InvalidCallback) before anything is read: first its form and the
-    provider's name, then its MAC under the key, and only then the task."""
-    verified = None
-    if provider in runtime.settings.providers:
-        verified = runtime.callback_tokens.verify(provider, token)
-    if verified is None:
-        raise InvalidCallback("unknown callback token")
-    try:
-        task = runtime.tasks.get(verified.task_id)
-    except TaskNotFound:
-        raise InvalidCallback("unknown callback token") from None
-    # The token of an earlier attempt (a provider that refused the task) is not this one's.
-    if task.provider != provider or task.submit_attempt != verified.attempt:
-        raise InvalidCallback("unknown callback token")
-    if task.status.is_terminal:
-        return CallbackOutcome.ALREADY_CLOSED
-    notice = runtime.provider(provider).parse_callback(body, headers)
-    if task.provider_task_id is None and notice.provider_task_id is None:
-        # The submit's answer was lost and this callback does not name the provider's task: a
-        # copy could not ask the provider anything. The callback that names it must still find
-        # the task as it is (queued, no lease taken), or the paid video is never fetched.
-        return CallbackOutcome.IGNORED
-    if task.provider_task_id is None:
-        # The submit's answer was lost (timeout or a failed write); the callback to this task's
-        # own URL tells us the provider's task id. Recorded even while callbacks are quiet: no
-        # later callback may name it.
-        assert notice.provider_task_id is not None
-        runtime.tasks.mark_submitted(task.id, notice.provider_task_id, None)
-    elif notice.provider_task_id not in (None, task.provider_task_id):
-        raise InvalidCallback("callback names another provider task")
-    quiet_until = task.callbacks_quiet_until
-    if quiet_until is not None and quiet_until > utc_now():
-        _defer_copy(runtime, task.id, quiet_until)
-        return CallbackOutcome.IGNORED
-    leased = runtime.tasks.record_callback(task.id)
-    if leased is None:
-        return CallbackOutcome.DUPLICATE
-    runtime.copy_queue.request_copy(task.id, reason="callback", lease=leased.updated_at)
-    logger.info("callback accepted", extra={"task_id": task.id})
-    return CallbackOutcome.QUEUED
+@dataclass(frozen=True)
+class CallbackIntake:
+    tasks: TaskRepository
+    providers: Providers
+    provider_names: Collection[str]
+    callback_tokens: CallbackTokens
+    copy_queue: CopyRequests
 
+    def accept(
+        self, provider: str, token: str, body: bytes, headers: Mapping[str, str]
+    ) -> CallbackOutcome:
+        """Refuses an unknown token (InvalidCallback) before anything is read: first its form and
+        the provider's name, then its MAC under the key, and only then the task."""
+        verified = None
+        if provider in self.provider_names:
+            verified = self.callback_tokens.verify(provider, token)
+        if verified is None:
+            raise InvalidCallback("unknown callback token")
+        try:
+            task = self.tasks.get(verified.task_id)
+        except TaskNotFound:
+            raise InvalidCallback("unknown callback token") from None
+        # The token of an earlier attempt (a provider that refused the task) is not this one's.
+        if task.provider != provider or task.submit_attempt != verified.attempt:
+            raise InvalidCallback("unknown callback token")
+        if task.status.is_terminal:
+            return CallbackOutcome.ALREADY_CLOSED
+        notice = self.providers.get(provider).parse_callback(body, headers)
+        if task.provider_task_id is None and notice.provider_task_id is None:
+            # The submit's answer was lost and this callback does not name the provider's task: a
+            # copy could not ask the provider anything. The callback that names it must still find
+            # the task as it is (queued, no lease taken), or the paid video is never fetched.
+            return CallbackOutcome.IGNORED
+        if task.provider_task_id is None:
+            # The submit's answer was lost (timeout or a failed write); the callback to this task's
+            # own URL tells us the provider's task id. Recorded even while callbacks are quiet: no
+            # later callback may name it.
+            assert notice.provider_task_id is not None
+            self.tasks.mark_submitted(task.id, notice.provider_task_id, None)
+        elif notice.provider_task_id not in (None, task.provider_task_id):
+            raise InvalidCallback("callback names another provider task")
+        quiet_until = task.callbacks_quiet_until
+        if quiet_until is not None and quiet_until > utc_now():
+            self._defer_copy(task.id, quiet_until)
+            return CallbackOutcome.IGNORED
+        leased = self.tasks.record_callback(task.id)
+        if leased is None:
+            return CallbackOutcome.DUPLICATE
+        self.copy_queue.request_copy(task.id, reason="callback", lease=leased.updated_at)
+        logger.info("callback accepted", extra={"task_id": task.id})
+        return CallbackOutcome.QUEUED
 
-def _defer_copy(runtime: Runtime, task_id: str, quiet_until: str) -> None:
-    """A callback within the quiet time may be the provider's genuine one, which it will not send
-    again: the first of the window queues one copy for the window's end (one conditional write
-    guards it; the others queue nothing). That copy takes the lease as a callback does."""
-    if not runtime.tasks.defer_copy(task_id, quiet_until):
-        return
-    delay = math.ceil((parse_timestamp(quiet_until) - datetime.now(UTC)).total_seconds())
-    runtime.copy_queue.request_copy(task_id, reason=DEFERRED_CALLBACK, delay_seconds=delay + 1)
-    logger.info("callback within the quiet time; copy deferred", extra={"task_id": task_id})
+    def _defer_copy(self, task_id: str, quiet_until: str) -> None:
+        """A callback within the quiet time may be the provider's genuine one, which it will not
+        send again: the first of the window queues one copy for the window's end (one conditional
+        write guards it; the others queue nothing). That copy takes the lease as a callback
+        does."""
+        if not self.tasks.defer_copy(task_id, quiet_until):
+            return
+        delay = math.ceil((parse_timestamp(quiet_until) - datetime.now(UTC)).total_seconds())
+        self.copy_queue.request_copy(task_id, reason=DEFERRED_CALLBACK, delay_seconds=delay + 1)
+        logger.info("callback within the quiet time; copy deferred", extra={"task_id": task_id})

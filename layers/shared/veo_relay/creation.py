@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 
 from aws_lambda_powertools import Logger
@@ -10,19 +11,12 @@ from aws_lambda_powertools import Logger
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidRequest, ProviderError, TaskConflict, TaskNotFound
 from veo_relay.idempotency import KeyBinding, binding_for, bound_task, repeated_by
+from veo_relay.ports import Metrics, Providers, TaskRepository
 from veo_relay.providers.base import GenerationRequest
+from veo_relay.queues import SubmitTicket
 from veo_relay.rules import check_generation, check_prompt_and_seed
-from veo_relay.runtime import Runtime
-from veo_relay.submission import (
-    queue_for_later,
-    reserve_slot,
-    start_fallback_poller,
-    submit_claimed,
-    submits_inline,
-    wait_for_slot,
-)
+from veo_relay.submission import Submitter, submits_inline, wait_for_slot
 from veo_relay.tasks import Task, TaskStatus, new_task_id, utc_now
-from veo_relay.workflow import SubmitTicket
 
 logger = Logger(child=True)
 
@@ -49,111 +43,184 @@ class ExtendVideo:
     idempotency_key: str | None = None
 
 
-def create_video(
-    runtime: Runtime,
-    command: CreateVideo,
-    callback_base_url: str,
-    deadline: Deadline | None = None,
-) -> Task:
-    """A new generation task, submitted or queued; `deadline`: when the caller's answer is due
-    (veo_relay.deadlines)."""
-    binding = _binding("create", command)
-    if binding is not None and (bound := bound_task(runtime.tasks, command.owner, binding)):
-        return _repeated(runtime, bound)
-    _check_webhook_url(runtime, command.webhook_url)
-    candidates = _candidates(runtime, command.provider)
-    violations = {}
-    for name in candidates:
+@dataclass(frozen=True)
+class TaskCreation:
+    """The API's creates and extends: checked, recorded, then submitted in their slot or
+    queued."""
+
+    tasks: TaskRepository
+    providers: Providers
+    submitter: Submitter
+    metrics: Metrics
+    provider_names: Collection[str]
+    default_provider: str
+    provider_preference: tuple[str, ...]
+    webhook_allow_loopback: bool
+
+    def create(
+        self,
+        command: CreateVideo,
+        callback_base_url: str,
+        deadline: Deadline | None = None,
+    ) -> Task:
+        """A new generation task, submitted or queued; `deadline`: when the caller's answer is due
+        (veo_relay.deadlines)."""
+        binding = _binding("create", command)
+        if binding is not None and (bound := bound_task(self.tasks, command.owner, binding)):
+            return self._repeated(bound)
+        self._check_webhook_url(command.webhook_url)
+        candidates = self._candidates(command.provider)
+        violations = {}
+        for name in candidates:
+            try:
+                check_generation(name, self.providers.get(name).rules, command.request)
+            except InvalidRequest as exc:
+                violations[name] = exc
+        usable = [name for name in candidates if name not in violations]
+        if not usable:
+            raise violations[candidates[0]]
+        request = command.request
+        task = _new_task(
+            owner=command.owner,
+            provider=usable[0],
+            prompt=request.prompt,
+            mode=request.mode,
+            generation_type=request.generation_type,
+            aspect_ratio=request.aspect_ratio,
+            binding=binding,
+        )
+        task.fallback_providers = usable[1:]
+        task.image_urls = list(request.image_urls)
+        task.seed = request.seed
+        task.watermark = request.watermark
+        task.webhook_url = command.webhook_url
+        return self._record_and_submit(task, callback_base_url, deadline)
+
+    def extend(
+        self,
+        command: ExtendVideo,
+        callback_base_url: str,
+        deadline: Deadline | None = None,
+    ) -> Task:
+        """A child of a completed video, on its parent's provider (and, for apimart, model)."""
+        binding = _binding("extend", command)
+        if binding is not None and (bound := bound_task(self.tasks, command.owner, binding)):
+            return self._repeated(bound)
+        self._check_webhook_url(command.webhook_url)
+        parent = self.tasks.get(command.parent_id)
+        if parent.owner != command.owner:
+            raise TaskNotFound(command.parent_id)
+        if parent.status is not TaskStatus.COMPLETED:
+            raise TaskConflict(
+                f"id: video {parent.id} is {parent.status.value}; "
+                "only a completed video can be extended"
+            )
+        provider = self.providers.get(parent.provider)
+        mode = command.mode or parent.mode
+        if parent.provider == "apimart" and mode != parent.mode:
+            raise InvalidRequest(
+                "mode",
+                f"apimart extends a video with its own model; the parent was made in {parent.mode} "
+                "mode",
+            )
+        if parent.parent_id is not None and not provider.rules.extends_extensions:
+            raise InvalidRequest(
+                "id", f"{parent.provider} can extend a generated video only, not an extension"
+            )
+        check_prompt_and_seed(
+            parent.provider, provider.rules, command.prompt, command.seed, command.watermark
+        )
+        task = _new_task(
+            owner=command.owner,
+            provider=parent.provider,
+            prompt=command.prompt,
+            mode=mode,
+            generation_type=parent.generation_type,
+            aspect_ratio=parent.aspect_ratio,
+            binding=binding,
+        )
+        task.parent_id = parent.id
+        task.root_id = parent.root_id
+        task.seed = command.seed
+        task.watermark = command.watermark
+        task.webhook_url = command.webhook_url
+        return self._record_and_submit(task, callback_base_url, deadline)
+
+    def _check_webhook_url(self, url: str | None) -> None:
+        if url is not None:
+            from veo_relay.webhooks import check_webhook_url
+
+            check_webhook_url(url, self.webhook_allow_loopback)
+
+    def _candidates(self, requested: str | None) -> list[str]:
+        if requested == "auto":
+            return list(self.provider_preference)
+        name = requested or self.default_provider
+        if name not in self.provider_names:
+            raise InvalidRequest("provider", f"{name!r} is not available on this deployment")
+        return [name]
+
+    def _repeated(self, task: Task) -> Task:
+        """A repeat under a task's Idempotency-Key gets the task as it is, and changes nothing. A
+        task still queued may be one whose first request died midway (before its fallback poller
+        started): starting it again is a no-op when it runs, and otherwise gives the task its
+        deadline."""
+        if task.status is TaskStatus.QUEUED:
+            self.submitter.start_fallback_poller(task)
+        return task
+
+    def _record_and_submit(
+        self, task: Task, callback_base_url: str, deadline: Deadline | None
+    ) -> Task:
+        """Submits at once when the provider has a slot within a second and, for a caller with a
+        `deadline`, can answer in time (the task is created already claimed: one write); otherwise
+        leaves the task `queued` for the submit queue.
+
+        Once the task is recorded the answer is the task, never an error that would have the client
+        create it again: a fault after that write (a state write throttled after the provider
+        accepted, a hand-off that failed) is logged, and the task returned as this request recorded
+        it, its fallback poller running. Only a refusal that failed the task for good is raised."""
+        task.creation_id = secrets.token_hex(8)
+        ticket = SubmitTicket(task.id, callback_base_url)
+        slot_at = self.submitter.reserve_slot(task.provider)
+        inline = submits_inline(slot_at, deadline)
+        if inline:
+            task.submit_claimed_at = utc_now()
+            task.submit_attempt = 1
+        if not self.tasks.create(task):
+            # The id is taken: by a request with the same Idempotency-Key a moment earlier, or by
+            # this very write (its answer lost, the SDK's retry found the item; creation_id tells).
+            stored = self.tasks.get(task.id)
+            if stored.creation_id != task.creation_id:
+                return self._repeated(repeated_by(stored, task.owner, task.request_hash))
         try:
-            check_generation(name, runtime.provider(name).rules, command.request)
-        except InvalidRequest as exc:
-            violations[name] = exc
-    usable = [name for name in candidates if name not in violations]
-    if not usable:
-        raise violations[candidates[0]]
-    request = command.request
-    task = _new_task(
-        owner=command.owner,
-        provider=usable[0],
-        prompt=request.prompt,
-        mode=request.mode,
-        generation_type=request.generation_type,
-        aspect_ratio=request.aspect_ratio,
-        binding=binding,
-    )
-    task.fallback_providers = usable[1:]
-    task.image_urls = list(request.image_urls)
-    task.seed = request.seed
-    task.watermark = request.watermark
-    task.webhook_url = command.webhook_url
-    return _record_and_submit(runtime, task, callback_base_url, deadline)
+            if not inline:
+                self.submitter.queue_for_later(task, ticket, slot_at)
+                return task
+            wait_for_slot(slot_at)
+            self.submitter.submit_claimed(task, ticket, slot_at, deadline)
+            return self.tasks.get(task.id)
+        except ProviderError:
+            raise  # refused for good: the task is failed, and nothing was created at the provider
+        except Exception:
+            logger.exception(
+                "a step after the task was recorded failed", extra={"task_id": task.id}
+            )
+            self._keep_watched(task)
+            return task
+        finally:
+            # Counted after the submit: nothing may stand between a slot and its submit.
+            self.metrics.task_created(task.provider)
 
-
-def extend_video(
-    runtime: Runtime,
-    command: ExtendVideo,
-    callback_base_url: str,
-    deadline: Deadline | None = None,
-) -> Task:
-    """A child of a completed video, on its parent's provider (and, for apimart, model)."""
-    binding = _binding("extend", command)
-    if binding is not None and (bound := bound_task(runtime.tasks, command.owner, binding)):
-        return _repeated(runtime, bound)
-    _check_webhook_url(runtime, command.webhook_url)
-    parent = runtime.tasks.get(command.parent_id)
-    if parent.owner != command.owner:
-        raise TaskNotFound(command.parent_id)
-    if parent.status is not TaskStatus.COMPLETED:
-        raise TaskConflict(
-            f"id: video {parent.id} is {parent.status.value}; "
-            "only a completed video can be extended"
-        )
-    provider = runtime.provider(parent.provider)
-    mode = command.mode or parent.mode
-    if parent.provider == "apimart" and mode != parent.mode:
-        raise InvalidRequest(
-            "mode",
-            f"apimart extends a video with its own model; the parent was made in {parent.mode} "
-            "mode",
-        )
-    if parent.parent_id is not None and not provider.rules.extends_extensions:
-        raise InvalidRequest(
-            "id", f"{parent.provider} can extend a generated video only, not an extension"
-        )
-    check_prompt_and_seed(
-        parent.provider, provider.rules, command.prompt, command.seed, command.watermark
-    )
-    task = _new_task(
-        owner=command.owner,
-        provider=parent.provider,
-        prompt=command.prompt,
-        mode=mode,
-        generation_type=parent.generation_type,
-        aspect_ratio=parent.aspect_ratio,
-        binding=binding,
-    )
-    task.parent_id = parent.id
-    task.root_id = parent.root_id
-    task.seed = command.seed
-    task.watermark = command.watermark
-    task.webhook_url = command.webhook_url
-    return _record_and_submit(runtime, task, callback_base_url, deadline)
-
-
-def _check_webhook_url(runtime: Runtime, url: str | None) -> None:
-    if url is not None:
-        from veo_relay.webhooks import check_webhook_url
-
-        check_webhook_url(url, runtime.settings.webhooks.allow_loopback)
-
-
-def _candidates(runtime: Runtime, requested: str | None) -> list[str]:
-    if requested == "auto":
-        return list(runtime.settings.provider_preference)
-    name = requested or runtime.settings.default_provider
-    if name not in runtime.settings.providers:
-        raise InvalidRequest("provider", f"{name!r} is not available on this deployment")
-    return [name]
+    def _keep_watched(self, task: Task) -> None:
+        """Makes sure the fallback poller watches a task whose creation was cut short, so that its
+        callback or its deadline settles it (already running: a no-op)."""
+        try:
+            self.submitter.start_fallback_poller(task)
+        except Exception:
+            logger.exception(
+                "the task's fallback poller could not be started", extra={"task_id": task.id}
+            )
 
 
 def _binding(kind: str, command: CreateVideo | ExtendVideo) -> KeyBinding | None:
@@ -161,16 +228,6 @@ def _binding(kind: str, command: CreateVideo | ExtendVideo) -> KeyBinding | None
     request = {"kind": kind, **asdict(command)}
     del request["owner"], request["idempotency_key"]
     return binding_for(command.owner, command.idempotency_key, request)
-
-
-def _repeated(runtime: Runtime, task: Task) -> Task:
-    """A repeat under a task's Idempotency-Key gets the task as it is, and changes nothing. A task
-    still queued may be one whose first request died midway (before its fallback poller
-    started): starting it again is a no-op when it runs, and otherwise gives the task its
-    deadline."""
-    if task.status is TaskStatus.QUEUED:
-        start_fallback_poller(runtime, task)
-    return task
 
 
 def _new_task(
@@ -199,56 +256,3 @@ def _new_task(
         updated_at=now,
         request_hash=binding.request_hash if binding is not None else None,
     )
-
-
-def _record_and_submit(
-    runtime: Runtime, task: Task, callback_base_url: str, deadline: Deadline | None
-) -> Task:
-    """Submits at once when the provider has a slot within a second and, for a caller with a
-    `deadline`, can answer in time (the task is created already claimed: one write); otherwise
-    leaves the task `queued` for the submit queue.
-
-    Once the task is recorded the answer is the task, never an error that would have the client
-    create it again: a fault after that write (a state write throttled after the provider
-    accepted, a hand-off that failed) is logged, and the task returned as this request recorded
-    it, its fallback poller running. Only a refusal that failed the task for good is raised."""
-    task.creation_id = secrets.token_hex(8)
-    ticket = SubmitTicket(task.id, callback_base_url)
-    slot_at = reserve_slot(runtime, task.provider)
-    inline = submits_inline(slot_at, deadline)
-    if inline:
-        task.submit_claimed_at = utc_now()
-        task.submit_attempt = 1
-    if not runtime.tasks.create(task):
-        # The id is taken: by a request with the same Idempotency-Key a moment earlier, or by
-        # this very write (its answer lost, the SDK's retry found the item; creation_id tells).
-        stored = runtime.tasks.get(task.id)
-        if stored.creation_id != task.creation_id:
-            return _repeated(runtime, repeated_by(stored, task.owner, task.request_hash))
-    try:
-        if not inline:
-            queue_for_later(runtime, task, ticket, slot_at)
-            return task
-        wait_for_slot(slot_at)
-        submit_claimed(runtime, task, ticket, slot_at, deadline)
-        return runtime.tasks.get(task.id)
-    except ProviderError:
-        raise  # refused for good: the task is failed, and nothing was created at the provider
-    except Exception:
-        logger.exception("a step after the task was recorded failed", extra={"task_id": task.id})
-        _keep_watched(runtime, task)
-        return task
-    finally:
-        # Counted after the submit: nothing may stand between a slot and its submit.
-        runtime.telemetry.task_created(task.provider)
-
-
-def _keep_watched(runtime: Runtime, task: Task) -> None:
-    """Makes sure the fallback poller watches a task whose creation was cut short, so that its
-    callback or its deadline settles it (already running: a no-op)."""
-    try:
-        start_fallback_poller(runtime, task)
-    except Exception:
-        logger.exception(
-            "the task's fallback poller could not be started", extra={"task_id": task.id}
-        )

@@ -26,7 +26,7 @@ import contextlib
 import hashlib
 import ssl
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -613,3 +613,16 @@ def _content_length(headers: urllib3.HTTPHeaderDict) -> int | None:
     if len(values) != 1 or not next(iter(values)).isdigit():
         raise DownloadError(f"invalid Content-Length {raw!r}", retryable=False)
     return int(values.pop())
+
+
+class ProviderVideos:
+    """Where the copy reads a provider's video from (veo_relay.ports.VideoSource): its URL,
+    under that provider's policy."""
+
+    def __init__(self, policy_for: Callable[[str], DownloadPolicy]) -> None:
+        self._policy_for = policy_for
+
+    def open(
+        self, url: str, provider: str, deadline: Deadline | None
+    ) -> contextlib.AbstractContextManager[VideoStream]:
+        return open_video(url, self._policy_for(provider), deadline)

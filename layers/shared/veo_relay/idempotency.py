@@ -20,7 +20,7 @@ from veo_relay.errors import TaskConflict, TaskNotFound
 from veo_relay.tasks import Task
 
 if TYPE_CHECKING:
-    from veo_relay.task_store import TaskStore  # PynamoDB: not in the API's cold start
+    from veo_relay.ports import TaskRepository
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +45,7 @@ def binding_for(owner: str, key: str | None, request: dict[str, Any]) -> KeyBind
     )
 
 
-def bound_task(tasks: TaskStore, owner: str, binding: KeyBinding) -> Task | None:
+def bound_task(tasks: TaskRepository, owner: str, binding: KeyBinding) -> Task | None:
     """The task the key is bound to, if it has one (see `repeated_by`)."""
     try:
         task = tasks.get(binding.task_id)

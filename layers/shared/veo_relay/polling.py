@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from veo_relay.errors import ProviderError
+from veo_relay.ports import CopyRequests, Metrics, Providers, TaskRepository
 from veo_relay.providers.base import ProviderState
-from veo_relay.runtime import Runtime
 from veo_relay.settings import PollSettings
 from veo_relay.tasks import Task, TaskError, TaskStatus, parse_timestamp
 
@@ -28,66 +28,73 @@ class PollResult:
         return {"outcome": self.outcome, "wait_seconds": self.wait_seconds, "attempt": self.attempt}
 
 
-def poll_task(
-    runtime: Runtime, task_id: str, attempt: int, now: datetime | None = None
-) -> PollResult:
-    now = now or datetime.now(UTC)
-    poll = runtime.settings.poll
-    task = runtime.tasks.get(task_id)
-    closed = PollResult("closed", 0, attempt + 1)
-    if task.status.is_terminal:
-        return closed
-    deadline = parse_timestamp(task.created_at) + timedelta(seconds=poll.deadline_seconds)
-    if now >= deadline and not _copy_under_way(runtime, task, now):
-        runtime.tasks.mark_failed(task.id, _deadline_error(task, poll.deadline_seconds))
-        return closed
-    if _check_provider(runtime, task) == "closed":
-        return closed
-    return PollResult("open", next_wait_seconds(poll, attempt, now, deadline), attempt + 1)
+@dataclass(frozen=True)
+class Poller:
+    """One step of the fallback poller, for the state machine's PollProvider state."""
 
+    tasks: TaskRepository
+    providers: Providers
+    copy_queue: CopyRequests
+    metrics: Metrics
+    poll: PollSettings
+    # A copy holding its lease this long is let finish, even past the deadline.
+    copy_lease: timedelta
 
-def _check_provider(runtime: Runtime, task: Task) -> str:
-    if task.status is TaskStatus.STORING:
-        if not _copy_under_way(runtime, task, datetime.now(UTC)):
-            # The copy's worker is gone without a word (a crash, a timeout): ask for it again.
-            runtime.copy_queue.request_copy(task.id, reason="stalled copy")
-        return "open"
-    if task.provider_task_id is None:
-        return "open"  # not submitted yet: only the task's own state can change
-    try:
-        status = runtime.provider(task.provider).read_status(task.provider_task_id, task.kind)
-    except ProviderError as exc:
-        runtime.telemetry.provider_error(task.provider, exc.code)
-        if exc.retryable:
-            logger.warning(
-                "provider status unavailable", extra={"task_id": task.id, "code": exc.code}
-            )
+    def poll_task(self, task_id: str, attempt: int, now: datetime | None = None) -> PollResult:
+        now = now or datetime.now(UTC)
+        poll = self.poll
+        task = self.tasks.get(task_id)
+        closed = PollResult("closed", 0, attempt + 1)
+        if task.status.is_terminal:
+            return closed
+        deadline = parse_timestamp(task.created_at) + timedelta(seconds=poll.deadline_seconds)
+        if now >= deadline and not self._copy_under_way(task, now):
+            self.tasks.mark_failed(task.id, _deadline_error(task, poll.deadline_seconds))
+            return closed
+        if self._check_provider(task) == "closed":
+            return closed
+        return PollResult("open", next_wait_seconds(poll, attempt, now, deadline), attempt + 1)
+
+    def _check_provider(self, task: Task) -> str:
+        if task.status is TaskStatus.STORING:
+            if not self._copy_under_way(task, datetime.now(UTC)):
+                # The copy's worker is gone without a word (a crash, a timeout): ask for it again.
+                self.copy_queue.request_copy(task.id, reason="stalled copy")
             return "open"
-        runtime.tasks.mark_failed(
-            task.id,
-            TaskError(
-                exc.code, str(exc), provider_code=exc.raw_code, provider_message=exc.raw_message
-            ),
-        )
-        return "closed"
-    if status.state is ProviderState.FAILED:
-        assert status.error is not None
-        runtime.telemetry.provider_error(task.provider, status.error.code)
-        runtime.tasks.mark_failed(task.id, status.error)
-        return "closed"
-    if status.state is ProviderState.SUCCEEDED:
-        # The same copy path as a callback; the poller goes on until the video is stored.
-        runtime.copy_queue.request_copy(task.id, reason="poller")
-    return "open"
+        if task.provider_task_id is None:
+            return "open"  # not submitted yet: only the task's own state can change
+        try:
+            status = self.providers.get(task.provider).read_status(task.provider_task_id, task.kind)
+        except ProviderError as exc:
+            self.metrics.provider_error(task.provider, exc.code)
+            if exc.retryable:
+                logger.warning(
+                    "provider status unavailable", extra={"task_id": task.id, "code": exc.code}
+                )
+                return "open"
+            self.tasks.mark_failed(
+                task.id,
+                TaskError(
+                    exc.code, str(exc), provider_code=exc.raw_code, provider_message=exc.raw_message
+                ),
+            )
+            return "closed"
+        if status.state is ProviderState.FAILED:
+            assert status.error is not None
+            self.metrics.provider_error(task.provider, status.error.code)
+            self.tasks.mark_failed(task.id, status.error)
+            return "closed"
+        if status.state is ProviderState.SUCCEEDED:
+            # The same copy path as a callback; the poller goes on until the video is stored.
+            self.copy_queue.request_copy(task.id, reason="poller")
+        return "open"
 
-
-def _copy_under_way(runtime: Runtime, task: Task, now: datetime) -> bool:
-    """A copy holding its lease is let finish, even past the deadline: failing the task under it
-    would orphan the stored video."""
-    if task.status is not TaskStatus.STORING:
-        return False
-    lease = timedelta(seconds=runtime.settings.copy_lease_seconds)
-    return parse_timestamp(task.updated_at) + lease > now
+    def _copy_under_way(self, task: Task, now: datetime) -> bool:
+        """A copy holding its lease is let finish, even past the deadline: failing the task under it
+        would orphan the stored video."""
+        if task.status is not TaskStatus.STORING:
+            return False
+        return parse_timestamp(task.updated_at) + self.copy_lease > now
 
 
 def _deadline_error(task: Task, deadline_seconds: int) -> TaskError:

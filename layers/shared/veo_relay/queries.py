@@ -5,48 +5,55 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from veo_relay.errors import InvalidRequest, TaskNotFound
 from veo_relay.json_input import parse_json
-from veo_relay.runtime import Runtime
+from veo_relay.ports import TaskRepository, VideoStorage
 from veo_relay.tasks import Task, TaskStatus
 
 
-def get_video(runtime: Runtime, owner: str, task_id: str) -> dict[str, Any]:
-    task = runtime.tasks.get(task_id)
-    if task.owner != owner:
-        raise TaskNotFound(task_id)
-    return public_task(runtime, task)
+@dataclass(frozen=True)
+class TaskQueries:
+    tasks: TaskRepository
+    videos: VideoStorage
+    presign_expires_seconds: int
 
+    def get_video(self, owner: str, task_id: str) -> dict[str, Any]:
+        task = self.tasks.get(task_id)
+        if task.owner != owner:
+            raise TaskNotFound(task_id)
+        return self.public_task(task)
 
-def list_videos(
-    runtime: Runtime,
-    owner: str,
-    limit: int,
-    cursor: str | None,
-    status: str | None,
-    root_id: str | None = None,
-) -> dict[str, Any]:
-    """The caller's tasks, newest first; with `root_id`, one family (a video and its extensions)."""
-    if status is not None and status not in {s.value for s in TaskStatus}:
-        raise InvalidRequest("status", f"must be one of {', '.join(s.value for s in TaskStatus)}")
-    tasks, last_key = runtime.tasks.list_for_owner(
-        owner, limit, _decode_cursor(cursor, owner, root_id), status, root_id
-    )
-    return {
-        "items": [public_task(runtime, task) for task in tasks],
-        "next_cursor": _encode_cursor(last_key),
-    }
-
-
-def public_task(runtime: Runtime, task: Task) -> dict[str, Any]:
-    download_url = None
-    if task.status is TaskStatus.COMPLETED and task.video is not None:
-        download_url = runtime.videos.presigned_url(
-            task.video.key, runtime.settings.presign_expires_seconds
+    def list_videos(
+        self,
+        owner: str,
+        limit: int,
+        cursor: str | None,
+        status: str | None,
+        root_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The caller's tasks, newest first; with `root_id`, one family (a video and its
+        extensions)."""
+        if status is not None and status not in {s.value for s in TaskStatus}:
+            raise InvalidRequest(
+                "status", f"must be one of {', '.join(s.value for s in TaskStatus)}"
+            )
+        tasks, last_key = self.tasks.list_for_owner(
+            owner, limit, _decode_cursor(cursor, owner, root_id), status, root_id
         )
-    return task.to_public(download_url)
+        return {
+            "items": [self.public_task(task) for task in tasks],
+            "next_cursor": _encode_cursor(last_key),
+        }
+
+    def public_task(self, task: Task) -> dict[str, Any]:
+        """The task object, with a presigned download_url once completed."""
+        download_url = None
+        if task.status is TaskStatus.COMPLETED and task.video is not None:
+            download_url = self.videos.presigned_url(task.video.key, self.presign_expires_seconds)
+        return task.to_public(download_url)
 
 
 def _encode_cursor(key: dict[str, Any] | None) -> str | None:

@@ -1,18 +1,17 @@
-"""Configuration: one validated model, read once at start from the function's environment."""
+"""Configuration: one validated model per function, read once at its start from its environment."""
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from veo_relay.errors import ConfigurationError
 from veo_relay.safe_urls import parse_url
-from veo_relay.workflow import MAX_DELAY_SECONDS
 
 PROVIDERS = ("apixo", "kie", "apimart")
+SQS_MAX_DELAY_SECONDS = 900  # SQS's limit on a message's DelaySeconds
 
 
 @dataclass(frozen=True)
@@ -68,133 +67,297 @@ class PollSettings:
 
 
 @dataclass(frozen=True)
+class ProviderAccess:
+    """The providers a function talks to, and where their keys are kept."""
+
+    providers: Mapping[str, ProviderSettings]
+    # Each provider's API key, by name, unless its *_API_KEY is set: read through the secrets
+    # cache on every use, so that a rotation is seen within `secrets_cache_seconds`.
+    keys_secret_arn: str | None
+    # Keys that verify provider callbacks (kie's X-Webhook-Signature HMAC key), by provider.
+    callback_keys_secret_arn: str | None
+
+
+@dataclass(frozen=True)
+class FallbackPollerStart:
+    """What the functions starting a task's fallback poller hand its execution."""
+
+    state_machine_arn: str
+    deadline_seconds: int
+    copy_lease_seconds: int
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    max_bytes: int
+    # The throughput floor of a video download (0: none), judged over each window of waiting for
+    # the server after a grace period (downloader's download_pace): a trickle ends early, not at
+    # the copy's deadline.
+    min_bytes_per_second: int
+    throughput_window_seconds: int
+    throughput_grace_seconds: int
+    # Only the offline stack sets this: the provider's own (loopback, plain http) origin may serve
+    # result videos. A deployed stack never trusts a non-public origin.
+    trust_provider_origin: bool
+
+
+@dataclass(frozen=True)
 class EventSettings:
-    bus_name: str | None
+    bus_name: str
     source: str
 
 
 @dataclass(frozen=True)
-class WebhookSettings:
-    queue_url: str | None
-    # The Secrets Manager secret holding the key each principal's signing secret is derived from.
-    master_key_secret_arn: str | None
+class WebhookDelivery:
+    queue_url: str
     # Seconds before each retry after a failed delivery (Standard Webhooks' schedule by default);
     # when they run out the delivery goes to the dead-letter queue.
     retry_delays: tuple[int, ...]
     # How long one delivery may take in all (connect, send, the answer's status line); a slower
     # receiver's attempt fails and is retried. Well within the sender's 30 s function timeout.
     timeout_seconds: int
-    # Only the offline stack sets this: a receiver on loopback (plain http) may be called, so that
-    # webhooks can be tried on a laptop. Private and other special addresses stay refused.
-    allow_loopback: bool
+
+
+# Each function's settings: exactly what it uses, every required variable checked when the
+# function first runs (a missing one fails its cold start, naming the variable).
 
 
 @dataclass(frozen=True)
-class Settings:
+class ApiSettings:
     tasks_table: str
-    # One record per principal (its webhook secret's generation), for the functions that use it.
-    principals_table: str | None
+    principals_table: str
     video_bucket: str
-    copy_queue_url: str | None
-    submit_queue_url: str | None
-    state_machine_arn: str | None
-    provider_keys_secret_arn: str | None
-    # Keys that verify provider callbacks (kie's X-Webhook-Signature HMAC key), by provider.
-    callback_keys_secret_arn: str | None
-    # The HMAC key callback tokens are derived with (veo_relay.callback_tokens): read by the
-    # functions that hand callback URLs to providers and by the callback function.
-    callback_token_key_secret_arn: str | None
-    # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
-    secrets_cache_seconds: int
+    submit_queue_url: str
+    fallback_poller: FallbackPollerStart
+    # The HMAC key callback tokens are derived with (veo_relay.callback_tokens).
+    callback_token_key_secret_arn: str
+    # The key every principal's webhook signing secret is derived from.
+    webhook_master_key_secret_arn: str
     public_base_url: str | None
     default_provider: str
     # The order `provider: "auto"` tries; it moves on only when a refusal proves nothing exists.
     provider_preference: tuple[str, ...]
-    providers: Mapping[str, ProviderSettings]
-    poll: PollSettings
-    # Only the offline stack sets this: the provider's own (loopback, plain http) origin may serve
-    # result videos. A deployed stack never trusts a non-public origin.
-    trust_provider_origin: bool
-    download_max_bytes: int
-    # The throughput floor of a video download (0: none), judged over each window of waiting for
-    # the server after a grace period (downloader's download_pace): a trickle ends early, not at
-    # the copy's deadline.
-    download_min_bytes_per_second: int
-    download_throughput_window_seconds: int
-    download_throughput_grace_seconds: int
-    # How long a copy owns a `storing` task before another worker may take it over: longer than
-    # the copy worker's timeout.
+    access: ProviderAccess
+    presign_expires_seconds: int
+    # Only the offline stack sets this: a webhook receiver on loopback (plain http) may be named,
+    # so that webhooks can be tried on a laptop. Private and other special addresses stay refused.
+    webhook_allow_loopback: bool
+    # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
+    secrets_cache_seconds: int
+    metrics_namespace: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ApiSettings:
+        reader = _EnvReader(env)
+        return cls(
+            tasks_table=reader.required("TASKS_TABLE"),
+            principals_table=reader.required("PRINCIPALS_TABLE"),
+            video_bucket=reader.required("VIDEO_BUCKET"),
+            submit_queue_url=reader.required("SUBMIT_QUEUE_URL"),
+            fallback_poller=_fallback_poller_start(reader),
+            callback_token_key_secret_arn=reader.required("CALLBACK_TOKEN_KEY_SECRET_ARN"),
+            webhook_master_key_secret_arn=reader.required("WEBHOOK_MASTER_KEY_SECRET_ARN"),
+            public_base_url=reader.optional_url("PUBLIC_BASE_URL"),
+            default_provider=reader.choice("DEFAULT_PROVIDER", PROVIDERS, default="apixo"),
+            provider_preference=reader.choices(
+                "PROVIDER_PREFERENCE", PROVIDERS, default=",".join(PROVIDERS)
+            ),
+            access=_provider_access(reader, calls_providers=True),
+            presign_expires_seconds=_presign_expires_seconds(reader),
+            webhook_allow_loopback=_webhook_allow_loopback(reader),
+            secrets_cache_seconds=_secrets_cache_seconds(reader),
+            metrics_namespace=_metrics_namespace(reader),
+        )
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    tasks_table: str
+    copy_queue_url: str
+    callback_token_key_secret_arn: str
+    access: ProviderAccess
+    # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
+    secrets_cache_seconds: int
+    metrics_namespace: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CallbackSettings:
+        reader = _EnvReader(env)
+        return cls(
+            tasks_table=reader.required("TASKS_TABLE"),
+            copy_queue_url=reader.required("COPY_QUEUE_URL"),
+            callback_token_key_secret_arn=reader.required("CALLBACK_TOKEN_KEY_SECRET_ARN"),
+            # It parses callbacks only: no provider's API is called from here.
+            access=_provider_access(reader, calls_providers=False),
+            secrets_cache_seconds=_secrets_cache_seconds(reader),
+            metrics_namespace=_metrics_namespace(reader),
+        )
+
+
+@dataclass(frozen=True)
+class SubmitWorkerSettings:
+    tasks_table: str
+    submit_queue_url: str
+    fallback_poller: FallbackPollerStart
+    callback_token_key_secret_arn: str
+    access: ProviderAccess
+    # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
+    secrets_cache_seconds: int
+    metrics_namespace: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SubmitWorkerSettings:
+        reader = _EnvReader(env)
+        return cls(
+            tasks_table=reader.required("TASKS_TABLE"),
+            submit_queue_url=reader.required("SUBMIT_QUEUE_URL"),
+            fallback_poller=_fallback_poller_start(reader),
+            callback_token_key_secret_arn=reader.required("CALLBACK_TOKEN_KEY_SECRET_ARN"),
+            access=_provider_access(reader, calls_providers=True),
+            secrets_cache_seconds=_secrets_cache_seconds(reader),
+            metrics_namespace=_metrics_namespace(reader),
+        )
+
+
+@dataclass(frozen=True)
+class CopyWorkerSettings:
+    tasks_table: str
+    video_bucket: str
+    access: ProviderAccess
+    download: DownloadSettings
     copy_lease_seconds: int
     # After a callback the provider's status did not confirm (early or forged), further callbacks
     # of the task are answered but ignored for this long (the fallback poller still watches it);
     # the first of them queues one copy for its end, an SQS delay: at most 899 s (900 with a
     # second's margin).
     callback_quiet_seconds: int
-    presign_expires_seconds: int
-    events: EventSettings
-    webhooks: WebhookSettings
+    # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
+    secrets_cache_seconds: int
     metrics_namespace: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
+    def from_env(cls, env: Mapping[str, str]) -> CopyWorkerSettings:
         reader = _EnvReader(env)
-        settings = cls(
+        return cls(
             tasks_table=reader.required("TASKS_TABLE"),
-            principals_table=reader.optional("PRINCIPALS_TABLE"),
             video_bucket=reader.required("VIDEO_BUCKET"),
-            copy_queue_url=reader.optional("COPY_QUEUE_URL"),
-            submit_queue_url=reader.optional("SUBMIT_QUEUE_URL"),
-            state_machine_arn=reader.optional("STATE_MACHINE_ARN"),
-            provider_keys_secret_arn=reader.optional("PROVIDER_KEYS_SECRET_ARN"),
-            callback_keys_secret_arn=reader.optional("CALLBACK_KEYS_SECRET_ARN"),
-            callback_token_key_secret_arn=reader.optional("CALLBACK_TOKEN_KEY_SECRET_ARN"),
-            secrets_cache_seconds=reader.integer("SECRETS_CACHE_SECONDS", 300, minimum=0),
-            public_base_url=reader.url("PUBLIC_BASE_URL", required=False),
-            default_provider=reader.choice("DEFAULT_PROVIDER", PROVIDERS, default="apixo"),
-            provider_preference=reader.choices(
-                "PROVIDER_PREFERENCE", PROVIDERS, default=",".join(PROVIDERS)
+            access=_provider_access(reader, calls_providers=True),
+            download=DownloadSettings(
+                max_bytes=reader.integer("DOWNLOAD_MAX_BYTES", 4 * 1024**3, minimum=1),
+                # A CDN sends megabytes a second; 64 KiB/s is far below any working one.
+                min_bytes_per_second=reader.integer(
+                    "DOWNLOAD_MIN_BYTES_PER_SECOND", 64 * 1024, minimum=0
+                ),
+                throughput_window_seconds=reader.integer(
+                    "DOWNLOAD_THROUGHPUT_WINDOW_SECONDS", 10, minimum=1
+                ),
+                throughput_grace_seconds=reader.integer(
+                    "DOWNLOAD_THROUGHPUT_GRACE_SECONDS", 10, minimum=0
+                ),
+                trust_provider_origin=reader.boolean("TRUST_PROVIDER_ORIGIN", default=False),
             ),
-            providers={name: _provider_settings(name, reader) for name in PROVIDERS},
-            poll=PollSettings(
-                interval_seconds=reader.integer("POLL_INTERVAL_SECONDS", 15, minimum=1),
-                max_interval_seconds=reader.integer("POLL_MAX_INTERVAL_SECONDS", 180, minimum=1),
-                deadline_seconds=reader.integer("TASK_DEADLINE_SECONDS", 2700, minimum=1),
-            ),
-            trust_provider_origin=reader.boolean("TRUST_PROVIDER_ORIGIN", default=False),
-            copy_lease_seconds=reader.integer("COPY_LEASE_SECONDS", 360, minimum=1),
+            copy_lease_seconds=_copy_lease_seconds(reader),
             callback_quiet_seconds=reader.integer(
-                "CALLBACK_QUIET_SECONDS", 30, minimum=0, maximum=MAX_DELAY_SECONDS - 1
+                "CALLBACK_QUIET_SECONDS", 30, minimum=0, maximum=SQS_MAX_DELAY_SECONDS - 1
             ),
-            download_max_bytes=reader.integer("DOWNLOAD_MAX_BYTES", 4 * 1024**3, minimum=1),
-            # A CDN sends megabytes a second; 64 KiB/s is far below any working one.
-            download_min_bytes_per_second=reader.integer(
-                "DOWNLOAD_MIN_BYTES_PER_SECOND", 64 * 1024, minimum=0
-            ),
-            download_throughput_window_seconds=reader.integer(
-                "DOWNLOAD_THROUGHPUT_WINDOW_SECONDS", 10, minimum=1
-            ),
-            download_throughput_grace_seconds=reader.integer(
-                "DOWNLOAD_THROUGHPUT_GRACE_SECONDS", 10, minimum=0
-            ),
-            presign_expires_seconds=reader.integer("PRESIGN_EXPIRES_SECONDS", 3600, minimum=1),
-            events=EventSettings(
-                bus_name=reader.optional("EVENT_BUS_NAME"),
-                source=reader.optional("EVENT_SOURCE") or "veo-relay",
-            ),
-            metrics_namespace=reader.optional("POWERTOOLS_METRICS_NAMESPACE") or "VeoRelay",
-            webhooks=WebhookSettings(
-                queue_url=reader.optional("WEBHOOK_QUEUE_URL"),
-                master_key_secret_arn=reader.optional("WEBHOOK_MASTER_KEY_SECRET_ARN"),
-                retry_delays=reader.integers("WEBHOOK_RETRY_SECONDS", _WEBHOOK_RETRY_SECONDS),
-                timeout_seconds=reader.integer("WEBHOOK_TIMEOUT_SECONDS", 15, minimum=1),
-                allow_loopback=reader.boolean("WEBHOOK_ALLOW_LOOPBACK", default=False),
-            ),
+            secrets_cache_seconds=_secrets_cache_seconds(reader),
+            metrics_namespace=_metrics_namespace(reader),
         )
-        if settings.poll.max_interval_seconds < settings.poll.interval_seconds:
+
+
+@dataclass(frozen=True)
+class PollerSettings:
+    tasks_table: str
+    copy_queue_url: str
+    access: ProviderAccess
+    poll: PollSettings
+    # A `storing` task whose copy holds its lease is let finish, even past the deadline.
+    copy_lease_seconds: int
+    # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
+    secrets_cache_seconds: int
+    metrics_namespace: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PollerSettings:
+        reader = _EnvReader(env)
+        poll = PollSettings(
+            interval_seconds=reader.integer("POLL_INTERVAL_SECONDS", 15, minimum=1),
+            max_interval_seconds=reader.integer("POLL_MAX_INTERVAL_SECONDS", 180, minimum=1),
+            deadline_seconds=_deadline_seconds(reader),
+        )
+        if poll.max_interval_seconds < poll.interval_seconds:
             raise ConfigurationError(
                 "POLL_MAX_INTERVAL_SECONDS must be at least POLL_INTERVAL_SECONDS"
             )
-        return settings
+        return cls(
+            tasks_table=reader.required("TASKS_TABLE"),
+            copy_queue_url=reader.required("COPY_QUEUE_URL"),
+            access=_provider_access(reader, calls_providers=True),
+            poll=poll,
+            copy_lease_seconds=_copy_lease_seconds(reader),
+            secrets_cache_seconds=_secrets_cache_seconds(reader),
+            metrics_namespace=_metrics_namespace(reader),
+        )
+
+
+@dataclass(frozen=True)
+class VideoConsumerSettings:
+    video_bucket: str
+    events: EventSettings
+    metrics_namespace: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> VideoConsumerSettings:
+        reader = _EnvReader(env)
+        return cls(
+            video_bucket=reader.required("VIDEO_BUCKET"),
+            events=_event_settings(reader),
+            metrics_namespace=_metrics_namespace(reader),
+        )
+
+
+@dataclass(frozen=True)
+class FailureAnnouncerSettings:
+    events: EventSettings
+    metrics_namespace: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FailureAnnouncerSettings:
+        reader = _EnvReader(env)
+        return cls(events=_event_settings(reader), metrics_namespace=_metrics_namespace(reader))
+
+
+@dataclass(frozen=True)
+class WebhookSenderSettings:
+    tasks_table: str
+    principals_table: str
+    # A webhook's task object carries a presigned download_url, as the API's does.
+    video_bucket: str
+    presign_expires_seconds: int
+    webhook_master_key_secret_arn: str
+    secrets_cache_seconds: int
+    delivery: WebhookDelivery
+    webhook_allow_loopback: bool
+    metrics_namespace: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WebhookSenderSettings:
+        reader = _EnvReader(env)
+        return cls(
+            tasks_table=reader.required("TASKS_TABLE"),
+            principals_table=reader.required("PRINCIPALS_TABLE"),
+            video_bucket=reader.required("VIDEO_BUCKET"),
+            presign_expires_seconds=_presign_expires_seconds(reader),
+            webhook_master_key_secret_arn=reader.required("WEBHOOK_MASTER_KEY_SECRET_ARN"),
+            secrets_cache_seconds=_secrets_cache_seconds(reader),
+            delivery=WebhookDelivery(
+                queue_url=reader.required("WEBHOOK_QUEUE_URL"),
+                retry_delays=reader.integers("WEBHOOK_RETRY_SECONDS", _WEBHOOK_RETRY_SECONDS),
+                timeout_seconds=reader.integer("WEBHOOK_TIMEOUT_SECONDS", 15, minimum=1),
+            ),
+            webhook_allow_loopback=_webhook_allow_loopback(reader),
+            metrics_namespace=_metrics_namespace(reader),
+        )
 
 
 # Standard Webhooks' recommended schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h,
@@ -235,6 +398,65 @@ def _provider_settings(name: str, reader: _EnvReader) -> ProviderSettings:
             minimum=0,
         ),
     )
+
+
+def _provider_access(reader: _EnvReader, calls_providers: bool) -> ProviderAccess:
+    """Every provider's settings; for a function that calls their APIs, somewhere to find each
+    one's key (the keys secret, or every provider's *_API_KEY), or it does not start."""
+    providers = {name: _provider_settings(name, reader) for name in PROVIDERS}
+    keys_secret_arn = reader.optional("PROVIDER_KEYS_SECRET_ARN")
+    keyless = [name for name, p in providers.items() if p.api_key is None]
+    if calls_providers and keys_secret_arn is None and keyless:
+        raise ConfigurationError(
+            f"PROVIDER_KEYS_SECRET_ARN (or {keyless[0].upper()}_API_KEY) must be set: this "
+            "function calls the provider"
+        )
+    return ProviderAccess(
+        providers=providers,
+        keys_secret_arn=keys_secret_arn,
+        callback_keys_secret_arn=reader.optional("CALLBACK_KEYS_SECRET_ARN"),
+    )
+
+
+def _fallback_poller_start(reader: _EnvReader) -> FallbackPollerStart:
+    return FallbackPollerStart(
+        state_machine_arn=reader.required("STATE_MACHINE_ARN"),
+        deadline_seconds=_deadline_seconds(reader),
+        copy_lease_seconds=_copy_lease_seconds(reader),
+    )
+
+
+def _deadline_seconds(reader: _EnvReader) -> int:
+    return reader.integer("TASK_DEADLINE_SECONDS", 2700, minimum=1)
+
+
+def _copy_lease_seconds(reader: _EnvReader) -> int:
+    """How long a copy owns a `storing` task before another worker may take it over: longer
+    than the copy worker's timeout."""
+    return reader.integer("COPY_LEASE_SECONDS", 360, minimum=1)
+
+
+def _secrets_cache_seconds(reader: _EnvReader) -> int:
+    return reader.integer("SECRETS_CACHE_SECONDS", 300, minimum=0)
+
+
+def _presign_expires_seconds(reader: _EnvReader) -> int:
+    return reader.integer("PRESIGN_EXPIRES_SECONDS", 3600, minimum=1)
+
+
+def _metrics_namespace(reader: _EnvReader) -> str:
+    return reader.optional("POWERTOOLS_METRICS_NAMESPACE") or "VeoRelay"
+
+
+def _event_settings(reader: _EnvReader) -> EventSettings:
+    return EventSettings(
+        bus_name=reader.required("EVENT_BUS_NAME"),
+        source=reader.optional("EVENT_SOURCE") or "veo-relay",
+    )
+
+
+def _webhook_allow_loopback(reader: _EnvReader) -> bool:
+    return reader.boolean("WEBHOOK_ALLOW_LOOPBACK", default=False)
 
 
 def origin_of(url: str) -> str:
@@ -322,46 +544,26 @@ class _EnvReader:
             raise ConfigurationError(f"{name} must list some of {', '.join(choices)}, got {raw!r}")
         return values
 
-    def url(self, name: str, default: str | None = None, required: bool = True) -> str:
+    def url(self, name: str, default: str) -> str:
         value = self.optional(name) or default
-        if value is None:
-            if required:
-                raise ConfigurationError(f"{name} must be set")
-            return None  # type: ignore[return-value]
+        self._check_url(name, value)
+        return value
+
+    def optional_url(self, name: str) -> str | None:
+        value = self.optional(name)
+        if value is not None:
+            self._check_url(name, value)
+        return value
+
+    @staticmethod
+    def _check_url(name: str, value: str) -> None:
         try:
             origin_of(value)
         except ValueError:
             raise ConfigurationError(f"{name} must be an http(s) URL, got {value!r}") from None
-        return value
 
 
-T = TypeVar("T")
-
-
-class PerFunction(Generic[T]):
-    """A value built once per Lambda function. A Lambda process runs one function, so this is
-    one value per process there; the offline stack runs every function in one process, each
-    with its own environment (AWS_LAMBDA_FUNCTION_NAME included), and each gets its own."""
-
-    def __init__(self, build: Callable[[], T]) -> None:
-        self._build = build
-        self._values: dict[str, T] = {}
-
-    def __call__(self) -> T:
-        name = function_name()
-        if name not in self._values:
-            self._values[name] = self._build()
-        return self._values[name]
-
-    def cache_clear(self) -> None:
-        self._values.clear()
-
-
-def function_name() -> str:
-    return os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-
-
-@PerFunction
-def get_settings() -> Settings:
-    """The function's settings; the only place that reads the environment."""
-    return Settings.from_env(os.environ)
+def environment() -> Mapping[str, str]:
+    """The function's environment: the only place that reads it (each function's settings model
+    is built from it once, veo_relay.wiring)."""
+    return os.environ

@@ -15,7 +15,7 @@ import re
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 from aws_lambda_powertools import Logger
@@ -23,8 +23,8 @@ from urllib3.connection import HTTPConnection
 from urllib3.exceptions import ProtocolError
 
 from veo_relay.errors import InvalidRequest, TaskNotFound
-from veo_relay.queries import public_task
-from veo_relay.runtime import Runtime
+from veo_relay.ports import Metrics, TaskRepository
+from veo_relay.queries import TaskQueries
 from veo_relay.safe_urls import (
     ParsedUrl,
     RefusedUrl,
@@ -34,8 +34,12 @@ from veo_relay.safe_urls import (
     pinned_connection,
     resolve,
 )
+from veo_relay.settings import WebhookDelivery
 from veo_relay.tasks import utc_now
 from veo_relay.webhook_signing import signatures
+
+if TYPE_CHECKING:
+    from veo_relay.webhook_secrets import WebhookSecrets  # PynamoDB: with the first delivery
 
 logger = Logger(child=True)
 
@@ -132,70 +136,83 @@ def check_webhook_url(url: str, allow_loopback: bool) -> None:
         raise InvalidRequest("webhook_url", "must not be a private or special-purpose address")
 
 
-def deliver(runtime: Runtime, delivery: Delivery) -> WebhookOutcome:
-    if delivery.not_before > time.time():
-        runtime.webhook_queue.send(delivery)
-        return WebhookOutcome.DEFERRED
-    try:
-        task = runtime.tasks.get(delivery.task_id)
-    except TaskNotFound:
-        return WebhookOutcome.NO_WEBHOOK
-    if not task.webhook_url:
-        return WebhookOutcome.NO_WEBHOOK
-    logger.append_keys(task_id=task.id)
-    body = json.dumps(
-        {"type": delivery.event_type, "timestamp": utc_now(), "data": public_task(runtime, task)}
-    ).encode()
-    timestamp = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": _USER_AGENT,
-        "webhook-id": delivery.message_id,
-        "webhook-timestamp": str(timestamp),
-        # The task owner's own secret (and, after a rotation, the one it replaced): no other
-        # principal's receiver accepts it. The task, not the message, names the owner, so a
-        # message queued before the owner rotated is signed as the owner's receiver expects now.
-        "webhook-signature": signatures(
-            runtime.webhook_secrets.signing(task.owner), delivery.message_id, timestamp, body
-        ),
-    }
-    outcome = _attempt(runtime, delivery, task.webhook_url, headers, body)
-    runtime.telemetry.webhook_outcome(outcome.value)
-    return outcome
+@dataclass(frozen=True)
+class WebhookSender:
+    tasks: TaskRepository
+    # The task object a webhook carries is the API's (with a presigned download_url).
+    queries: TaskQueries
+    webhook_secrets: WebhookSecrets
+    webhook_queue: WebhookQueue
+    metrics: Metrics
+    delivery: WebhookDelivery
+    allow_loopback: bool
 
+    def deliver(self, delivery: Delivery) -> WebhookOutcome:
+        if delivery.not_before > time.time():
+            self.webhook_queue.send(delivery)
+            return WebhookOutcome.DEFERRED
+        try:
+            task = self.tasks.get(delivery.task_id)
+        except TaskNotFound:
+            return WebhookOutcome.NO_WEBHOOK
+        if not task.webhook_url:
+            return WebhookOutcome.NO_WEBHOOK
+        logger.append_keys(task_id=task.id)
+        body = json.dumps(
+            {
+                "type": delivery.event_type,
+                "timestamp": utc_now(),
+                "data": self.queries.public_task(task),
+            }
+        ).encode()
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": _USER_AGENT,
+            "webhook-id": delivery.message_id,
+            "webhook-timestamp": str(timestamp),
+            # The task owner's own secret (and, after a rotation, the one it replaced): no other
+            # principal's receiver accepts it. The task, not the message, names the owner, so a
+            # message queued before the owner rotated is signed as the owner's receiver expects now.
+            "webhook-signature": signatures(
+                self.webhook_secrets.signing(task.owner), delivery.message_id, timestamp, body
+            ),
+        }
+        outcome = self._attempt(delivery, task.webhook_url, headers, body)
+        self.metrics.webhook_outcome(outcome.value)
+        return outcome
 
-def _attempt(
-    runtime: Runtime, delivery: Delivery, url: str, headers: dict[str, str], body: bytes
-) -> WebhookOutcome:
-    extra: dict[str, Any] = {"attempt": delivery.attempt, "event_type": delivery.event_type}
-    try:
-        webhooks = runtime.settings.webhooks
-        status = post(url, headers, body, webhooks.allow_loopback, webhooks.timeout_seconds)
-    except RefusedUrl as exc:
-        logger.warning("webhook URL refused", extra={**extra, "reason": str(exc)})
-        return WebhookOutcome.REFUSED
-    except (UnresolvableHost, urllib3.exceptions.HTTPError, OSError) as exc:
-        status, extra["error"] = None, f"{type(exc).__name__}: {exc}"
-    if status is not None and 200 <= status < 300:
-        logger.info("webhook delivered", extra={**extra, "status": status})
-        return WebhookOutcome.DELIVERED
-    if status == 410:
-        logger.info("webhook receiver is gone (410)", extra=extra)
-        return WebhookOutcome.GONE
-    delays = runtime.settings.webhooks.retry_delays
-    if delivery.attempt > len(delays):
-        raise WebhookGaveUp(
-            f"{delivery.event_type} for {delivery.task_id} failed {delivery.attempt} times "
-            f"(last: {status or extra.get('error')})"
+    def _attempt(
+        self, delivery: Delivery, url: str, headers: dict[str, str], body: bytes
+    ) -> WebhookOutcome:
+        extra: dict[str, Any] = {"attempt": delivery.attempt, "event_type": delivery.event_type}
+        try:
+            status = post(url, headers, body, self.allow_loopback, self.delivery.timeout_seconds)
+        except RefusedUrl as exc:
+            logger.warning("webhook URL refused", extra={**extra, "reason": str(exc)})
+            return WebhookOutcome.REFUSED
+        except (UnresolvableHost, urllib3.exceptions.HTTPError, OSError) as exc:
+            status, extra["error"] = None, f"{type(exc).__name__}: {exc}"
+        if status is not None and 200 <= status < 300:
+            logger.info("webhook delivered", extra={**extra, "status": status})
+            return WebhookOutcome.DELIVERED
+        if status == 410:
+            logger.info("webhook receiver is gone (410)", extra=extra)
+            return WebhookOutcome.GONE
+        delays = self.delivery.retry_delays
+        if delivery.attempt > len(delays):
+            raise WebhookGaveUp(
+                f"{delivery.event_type} for {delivery.task_id} failed {delivery.attempt} times "
+                f"(last: {status or extra.get('error')})"
+            )
+        delay = delays[delivery.attempt - 1]
+        logger.warning(
+            "webhook attempt failed; retrying", extra={**extra, "status": status, "in": delay}
         )
-    delay = delays[delivery.attempt - 1]
-    logger.warning(
-        "webhook attempt failed; retrying", extra={**extra, "status": status, "in": delay}
-    )
-    runtime.webhook_queue.send(
-        replace(delivery, attempt=delivery.attempt + 1, not_before=time.time() + delay)
-    )
-    return WebhookOutcome.RETRY_SCHEDULED
+        self.webhook_queue.send(
+            replace(delivery, attempt=delivery.attempt + 1, not_before=time.time() + delay)
+        )
+        return WebhookOutcome.RETRY_SCHEDULED
 
 
 def post(

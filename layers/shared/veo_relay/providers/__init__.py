@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from veo_relay.providers.base import Provider
-from veo_relay.settings import ProviderSettings
+from veo_relay.secret_values import SecretValues
+from veo_relay.settings import ProviderAccess, ProviderSettings
 
 
 def build_provider(
@@ -36,3 +37,32 @@ def build_provider(
 
         return ApimartProvider(http)
     raise ValueError(f"unknown provider {settings.name!r}")
+
+
+class ProviderDirectory:
+    """The adapters of one function (veo_relay.ports.Providers), each built at its first use,
+    its keys read through the function's secrets cache on every request."""
+
+    def __init__(self, access: ProviderAccess, secrets: SecretValues) -> None:
+        self._access = access
+        self._secrets = secrets
+        self._built: dict[str, Provider] = {}
+
+    def get(self, name: str) -> Provider:
+        if name not in self._built:
+            settings = self._access.providers[name]
+            self._built[name] = build_provider(
+                settings,
+                api_key=lambda: settings.api_key or self._api_key(name),
+                callback_key=lambda: self._callback_key(name),
+            )
+        return self._built[name]
+
+    def _api_key(self, name: str) -> str | None:
+        # Settings make sure a function that calls providers has the secret or every *_API_KEY.
+        arn = self._access.keys_secret_arn
+        return self._secrets.entry(arn, name) if arn else None
+
+    def _callback_key(self, name: str) -> str | None:
+        arn = self._access.callback_keys_secret_arn
+        return self._secrets.entry(arn, name) if arn else None

@@ -1,15 +1,14 @@
-"""Hand-offs to the asynchronous parts: the copy queue and the fallback poller executions."""
+"""The SQS hand-offs: the copy queue and the submit queue, and the messages they carry."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from veo_relay.tasks import FAILED_TASK_RETENTION
+from veo_relay.settings import SQS_MAX_DELAY_SECONDS
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,6 @@ class SubmitTicket:
 # The reason of a callback's copy deferred to the end of a quiet time (veo_relay.callbacks): its
 # copy takes the lease as the callback would have.
 DEFERRED_CALLBACK = "deferred callback"
-MAX_DELAY_SECONDS = 900  # SQS's limit on DelaySeconds
 
 
 class CopyQueue:
@@ -46,14 +44,14 @@ class CopyQueue:
         self._sqs.send_message(
             QueueUrl=self._queue_url,
             MessageBody=json.dumps(message),
-            DelaySeconds=min(MAX_DELAY_SECONDS, max(0, delay_seconds)),
+            DelaySeconds=min(SQS_MAX_DELAY_SECONDS, max(0, delay_seconds)),
         )
 
 
 class SubmitQueue:
     """Tasks waiting for a submit slot: each message a ticket and its slot."""
 
-    MAX_DELAY_SECONDS = MAX_DELAY_SECONDS  # a later slot is waited for in more than one hop
+    MAX_DELAY_SECONDS = SQS_MAX_DELAY_SECONDS  # a later slot is waited for in more than one hop
     # Delivered this much before the slot, so that polling latency never makes a submit late.
     EARLY_SECONDS = 2
 
@@ -98,39 +96,3 @@ def parse_copy_request(body: str) -> CopyRequest:
         lease if isinstance(lease, str) else None,
         deferred=message.get("reason") == DEFERRED_CALLBACK,
     )
-
-
-class FallbackWorkflow:
-    def __init__(
-        self,
-        stepfunctions: Any,
-        state_machine_arn: str,
-        deadline_seconds: int,
-        copy_lease_seconds: int,
-    ) -> None:
-        self._sfn = stepfunctions
-        self._arn = state_machine_arn
-        self._deadline_seconds = deadline_seconds
-        self._copy_lease_seconds = copy_lease_seconds
-
-    def start(self, task_id: str, first_wait_seconds: int) -> None:
-        """One execution per task, named after it, so a second start for the task is harmless.
-
-        The input also carries what the definition cannot compute itself: the lease a copy holds
-        and when a task the state machine closes should expire (as `TaskStore.mark_failed` sets).
-        """
-        expires = time.time() + self._deadline_seconds + FAILED_TASK_RETENTION.total_seconds()
-        with contextlib.suppress(self._sfn.exceptions.ExecutionAlreadyExists):
-            self._sfn.start_execution(
-                stateMachineArn=self._arn,
-                name=task_id,
-                input=json.dumps(
-                    {
-                        "task_id": task_id,
-                        "first_wait_seconds": first_wait_seconds,
-                        "copy_lease_seconds": self._copy_lease_seconds,
-                        "failed_expires_at": str(int(expires)),
-                        "poll": {"attempt": 0},
-                    }
-                ),
-            )

@@ -1,0 +1,486 @@
+"""In-memory fakes of the ports (veo_relay.ports), for unit tests of the use cases: no sockets,
+no moto. Each behaves as its AWS adapter does where a use case can tell (conditional writes,
+create-only documents, a second poller start a no-op) and records what it was asked."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import io
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from veo_relay.deadlines import Deadline
+from veo_relay.errors import TaskNotFound
+from veo_relay.providers.base import (
+    CallbackNotice,
+    ExtensionRequest,
+    GenerationRequest,
+    ProviderRules,
+    ProviderState,
+    ProviderStatus,
+    Submission,
+)
+from veo_relay.queues import SubmitTicket
+from veo_relay.settings import RateLimit
+from veo_relay.tasks import (
+    COMPLETED_FROM,
+    FAILED_FROM,
+    OPEN_STATUSES,
+    STORING_FROM,
+    SUBMITTED_FROM,
+    StoredVideoRef,
+    Task,
+    TaskError,
+    TaskKind,
+    TaskStatus,
+    format_timestamp,
+    is_task_id,
+    utc_now,
+)
+from veo_relay.video_store import StoredVideo
+
+
+class FakeTasks:
+    """The tasks table: each transition is applied only from the states (and guards) the real
+    store's condition allows; otherwise nothing changes and the answer is None."""
+
+    def __init__(self, *tasks: Task) -> None:
+        self.items: dict[str, Task] = {task.id: copy.deepcopy(task) for task in tasks}
+        self.writes: list[str] = []
+
+    def create(self, task: Task) -> bool:
+        if task.id in self.items:
+            return False
+        self.items[task.id] = copy.deepcopy(task)
+        self.writes.append("create")
+        return True
+
+    def get(self, task_id: str) -> Task:
+        if not is_task_id(task_id) or task_id not in self.items:
+            raise TaskNotFound(task_id)
+        return copy.deepcopy(self.items[task_id])
+
+    def list_for_owner(
+        self,
+        owner: str,
+        limit: int,
+        cursor: dict[str, Any] | None,
+        status: str | None,
+        root_id: str | None = None,
+    ) -> tuple[list[Task], dict[str, Any] | None]:
+        matching = sorted(
+            (
+                t
+                for t in self.items.values()
+                if t.owner == owner
+                and (root_id is None or t.root_id == root_id)
+                and (status is None or t.status.value == status)
+            ),
+            key=lambda t: (t.created_at, t.id),
+            reverse=True,
+        )
+        if cursor is not None:
+            after = (cursor["created_at"]["S"], cursor["id"]["S"])
+            matching = [t for t in matching if (t.created_at, t.id) < after]
+        page = matching[:limit]
+        last = None
+        if len(matching) > limit:
+            partition = {"root_id": root_id} if root_id else {"owner": owner}
+            last = {
+                "id": {"S": page[-1].id},
+                "created_at": {"S": page[-1].created_at},
+                **{k: {"S": v} for k, v in partition.items()},
+            }
+        return [copy.deepcopy(t) for t in page], last
+
+    def claim_submit(self, task_id: str) -> Task | None:
+        def claim(task: Task) -> None:
+            task.submit_claimed_at = utc_now()
+            task.submit_attempt += 1
+
+        return self._update(
+            "claim_submit",
+            task_id,
+            lambda t: t.status is TaskStatus.QUEUED and t.submit_claimed_at is None,
+            claim,
+            touch=False,
+        )
+
+    def release_submit(self, task_id: str, provider: str, fallback_providers: list[str]) -> None:
+        def release(task: Task) -> None:
+            task.submit_claimed_at = None
+            task.provider = provider
+            task.fallback_providers = list(fallback_providers)
+
+        self._update(
+            "release_submit", task_id, lambda t: t.status is TaskStatus.QUEUED, release, False
+        )
+
+    def mark_submitted(
+        self, task_id: str, provider_task_id: str, provider_model: str | None
+    ) -> Task | None:
+        def submitted(task: Task) -> None:
+            task.status = TaskStatus.IN_PROGRESS
+            task.provider_task_id = provider_task_id
+            if provider_model:
+                task.provider_model = provider_model
+
+        return self._update(
+            "mark_submitted", task_id, lambda t: t.status in SUBMITTED_FROM, submitted
+        )
+
+    def record_callback(self, task_id: str) -> Task | None:
+        now = utc_now()
+
+        def recorded(task: Task) -> None:
+            task.status = TaskStatus.STORING
+            task.updated_at = now
+            task.callback_received_at = now
+
+        return self._update(
+            "record_callback",
+            task_id,
+            lambda t: (
+                t.status in STORING_FROM
+                and t.callback_received_at is None
+                and (t.callbacks_quiet_until is None or t.callbacks_quiet_until <= now)
+            ),
+            recorded,
+            touch=False,
+        )
+
+    def defer_copy(self, task_id: str, quiet_until: str) -> bool:
+        def deferred(task: Task) -> None:
+            task.deferred_copy_until = quiet_until
+
+        return (
+            self._update(
+                "defer_copy",
+                task_id,
+                lambda t: (
+                    t.status in OPEN_STATUSES
+                    and t.callbacks_quiet_until == quiet_until
+                    and (t.deferred_copy_until is None or t.deferred_copy_until < quiet_until)
+                ),
+                deferred,
+                touch=False,
+            )
+            is not None
+        )
+
+    def renew_lease(self, task_id: str, taken_at: str) -> Task | None:
+        return self._update(
+            "renew_lease",
+            task_id,
+            lambda t: t.status is TaskStatus.STORING and t.updated_at == taken_at,
+            lambda t: None,
+        )
+
+    def mark_storing(self, task_id: str, lease: timedelta) -> Task | None:
+        stale = format_timestamp(datetime.now(UTC) - lease)
+
+        def storing(task: Task) -> None:
+            task.status = TaskStatus.STORING
+
+        return self._update(
+            "mark_storing",
+            task_id,
+            lambda t: (
+                t.status in STORING_FROM
+                or (t.status is TaskStatus.STORING and t.updated_at < stale)
+            ),
+            storing,
+        )
+
+    def release_storing(
+        self,
+        task_id: str,
+        taken_at: str,
+        forget_callback_for: timedelta | None = None,
+        back_to: TaskStatus = TaskStatus.IN_PROGRESS,
+    ) -> None:
+        def released(task: Task) -> None:
+            task.status = back_to
+            if forget_callback_for is not None:
+                task.callback_received_at = None
+                task.callbacks_quiet_until = format_timestamp(
+                    datetime.now(UTC) + forget_callback_for
+                )
+
+        self._update(
+            "release_storing",
+            task_id,
+            lambda t: t.status is TaskStatus.STORING and t.updated_at == taken_at,
+            released,
+            touch=False,
+        )
+
+    def mark_completed(self, task_id: str, video: StoredVideoRef) -> Task | None:
+        now = utc_now()
+
+        def completed(task: Task) -> None:
+            task.status = TaskStatus.COMPLETED
+            task.video = video
+            task.completed_at = now
+
+        return self._update(
+            "mark_completed", task_id, lambda t: t.status in COMPLETED_FROM, completed
+        )
+
+    def mark_failed(self, task_id: str, error: TaskError) -> Task | None:
+        def failed(task: Task) -> None:
+            task.status = TaskStatus.FAILED
+            task.error = error
+
+        return self._update("mark_failed", task_id, lambda t: t.status in FAILED_FROM, failed)
+
+    def _update(
+        self,
+        name: str,
+        task_id: str,
+        allowed: Callable[[Task], bool],
+        change: Callable[[Task], None],
+        touch: bool = True,
+    ) -> Task | None:
+        task = self.items.get(task_id)
+        if task is None or not allowed(task):
+            return None
+        change(task)
+        if touch:
+            task.updated_at = utc_now()
+        self.writes.append(name)
+        return copy.deepcopy(task)
+
+
+@dataclass
+class FakeVideos:
+    """Our bucket: objects by key (bytes, metadata); documents create-only."""
+
+    bucket: str = "videos"
+    objects: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
+
+    def store(self, stream: Any, key: str, metadata: dict[str, str]) -> StoredVideo:
+        if key not in self.objects:
+            self.objects[key] = (stream.read(), dict(metadata))
+        body = self.objects[key][0]
+        return StoredVideo(
+            self.bucket, key, len(body), hashlib.sha256(body).hexdigest(), "video/mp4"
+        )
+
+    def put_document(
+        self, key: str, body: bytes, content_type: str, metadata: dict[str, str]
+    ) -> bool:
+        if key in self.objects:
+            return False
+        self.objects[key] = (body, dict(metadata))
+        return True
+
+    def read_document(self, key: str, max_bytes: int) -> bytes:
+        body = self.objects[key][0]
+        if len(body) > max_bytes:
+            raise ValueError(f"{key} is larger than {max_bytes} bytes")
+        return body
+
+    def measure(self, key: str) -> tuple[int, str]:
+        body = self.objects[key][0]
+        return len(body), hashlib.sha256(body).hexdigest()
+
+    def presigned_url(self, key: str, expires_in: int) -> str:
+        return f"https://s3.example/{self.bucket}/{key}?expires={expires_in}"
+
+
+@dataclass
+class FakeSources:
+    """Providers' result videos by URL: bytes, or the DownloadError opening it raises."""
+
+    videos: dict[str, bytes | Exception] = field(default_factory=dict)
+    opened: list[tuple[str, str]] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def open(self, url: str, provider: str, deadline: Deadline | None) -> Iterator[io.BytesIO]:
+        self.opened.append((url, provider))
+        video = self.videos[url]
+        if isinstance(video, Exception):
+            raise video
+        yield io.BytesIO(video)
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    task_id: str
+    reason: str
+    lease: str | None
+    delay_seconds: int
+
+
+@dataclass
+class FakeCopyQueue:
+    sent: list[CopyRequest] = field(default_factory=list)
+
+    def request_copy(
+        self, task_id: str, reason: str, lease: str | None = None, delay_seconds: int = 0
+    ) -> None:
+        self.sent.append(CopyRequest(task_id, reason, lease, delay_seconds))
+
+
+@dataclass
+class FakeSubmitQueue:
+    sent: list[tuple[SubmitTicket, float]] = field(default_factory=list)
+
+    def request_submit(self, ticket: SubmitTicket, slot_at: float) -> None:
+        self.sent.append((ticket, slot_at))
+
+
+@dataclass
+class FakeSlots:
+    """Every slot `delay` seconds from now (0: now), recording each reservation."""
+
+    delay: float = 0.0
+    reserved: list[str] = field(default_factory=list)
+
+    def reserve(self, provider: str, limit: RateLimit) -> float:
+        self.reserved.append(provider)
+        return time.time() + self.delay
+
+
+@dataclass
+class FakeFallbackPoller:
+    """The state machine: one execution per task, a second start a no-op."""
+
+    started: dict[str, int] = field(default_factory=dict)
+    fails: bool = False
+
+    def start(self, task_id: str, first_wait_seconds: int) -> None:
+        if self.fails:
+            raise ConnectionError("Step Functions is unavailable")
+        self.started.setdefault(task_id, first_wait_seconds)
+
+
+@dataclass
+class FakeEvents:
+    published: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def publish(self, detail_type: str, task: dict[str, Any]) -> None:
+        self.published.append((detail_type, task))
+
+
+@dataclass
+class FakeMetrics:
+    recorded: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.recorded]
+
+    def task_created(self, provider: str) -> None:
+        self.recorded.append(("task_created", (provider,)))
+
+    def task_completed(
+        self,
+        provider: str,
+        size_bytes: int,
+        copy_seconds: float,
+        callback_to_stored_seconds: float | None,
+    ) -> None:
+        self.recorded.append(("task_completed", (provider, size_bytes)))
+
+    def task_failed(self, provider: str) -> None:
+        self.recorded.append(("task_failed", (provider,)))
+
+    def provider_error(self, provider: str, code: str) -> None:
+        self.recorded.append(("provider_error", (provider, code)))
+
+    def video_verified(self, matches: bool) -> None:
+        self.recorded.append(("video_verified", (matches,)))
+
+    def webhook_outcome(self, outcome: str) -> None:
+        self.recorded.append(("webhook_outcome", (outcome,)))
+
+
+@dataclass
+class FakeProvider:
+    """A provider whose answers a test sets: `statuses` are returned in turn by read_status,
+    `submit_errors` raised in turn by the submits (then each submit succeeds)."""
+
+    name: str = "apixo"
+    supports_callbacks: bool = True
+    rules: ProviderRules = field(default_factory=ProviderRules)
+    statuses: list[ProviderStatus | Exception] = field(default_factory=list)
+    submit_errors: list[Exception] = field(default_factory=list)
+    notice_task_id: str | None = None
+    submitted: list[tuple[GenerationRequest | ExtensionRequest, str | None]] = field(
+        default_factory=list
+    )
+    status_reads: list[str] = field(default_factory=list)
+
+    def submit_generation(
+        self, request: GenerationRequest, callback_url: str | None, deadline: Deadline | None = None
+    ) -> Submission:
+        return self._submit(request, callback_url)
+
+    def submit_extension(
+        self, request: ExtensionRequest, callback_url: str | None, deadline: Deadline | None = None
+    ) -> Submission:
+        return self._submit(request, callback_url)
+
+    def read_status(self, provider_task_id: str, kind: TaskKind) -> ProviderStatus:
+        self.status_reads.append(provider_task_id)
+        answer = self.statuses.pop(0) if self.statuses else ProviderStatus(ProviderState.RUNNING)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def parse_callback(self, body: bytes, headers: Any) -> CallbackNotice:
+        return CallbackNotice(self.notice_task_id)
+
+    def _submit(
+        self, request: GenerationRequest | ExtensionRequest, callback_url: str | None
+    ) -> Submission:
+        if self.submit_errors:
+            raise self.submit_errors.pop(0)
+        self.submitted.append((request, callback_url))
+        return Submission(f"{self.name}-task-{len(self.submitted)}", "veo3_fast")
+
+
+@dataclass
+class FakeProviders:
+    by_name: dict[str, FakeProvider] = field(default_factory=dict)
+
+    def get(self, name: str) -> FakeProvider:
+        return self.by_name.setdefault(name, FakeProvider(name=name))
+
+
+def succeeded(*urls: str) -> ProviderStatus:
+    return ProviderStatus(ProviderState.SUCCEEDED, video_urls=urls)
+
+
+def failed(code: str = "content_violation", message: str = "flagged") -> ProviderStatus:
+    return ProviderStatus(ProviderState.FAILED, error=TaskError(code, message))
+
+
+def make_task(status: TaskStatus = TaskStatus.QUEUED, **fields: Any) -> Task:
+    """A task as the API records one, in `status`; any field may be given."""
+    now = utc_now()
+    task = Task(
+        id=fields.pop("id", "vid_" + "a" * 24),
+        owner=fields.pop("owner", "arn:aws:iam::123456789012:user/alice"),
+        status=status,
+        provider=fields.pop("provider", "apixo"),
+        prompt=fields.pop("prompt", "a lighthouse at dawn"),
+        mode=fields.pop("mode", "fast"),
+        generation_type=fields.pop("generation_type", "TEXT_2_VIDEO"),
+        aspect_ratio=fields.pop("aspect_ratio", "16:9"),
+        root_id=fields.pop("root_id", ""),
+        created_at=fields.pop("created_at", now),
+        updated_at=fields.pop("updated_at", now),
+    )
+    task.root_id = task.root_id or task.id
+    if status is not TaskStatus.QUEUED:
+        task.provider_task_id = "provider-task-1"
+        task.submit_claimed_at = now
+        task.submit_attempt = 1
+    return replace(task, **fields)
