@@ -199,13 +199,25 @@ def check_address(address: str) -> str | None:
     except ValueError:
         return f"{address!r} is not an IP address"
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.scope_id:
-            return f"{address} is a scoped IPv6 address"
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            problem = check_address(str(embedded))
-            if problem is not None:
-                return f"{address} embeds IPv4 {embedded}: {problem}"
+        problem = _ipv6_problem(address, ip)
+        if problem is not None:
+            return problem
+    return _range_problem(address, ip)
+
+
+def _ipv6_problem(address: str, ip: ipaddress.IPv6Address) -> str | None:
+    """What only an IPv6 address can carry: an interface scope, or a refused IPv4 inside it."""
+    if ip.scope_id:
+        return f"{address} is a scoped IPv6 address"
+    embedded = _embedded_ipv4(ip)
+    if embedded is None:
+        return None
+    problem = check_address(str(embedded))
+    return None if problem is None else f"{address} embeds IPv4 {embedded}: {problem}"
+
+
+def _range_problem(address: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """The range ``ip`` is in, if that is not globally routable."""
     for flag in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
         if getattr(ip, f"is_{flag}"):
             return f"{address} is {flag.replace('_', '-')}"
