@@ -15,7 +15,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from veo_relay.runtime import get_runtime
-from veo_relay.webhooks import deliver, delivery_from_message
+from veo_relay.webhook_messages import delivery_from_message
+from veo_relay.webhooks import deliver
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -142,7 +142,7 @@ def extend_video(
 
 def _check_webhook_url(runtime: Runtime, url: str | None) -> None:
     if url is not None:
-        from veo_relay.webhooks import check_webhook_url
+        from veo_relay.webhook_urls import check_webhook_url
 
         check_webhook_url(url, runtime.settings.webhooks.allow_loopback)
 

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from veo_relay.task_store import TaskStore
     from veo_relay.telemetry import Telemetry
     from veo_relay.video_store import VideoStore
+    from veo_relay.webhook_messages import WebhookQueue
     from veo_relay.webhook_secrets import WebhookSecrets
-    from veo_relay.webhooks import WebhookQueue
     from veo_relay.workflow import CopyQueue, FallbackWorkflow, SubmitQueue
 
 
@@ -106,7 +106,7 @@ class Runtime:
     def webhook_queue(self) -> WebhookQueue:
         import boto3
 
-        from veo_relay.webhooks import WebhookQueue
+        from veo_relay.webhook_messages import WebhookQueue
 
         if not self.settings.webhooks.queue_url:
             raise RuntimeError("WEBHOOK_QUEUE_URL is not configured for this function")
