@@ -1,15 +1,17 @@
-"""Unit tests for veo_relay.webhook_transport: the POST's SSRF defences and its one deadline. No
-sockets: DNS is a fake ``socket.getaddrinfo`` and each connection
-(``webhook_transport.pinned_connection``) a recording fake."""
+"""Unit tests for veo_relay.webhook_transport: the POST's SSRF defences, the receiver's addresses
+tried in turn, and its one deadline. No sockets: DNS is a fake ``socket.getaddrinfo`` and each
+connection (``webhook_transport.pinned_connection``) a recording fake."""
 
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import NewConnectionError, ProtocolError
 
 from tests.helpers import FakeDns
 from veo_relay import webhook_transport
@@ -59,12 +61,18 @@ class FakeConnection:
     target: Any
     connect_timeout: float
     answer: bytes
+    reachable: bool = True
+    on_connect: Callable[[], None] = lambda: None
     requests: list[dict[str, Any]] = field(default_factory=list)
     sock: FakeSocket | None = None
     timeout: float | None = None
     closed: bool = False
 
     def connect(self) -> None:
+        self.on_connect()
+        if not self.reachable:
+            refused = f"{self.address}: connection refused"
+            raise NewConnectionError(self, refused)  # type: ignore[arg-type]
         self.sock = FakeSocket(self.answer)
 
     def request(self, method: str, path: str, **kwargs: Any) -> None:
@@ -77,15 +85,37 @@ class FakeConnection:
 @dataclass
 class FakeConnections:
     """Stands in for `pinned_connection`: records the vetted address each connection would go to;
-    every receiver answers `answer`."""
+    every receiver answers `answer`, but one on an `unreachable` address refuses to connect."""
 
     answer: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    unreachable: set[str] = field(default_factory=set)
+    on_connect: Callable[[], None] = lambda: None
     connections: list[FakeConnection] = field(default_factory=list)
 
     def __call__(self, address: str, target: Any, connect_timeout: float) -> FakeConnection:
-        connection = FakeConnection(address, target, connect_timeout, self.answer)
+        connection = FakeConnection(
+            address,
+            target,
+            connect_timeout,
+            self.answer,
+            reachable=address not in self.unreachable,
+            on_connect=self.on_connect,
+        )
         self.connections.append(connection)
         return connection
+
+
+@dataclass
+class FakeClock:
+    """`time.monotonic`, moved on only by the test."""
+
+    now: float = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @pytest.fixture
@@ -247,8 +277,9 @@ def test_each_read_of_the_status_line_waits_only_for_what_is_left_of_the_deadlin
 
 def test_a_deadline_already_passed_raises_timeout_before_reading(dns, connections, monkeypatch):
     # Given a clock that jumps past the deadline once connected
-    clock = iter([100.0, 200.0, 200.0, 200.0])
-    monkeypatch.setattr(webhook_transport.time, "monotonic", lambda: next(clock))
+    clock = FakeClock()
+    monkeypatch.setattr(time, "monotonic", clock)
+    connections.on_connect = lambda: clock.advance(100)
 
     # When it is posted to, Then the attempt times out (a retryable OSError), connection closed
     with pytest.raises(TimeoutError):
@@ -256,3 +287,49 @@ def test_a_deadline_already_passed_raises_timeout_before_reading(dns, connection
     (connection,) = connections.connections
     assert connection.closed
     assert connection.requests == []
+
+
+def test_a_receiver_whose_first_address_cannot_be_reached_is_posted_to_on_its_second(
+    dns, connections
+):
+    # Given a receiver with an IPv6 and an IPv4 address, whose IPv6 one refuses connections
+    dns.table["dual.example.com"] = ["2606:4700:4700::1111", PUBLIC_IP]
+    connections.unreachable = {"2606:4700:4700::1111"}
+
+    # When it is posted to
+    status = post("https://dual.example.com/veo", {}, b"{}", False, 15)
+
+    # Then the addresses were tried in DNS's order, the first connection closed, and the request
+    # went over the second
+    assert status == 200
+    first, second = connections.connections
+    assert (first.address, second.address) == ("2606:4700:4700::1111", PUBLIC_IP)
+    assert first.closed and first.requests == []
+    (request,) = second.requests
+    assert request["headers"]["Host"] == "dual.example.com"
+
+
+def test_a_receiver_none_of_whose_addresses_can_be_reached_is_a_connection_error(dns, connections):
+    # Given a receiver whose every address refuses connections
+    dns.table["down.example.com"] = [PUBLIC_IP, "93.184.216.35"]
+    connections.unreachable = {PUBLIC_IP, "93.184.216.35"}
+
+    # When it is posted to, Then it fails as a connection error (retried), each address tried
+    with pytest.raises(NewConnectionError):
+        post("https://down.example.com/veo", {}, b"{}", False, 15)
+    assert [c.address for c in connections.connections] == [PUBLIC_IP, "93.184.216.35"]
+    assert all(c.closed for c in connections.connections)
+
+
+def test_no_address_is_tried_once_the_deadline_has_passed(dns, connections, monkeypatch):
+    # Given a receiver with two addresses, the first of which takes the whole deadline to refuse
+    clock = FakeClock()
+    monkeypatch.setattr(time, "monotonic", clock)
+    dns.table["slow.example.com"] = [PUBLIC_IP, "93.184.216.35"]
+    connections.unreachable = {PUBLIC_IP}
+    connections.on_connect = lambda: clock.advance(6)
+
+    # When it is posted to within 6 s, Then it times out without trying the second address
+    with pytest.raises(TimeoutError):
+        post("https://slow.example.com/veo", {}, b"{}", False, 6)
+    assert [c.address for c in connections.connections] == [PUBLIC_IP]

@@ -1,8 +1,9 @@
 """Vetting URLs and addresses that came from outside, before anything connects to them.
 
 Shared by the downloader (provider result URLs) and the webhook sender (client URLs): both parse
-strictly (WHATWG-style numeric hosts refused, no userinfo), resolve once, refuse every address
-that is not globally routable, and connect to the vetted address only (no DNS rebinding).
+strictly (WHATWG-style numeric hosts refused, no userinfo), then `vetted_connect` resolves once,
+refuses every address that is not globally routable (`check_address`), and connects to a vetted
+address only (`pinned_pool`, `pinned_connection`: no DNS rebinding).
 """
 
 from __future__ import annotations

@@ -1,16 +1,17 @@
-"""The webhook POST: to a vetted address of the receiver (the downloader's SSRF defences), and
-only as far as the answer's status line, all within one deadline."""
+"""The webhook POST: to a vetted address of the receiver, as the downloader connects
+(`vetted_connect`), and only as far as the answer's status line, all within one deadline."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import time
+from functools import partial
 
 from urllib3.connection import HTTPConnection
 from urllib3.exceptions import ProtocolError
 
-from veo_relay.safe_urls import RefusedUrl, check_address, pinned_connection, resolve
+from veo_relay.deadlines import Deadline
+from veo_relay.safe_urls import ParsedUrl, pinned_connection
+from veo_relay.vetted_connect import vet_host
 from veo_relay.webhook_urls import receiver
 
 _CONNECT_TIMEOUT_SECONDS = 5.0
@@ -21,8 +22,9 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: [^\r\n]*)?\r?")
 def post(
     url: str, headers: dict[str, str], body: bytes, allow_loopback: bool, timeout_seconds: float
 ) -> int:
-    """POSTs to a vetted address of `url` and returns the answer's status, all within
-    `timeout_seconds`: connecting, sending and the status line. Only the status line is read
+    """POSTs to the first vetted address of `url` that can be reached (`vetted_connect`) and
+    returns the answer's status, all within `timeout_seconds`: connecting, sending and the status
+    line. Only the status line is read
     (never the headers or the body: no redirect is followed), then the connection is closed.
 
     One deadline for the whole exchange, because socket timeouts bound each read, not their sum:
@@ -30,35 +32,43 @@ def post(
     Raises RefusedUrl when the URL or any address it resolves to must not be called, and
     TimeoutError when the deadline passes.
     """
-    deadline = time.monotonic() + timeout_seconds
+    deadline = Deadline.within(timeout_seconds)
     found = receiver(url, allow_loopback)
-    target = found.target
-    addresses = resolve(target.host, target.port)
-    for address in addresses:
-        problem = check_address(address)
-        if problem is not None and not (
-            found.on_this_machine and ipaddress.ip_address(address).is_loopback
-        ):
-            raise RefusedUrl(f"{target.host} resolves to a forbidden address: {problem}")
+    host = vet_host(found.target, exempt=found.exempt)
     # The TCP connect and the TLS handshake each take at most the connect timeout (Python bounds
     # a handshake as a whole, however slowly its bytes come): half the deadline each, at most.
     connect_timeout = min(_CONNECT_TIMEOUT_SECONDS, timeout_seconds / 2)
-    connection = pinned_connection(addresses[0], target, connect_timeout)
+    connection = host.connect(partial(_connected, found.target, connect_timeout), deadline)
     try:
-        connection.connect()
         connection.timeout = _time_left(deadline)  # the socket's, while the request is sent
         connection.request(
             "POST",
-            target.path,
+            found.target.path,
             body=body,
-            headers={**headers, "Host": target.host_header, "Connection": "close"},
+            headers={**headers, "Host": found.target.host_header, "Connection": "close"},
         )
         return _status(connection, deadline)
     finally:
         connection.close()
 
 
-def _status(connection: HTTPConnection, deadline: float) -> int:
+def _connected(
+    target: ParsedUrl, connect_timeout: float, address: str, seconds_left: float | None
+) -> HTTPConnection:
+    """A connection to the vetted `address`, connected within the connect timeout and the time
+    left; ConnectTimeoutError when the address cannot be reached."""
+    if seconds_left is not None:
+        connect_timeout = min(connect_timeout, seconds_left)
+    connection = pinned_connection(address, target, connect_timeout)
+    try:
+        connection.connect()
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _status(connection: HTTPConnection, deadline: Deadline) -> int:
     """The status in the answer's status line, read by the deadline."""
     sock = connection.sock
     assert sock is not None, "connected"
@@ -78,8 +88,8 @@ def _status(connection: HTTPConnection, deadline: float) -> int:
     return int(match[1])
 
 
-def _time_left(deadline: float) -> float:
-    left = deadline - time.monotonic()
+def _time_left(deadline: Deadline) -> float:
+    left = deadline.remaining()
     if left <= 0:
         raise TimeoutError("the receiver's status line did not come before the deadline")
     return left

@@ -2,7 +2,7 @@
 machine when that is allowed (WEBHOOK_ALLOW_LOOPBACK, as under `make run`).
 
 What can be refused without DNS is refused at create (`check_webhook_url`); the addresses the
-host resolves to are vetted at each delivery (`webhook_transport`).
+host resolves to are vetted at each delivery (`webhook_transport`, with `Receiver.exempt`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ class Receiver:
     target: ParsedUrl
     # A receiver on this machine that may be called: plain http, and its loopback addresses.
     on_this_machine: bool
+
+    def exempt(self, address: str) -> bool:
+        """Whether `address` may be called although it is not public: a loopback address of a
+        receiver on this machine."""
+        return self.on_this_machine and ipaddress.ip_address(address).is_loopback
 
 
 def receiver(url: str, allow_loopback: bool) -> Receiver:
