@@ -1,10 +1,9 @@
 """One copy in a fresh process, which reports its time and memory as one JSON line.
 
-`python -m bench.copy_child relay|upload_file SIZE VIDEO_ORIGIN BUCKET`, with AWS_ENDPOINT_URL
-set. `relay` streams VIDEO_ORIGIN/SIZE.mp4 into S3 through the real downloader and video store,
-wired exactly as the copy worker gets them (veo_relay.wiring); `upload_file` is boto3's upload of the
-same bytes from a local file (written before the clock starts).
-"""
+`python -m bench.copy_child relay|upload_file SIZE VIDEO_ORIGIN BUCKET`, with AWS_ENDPOINT_URL set.
+`relay` streams VIDEO_ORIGIN/SIZE.mp4 into S3 through the real downloader and video store, wired
+exactly as the copy worker gets them (veo_relay.wiring); `upload_file` is boto3's upload of the same
+bytes from a local file (written before the clock starts)."""
 
 from __future__ import annotations
 
@@ -46,8 +45,8 @@ def _relay(size: int, origin: str, bucket: str, key: str) -> dict[str, Any]:
         TRUST_PROVIDER_ORIGIN="true",  # the loopback origin, trusted as `make run` trusts it
     )
     with_layer_on_path()
-    from veo_relay.downloader import open_video
     from veo_relay import wiring
+    from veo_relay.downloader import open_video
 
     worker = wiring.copy_worker()
     settings = worker.settings

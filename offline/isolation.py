@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,45 +161,9 @@ def _install() -> None:
 
         if not isinstance(os.environ, FunctionEnviron):
             os.environ = FunctionEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003
-
-        make_api_call = botocore.client.BaseClient._make_api_call
-        create_client = botocore.session.Session.create_client
-
-        def checked_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            invocation = _current.get()
-            if invocation is not None and invocation.timed_out:
-                raise FunctionTimedOut(invocation.function, invocation.timeout_seconds)
-            role = _role_of(client, invocation)
-            if role is None:
-                return make_api_call(client, operation, params)
-            service = client.meta.service_model.signing_name
-            authorize(role, service, operation, params)
-            try:
-                return make_api_call(client, operation, params)
-            except Exception as exc:
-                answer = as_aws_answers_missing_keys(role, service, operation, params, exc)
-                if answer is exc:
-                    raise
-                raise answer from None
-
-        def tagged_client(session: Any, *args: Any, **kwargs: Any) -> Any:
-            client = create_client(session, *args, **kwargs)
-            invocation = _current.get()
-            if invocation is not None:
-                client._veo_relay_caller = invocation.function
-            return client
-
-        presign = botocore.signers.generate_presigned_url
-
-        def checked_presign(client: Any, ClientMethod: str, Params: Any = None, **kw: Any) -> Any:
-            # AWS checks a presigned URL's permission when it is used, with the signer's role;
-            # nobody here can tell then whose it was, so it is checked when it is signed.
-            role = _role_of(client, _current.get())
-            if role is not None:
-                operation = client.meta.method_to_api_mapping[ClientMethod]
-                authorize(role, client.meta.service_model.signing_name, operation, Params or {})
-            return presign(client, ClientMethod, Params, **kw)
-
+        checked_call = _checked_calls(botocore.client.BaseClient._make_api_call)
+        tagged_client = _tagged_clients(botocore.session.Session.create_client)
+        checked_presign = _checked_presigns(botocore.signers.generate_presigned_url)
         botocore.client.BaseClient._make_api_call = checked_call  # type: ignore[method-assign]
         botocore.session.Session.create_client = tagged_client  # type: ignore[method-assign]
         # New clients take it up (it is bound when botocore builds a client class).
@@ -208,6 +172,57 @@ def _install() -> None:
 
         LambdaPowertoolsFormatter.log_format = _PerInvocationLogKeys()  # type: ignore[assignment]
         _installed = True
+
+
+def _checked_calls(make_api_call: Callable[..., Any]) -> Callable[..., Any]:
+    """botocore's `_make_api_call`, made as the caller's role and refused past the timeout."""
+
+    def checked_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        invocation = _current.get()
+        if invocation is not None and invocation.timed_out:
+            raise FunctionTimedOut(invocation.function, invocation.timeout_seconds)
+        role = _role_of(client, invocation)
+        if role is None:
+            return make_api_call(client, operation, params)
+        service = client.meta.service_model.signing_name
+        authorize(role, service, operation, params)
+        try:
+            return make_api_call(client, operation, params)
+        except Exception as exc:
+            answer = as_aws_answers_missing_keys(role, service, operation, params, exc)
+            if answer is exc:
+                raise
+            raise answer from None
+
+    return checked_call
+
+
+def _tagged_clients(create_client: Callable[..., Any]) -> Callable[..., Any]:
+    """botocore's `create_client`, tagging each client with the function whose code made it."""
+
+    def tagged_client(session: Any, *args: Any, **kwargs: Any) -> Any:
+        client = create_client(session, *args, **kwargs)
+        invocation = _current.get()
+        if invocation is not None:
+            client._veo_relay_caller = invocation.function
+        return client
+
+    return tagged_client
+
+
+def _checked_presigns(presign: Callable[..., Any]) -> Callable[..., Any]:
+    """botocore's `generate_presigned_url`, checked against the signer's role."""
+
+    def checked_presign(client: Any, ClientMethod: str, Params: Any = None, **kw: Any) -> Any:
+        # AWS checks a presigned URL's permission when it is used, with the signer's role;
+        # nobody here can tell then whose it was, so it is checked when it is signed.
+        role = _role_of(client, _current.get())
+        if role is not None:
+            operation = client.meta.method_to_api_mapping[ClientMethod]
+            authorize(role, client.meta.service_model.signing_name, operation, Params or {})
+        return presign(client, ClientMethod, Params, **kw)
+
+    return checked_presign
 
 
 class _PerInvocationLogKeys:

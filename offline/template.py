@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -199,42 +200,50 @@ class Template:
     def resolve(self, value: Any, parameters: dict[str, Any]) -> Any:
         if isinstance(value, dict) and len(value) == 1:
             ((key, arg),) = value.items()
-            if key == "Ref":
-                if arg in parameters:
-                    value = parameters[arg]
-                    kind = self.body.get("Parameters", {}).get(arg, {}).get("Type")
-                    if kind == "CommaDelimitedList" and isinstance(value, str):
-                        return [item.strip() for item in value.split(",")]
-                    return value
-                if arg in PSEUDO_PARAMETERS:
-                    return PSEUDO_PARAMETERS[arg]
-                return self.names[arg]
-            if key == "Fn::GetAtt":
-                return self.attributes[(arg[0], arg[1])]
-            if key == "Fn::If":
-                condition, if_true, if_false = arg
-                chosen = if_true if self.holds(condition, parameters) else if_false
-                return self.resolve(chosen, parameters)
-            if key == "Fn::Join":
-                separator, items = arg
-                return separator.join(str(i) for i in self.resolve(items, parameters))
-            if key == "Fn::Sub":
-                text, variables = arg if isinstance(arg, list) else (arg, {})
-                values = {k: self.resolve(v, parameters) for k, v in variables.items()}
-                return re.sub(
-                    r"\$\{([^}]+)\}",
-                    lambda m: str(
-                        values[m.group(1)]
-                        if m.group(1) in values
-                        else self._sub_var(m.group(1), parameters)
-                    ),
-                    text,
-                )
+            intrinsic = _INTRINSIC_FUNCTIONS.get(key)
+            if intrinsic is not None:
+                return intrinsic(self, arg, parameters)
         if isinstance(value, list):
             return [self.resolve(item, parameters) for item in value]
         if isinstance(value, dict):
             return {k: self.resolve(v, parameters) for k, v in value.items()}
         return value
+
+    def _ref(self, name: str, parameters: dict[str, Any]) -> Any:
+        if name in parameters:
+            value = parameters[name]
+            kind = self.body.get("Parameters", {}).get(name, {}).get("Type")
+            if kind == "CommaDelimitedList" and isinstance(value, str):
+                return [item.strip() for item in value.split(",")]
+            return value
+        if name in PSEUDO_PARAMETERS:
+            return PSEUDO_PARAMETERS[name]
+        return self.names[name]
+
+    def _get_att(self, arg: list[str], parameters: dict[str, Any]) -> Any:
+        return self.attributes[(arg[0], arg[1])]
+
+    def _if(self, arg: list[Any], parameters: dict[str, Any]) -> Any:
+        condition, if_true, if_false = arg
+        chosen = if_true if self.holds(condition, parameters) else if_false
+        return self.resolve(chosen, parameters)
+
+    def _join(self, arg: list[Any], parameters: dict[str, Any]) -> str:
+        separator, items = arg
+        return separator.join(str(i) for i in self.resolve(items, parameters))
+
+    def _sub(self, arg: str | list[Any], parameters: dict[str, Any]) -> str:
+        text, variables = arg if isinstance(arg, list) else (arg, {})
+        values = {k: self.resolve(v, parameters) for k, v in variables.items()}
+        return re.sub(
+            r"\$\{([^}]+)\}",
+            lambda m: str(
+                values[m.group(1)]
+                if m.group(1) in values
+                else self._sub_var(m.group(1), parameters)
+            ),
+            text,
+        )
 
     def _sub_var(self, name: str, parameters: dict[str, Any]) -> Any:
         if "." in name:
@@ -249,6 +258,16 @@ class Template:
             text = text.replace("${" + key + "}", str(self.resolve(value, parameters)))
         json.loads(text)  # a definition that is not JSON after substitution is a template bug
         return text
+
+
+# The intrinsic functions the template uses, by their key in a one-key mapping.
+_INTRINSIC_FUNCTIONS: dict[str, Callable[[Template, Any, dict[str, Any]], Any]] = {
+    "Ref": Template._ref,
+    "Fn::GetAtt": Template._get_att,
+    "Fn::If": Template._if,
+    "Fn::Join": Template._join,
+    "Fn::Sub": Template._sub,
+}
 
 
 @lru_cache(maxsize=1)

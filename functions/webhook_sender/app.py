@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from veo_relay.webhooks import delivery_from_message
+from veo_relay.webhook_messages import delivery_from_message
 from veo_relay.wiring import webhook_sender
 
 logger = Logger()

@@ -94,92 +94,125 @@ class VideoServer:
         return f"{self.origin}{path}"
 
 
-def _handler(server: list[VideoServer]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"  # a close-delimited body is possible without Content-Length
+class _VideoHandler(BaseHTTPRequestHandler):
+    """Serves VideoServer's routes: the first path segment names the route, the rest are its
+    arguments."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
+    protocol_version = "HTTP/1.0"  # a close-delimited body is possible without Content-Length
+    holder: list[VideoServer]  # the server this handler class serves, once it is started
 
-        def do_GET(self) -> None:
-            server[0].requests.append((self.path, self.headers.get("Host", "")))
-            parts = urlsplit(self.path)
-            segments = parts.path.strip("/").split("/")
-            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-            route = segments[0]
-            if route == "video":
-                self._video(int(segments[1]), query)
-            elif route == "raw":
-                self._send(200, "video/mp4", b"\x00" * int(segments[1]))
-            elif route == "html":
-                self._send(200, "text/html", MP4_HEAD + b"<html></html>")
-            elif route == "polyglot":
-                self._send(200, "video/mp4", MP4_HEAD + b"<html><script>alert(1)</script></html>")
-            elif route == "trailing":
-                self._send(200, "video/mp4", mp4_bytes(int(segments[1])) + b"<html>")
-            elif route == "gzip":
-                body = gzip.compress(mp4_bytes(int(segments[1])))
-                self._send(200, "video/mp4", body, {"Content-Encoding": "gzip"})
-            elif route == "hop":
-                left, size = int(segments[1]), segments[2]
-                # Alternate absolute and relative Locations.
-                target = f"/hop/{left - 1}/{size}" if left > 1 else f"/video/{size}"
-                location = server[0].url(target) if left % 2 else target
-                self._redirect(302 if left % 2 else 307, location)
-            elif route == "to":
-                self._redirect(302, query["u"])
-            elif route == "status":
-                self._send(int(segments[1]), "text/plain", b"nope")
-            elif route == "gated":
-                self._video(int(segments[1]), query, gate=server[0].release)
-            elif route == "stall":
-                self.send_response(200)
-                self.send_header("Content-Type", "video/mp4")
-                self.send_header("Content-Length", "1000")
-                self.end_headers()
-                self.wfile.write(MP4_HEAD)
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def do_GET(self) -> None:
+        self.holder[0].requests.append((self.path, self.headers.get("Host", "")))
+        parts = urlsplit(self.path)
+        route, *args = parts.path.strip("/").split("/")
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        serve = _ROUTES.get(route)
+        if serve is None:
+            self._send(404, "text/plain", b"no route")
+            return
+        serve(self, args, query)
+
+    def _route_video(self, args: list[str], query: dict[str, str]) -> None:
+        self._video(int(args[0]), query)
+
+    def _route_raw(self, args: list[str], query: dict[str, str]) -> None:
+        self._send(200, "video/mp4", b"\x00" * int(args[0]))
+
+    def _route_html(self, args: list[str], query: dict[str, str]) -> None:
+        self._send(200, "text/html", MP4_HEAD + b"<html></html>")
+
+    def _route_polyglot(self, args: list[str], query: dict[str, str]) -> None:
+        self._send(200, "video/mp4", MP4_HEAD + b"<html><script>alert(1)</script></html>")
+
+    def _route_trailing(self, args: list[str], query: dict[str, str]) -> None:
+        self._send(200, "video/mp4", mp4_bytes(int(args[0])) + b"<html>")
+
+    def _route_gzip(self, args: list[str], query: dict[str, str]) -> None:
+        body = gzip.compress(mp4_bytes(int(args[0])))
+        self._send(200, "video/mp4", body, {"Content-Encoding": "gzip"})
+
+    def _route_hop(self, args: list[str], query: dict[str, str]) -> None:
+        left, size = int(args[0]), args[1]
+        # Alternate absolute and relative Locations.
+        target = f"/hop/{left - 1}/{size}" if left > 1 else f"/video/{size}"
+        location = self.holder[0].url(target) if left % 2 else target
+        self._redirect(302 if left % 2 else 307, location)
+
+    def _route_to(self, args: list[str], query: dict[str, str]) -> None:
+        self._redirect(302, query["u"])
+
+    def _route_status(self, args: list[str], query: dict[str, str]) -> None:
+        self._send(int(args[0]), "text/plain", b"nope")
+
+    def _route_gated(self, args: list[str], query: dict[str, str]) -> None:
+        self._video(int(args[0]), query, gate=self.holder[0].release)
+
+    def _route_stall(self, args: list[str], query: dict[str, str]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(MP4_HEAD)
+        self.wfile.flush()
+        threading.Event().wait(float(args[0]))
+
+    def _video(self, size: int, query: dict[str, str], gate: threading.Event | None = None) -> None:
+        body = mp4_bytes(size)
+        self.send_response(200)
+        self.send_header("Content-Type", query.get("ct", "video/mp4"))
+        if "lie" in query:
+            self.send_header("Content-Length", query["lie"])
+        elif query.get("cl") != "none":
+            self.send_header("Content-Length", str(size))
+        self.end_headers()
+        view = memoryview(body)
+        for start in range(0, size, MIB):
+            self.wfile.write(view[start : start + MIB])
+            if gate is not None and start == 0:
                 self.wfile.flush()
-                threading.Event().wait(float(segments[1]))
-            else:
-                self._send(404, "text/plain", b"no route")
+                gate.wait(10)
+        # Returning closes the connection: with a lying Content-Length that is a truncation.
 
-        def _video(
-            self, size: int, query: dict[str, str], gate: threading.Event | None = None
-        ) -> None:
-            body = mp4_bytes(size)
-            self.send_response(200)
-            self.send_header("Content-Type", query.get("ct", "video/mp4"))
-            if "lie" in query:
-                self.send_header("Content-Length", query["lie"])
-            elif query.get("cl") != "none":
-                self.send_header("Content-Length", str(size))
-            self.end_headers()
-            view = memoryview(body)
-            for start in range(0, size, MIB):
-                self.wfile.write(view[start : start + MIB])
-                if gate is not None and start == 0:
-                    self.wfile.flush()
-                    gate.wait(10)
-            # Returning closes the connection: with a lying Content-Length that is a truncation.
+    def _send(
+        self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
 
-        def _send(
-            self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
+    def _redirect(self, status: int, location: str) -> None:
+        self.send_response(status)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
-        def _redirect(self, status: int, location: str) -> None:
-            self.send_response(status)
-            self.send_header("Location", location)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
 
-    return Handler
+_Route = Callable[[_VideoHandler, list[str], dict[str, str]], None]
+_ROUTES: dict[str, _Route] = {
+    "video": _VideoHandler._route_video,
+    "raw": _VideoHandler._route_raw,
+    "html": _VideoHandler._route_html,
+    "polyglot": _VideoHandler._route_polyglot,
+    "trailing": _VideoHandler._route_trailing,
+    "gzip": _VideoHandler._route_gzip,
+    "hop": _VideoHandler._route_hop,
+    "to": _VideoHandler._route_to,
+    "status": _VideoHandler._route_status,
+    "gated": _VideoHandler._route_gated,
+    "stall": _VideoHandler._route_stall,
+}
+
+
+def _handler(holder: list[VideoServer]) -> type[BaseHTTPRequestHandler]:
+    """A handler class serving the VideoServer that `holder` will hold."""
+    return type("Handler", (_VideoHandler,), {"holder": holder})
 
 
 @pytest.fixture

@@ -1073,6 +1073,117 @@ def test_a_download_ends_at_its_deadline(monkeypatch: pytest.MonkeyPatch, dns: F
     assert exc.value.retryable is True
 
 
+# ---------------------------------------------------- transport: vetted addresses tried in turn
+
+
+@dataclass
+class FakePool:
+    address: str
+    timeout: urllib3.Timeout
+    answer: Callable[[], urllib3.HTTPResponse] | None  # None: the address cannot be reached
+    closed: bool = False
+
+    def urlopen(self, method: str, path: str, **kwargs: object) -> urllib3.HTTPResponse:
+        if self.answer is None:
+            refused = f"{self.address}: connection refused"
+            raise NewConnectionError(None, refused)  # type: ignore[arg-type]
+        return self.answer()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class FakePools:
+    """Stands in for ``pinned_pool`` (the real ``_send`` runs): one pool per vetted address,
+    recorded; one on an ``unreachable`` address cannot connect, the others serve ``body``."""
+
+    body: bytes
+    unreachable: set[str] = field(default_factory=set)
+    pools: list[FakePool] = field(default_factory=list)
+
+    def __call__(
+        self, address: str, target: object, timeout: urllib3.Timeout, ca_certs: str | None = None
+    ) -> FakePool:
+        answer = None if address in self.unreachable else self._video
+        pool = FakePool(address, timeout, answer)
+        self.pools.append(pool)
+        return pool
+
+    def _video(self) -> urllib3.HTTPResponse:
+        headers = {"Content-Type": "video/mp4", "Content-Length": str(len(self.body))}
+        return urllib3.HTTPResponse(
+            body=io.BytesIO(self.body), headers=headers, status=200, preload_content=False
+        )
+
+
+@pytest.fixture
+def pools(monkeypatch: pytest.MonkeyPatch) -> FakePools:
+    fake = FakePools(mp4(300))
+    monkeypatch.setattr(downloader, "pinned_pool", fake)
+    return fake
+
+
+def test_a_host_whose_first_address_cannot_be_reached_is_downloaded_from_its_second(
+    dns: FakeDns, pools: FakePools
+) -> None:
+    # Given an allow-listed host with an IPv6 and an IPv4 address, the IPv6 one unreachable
+    dns.table["cdn.example.com"] = ["2606:2800:220:1:248:1893:25c8:1946", "93.184.216.34"]
+    pools.unreachable = {"2606:2800:220:1:248:1893:25c8:1946"}
+
+    # When downloading
+    body = download(f"{CDN}/v.mp4")
+
+    # Then the addresses were tried in DNS's order, the first pool closed, the video came whole
+    assert body == mp4(300)
+    assert [pool.address for pool in pools.pools] == [
+        "2606:2800:220:1:248:1893:25c8:1946",
+        "93.184.216.34",
+    ]
+    assert pools.pools[0].closed
+
+
+def test_a_host_none_of_whose_addresses_can_be_reached_is_a_retryable_error(
+    dns: FakeDns, pools: FakePools
+) -> None:
+    # Given an allow-listed host whose two addresses are both unreachable
+    dns.table["cdn.example.com"] = ["93.184.216.34", "93.184.216.35"]
+    pools.unreachable = {"93.184.216.34", "93.184.216.35"}
+
+    # When downloading / Then it cannot connect, retryable, after trying each address
+    with pytest.raises(DownloadError, match="cannot connect") as exc:
+        download(f"{CDN}/v.mp4")
+    assert exc.value.retryable is True
+    assert [pool.address for pool in pools.pools] == ["93.184.216.34", "93.184.216.35"]
+    assert all(pool.closed for pool in pools.pools)
+
+
+def test_each_address_is_given_no_longer_than_what_is_left_of_the_deadline(
+    dns: FakeDns, pools: FakePools
+) -> None:
+    # Given timeouts longer than the copy's deadline (2 s away)
+    # When downloading
+    with open_video(f"{CDN}/v.mp4", policy(connect_timeout=5, read_timeout=60), Deadline.within(2)):
+        pass
+
+    # Then the connection's timeouts are cut to the time left
+    (pool,) = pools.pools
+    assert pool.timeout.connect_timeout is not None and 0 < pool.timeout.connect_timeout <= 2
+    assert pool.timeout.read_timeout is not None and 0 < pool.timeout.read_timeout <= 2
+
+
+def test_a_deadline_already_passed_connects_to_nothing(dns: FakeDns, pools: FakePools) -> None:
+    # Given a copy whose deadline has passed / When downloading
+    # Then it ends at the deadline, retryable, before any connection
+    with (
+        pytest.raises(DeadlineError, match="deadline") as exc,
+        open_video(f"{CDN}/v.mp4", policy(), Deadline.within(0)),
+    ):
+        pass
+    assert exc.value.retryable is True
+    assert pools.pools == []
+
+
 # ---------------------------------------------------------------------- transport error mapping
 
 

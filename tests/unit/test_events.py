@@ -174,7 +174,7 @@ def test_the_stored_video_events_name_one_manifest_in_their_three_shapes():
 
 
 def test_the_webhook_event_is_a_video_event_from_our_bus():
-    from veo_relay.webhooks import delivery_from_message
+    from veo_relay.webhook_messages import delivery_from_message
 
     body = load_event("webhook_video_completed")["Records"][0]["body"]
     delivery = delivery_from_message(body)

@@ -148,7 +148,7 @@ class TaskCreation:
 
     def _check_webhook_url(self, url: str | None) -> None:
         if url is not None:
-            from veo_relay.webhooks import check_webhook_url
+            from veo_relay.webhook_urls import check_webhook_url
 
             check_webhook_url(url, self.webhook_allow_loopback)
 

@@ -5,8 +5,9 @@ Defences (OWASP SSRF cheat sheet; reference doc sections 1 and 7):
 * https only (plain http only for an explicitly trusted local origin, i.e. the simulator);
   no userinfo; only allow-listed origins (scheme, host and port);
 * the host is resolved here and every resolved address must be globally routable; the connection
-  then goes to the vetted address (DNS rebinding cannot swap it) while SNI, certificate and
-  hostname verification and the Host header still use the URL's hostname;
+  then goes to a vetted address (``vetted_connect``: DNS rebinding cannot swap it, the next one
+  is tried only when one cannot be reached) while SNI, certificate and hostname verification and
+  the Host header still use the URL's hostname;
 * redirects are never followed automatically: at most ``max_redirects`` hops, each re-vetted; a
   malformed URL, given or in a Location, is an UnsafeUrlError like any other refused URL;
 * connect and read timeouts are always set, and every wait also ends at the copy's deadline and
@@ -51,9 +52,9 @@ from veo_relay.safe_urls import (
     check_address,
     parse_url,
     pinned_pool,
-    resolve,
     resolve_location,
 )
+from veo_relay.vetted_connect import NoTimeLeft, VettedHost, no_exemption, vet_host
 
 __all__ = [
     "ContentEncodingError",
@@ -207,9 +208,15 @@ class DownloadPolicy:
 @dataclass(frozen=True)
 class _Target:
     url: str
-    parsed: ParsedUrl
-    addresses: tuple[str, ...]  # vetted; connect only to these
-    trusted_local: bool
+    host: VettedHost  # connect only through it
+
+    @property
+    def parsed(self) -> ParsedUrl:
+        return self.host.target
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return self.host.addresses
 
 
 def _vet(url: str, policy: DownloadPolicy) -> _Target:
@@ -222,17 +229,17 @@ def _vet(url: str, policy: DownloadPolicy) -> _Target:
     if not trusted_local and origin not in policy.allowed_origins:
         raise UnsafeUrlError(f"origin {origin} is not an allowed download origin")
     try:
-        addresses = resolve(parsed.host, parsed.port)
+        host = vet_host(parsed, exempt=_any_address if trusted_local else no_exemption)
     except RefusedUrl as exc:
         raise UnsafeUrlError(str(exc)) from None
     except UnresolvableHost as exc:
         raise DownloadError(str(exc), retryable=True) from exc
-    if not trusted_local:
-        for address in addresses:
-            problem = check_address(address)
-            if problem is not None:
-                raise UnsafeUrlError(f"{parsed.host} resolves to a forbidden address: {problem}")
-    return _Target(url=url, parsed=parsed, addresses=addresses, trusted_local=trusted_local)
+    return _Target(url=url, host=host)
+
+
+def _any_address(address: str) -> bool:
+    """A trusted local origin (the simulator) may be on loopback or a private network."""
+    return True
 
 
 # ---------------------------------------------------------------------------------- transport
@@ -244,26 +251,18 @@ def _send(
     cleanup: contextlib.ExitStack,
     deadline: Deadline | None = None,
 ) -> urllib3.BaseHTTPResponse:
-    """GET ``target`` on one of its vetted addresses (see ``pinned_pool``), within ``deadline``.
-    Resources go onto ``cleanup``."""
+    """GET ``target`` on the first of its vetted addresses that can be reached (see
+    ``pinned_pool``), within ``deadline``. Resources go onto ``cleanup``."""
     parsed = target.parsed
-    connect, read = policy.connect_timeout, policy.read_timeout
-    if deadline is not None:
-        left = deadline.remaining()
-        if left <= 0:
-            raise DeadlineError(
-                f"the copy's deadline came before a response from {_redact(target.url)}"
-            )
-        connect, read = min(connect, left), min(read, left)
-    timeout = urllib3.Timeout(connect=connect, read=read)
     headers = {
         "Host": parsed.host_header,
         "User-Agent": _USER_AGENT,
         "Accept": "video/mp4, application/octet-stream;q=0.9",
         "Accept-Encoding": "identity",
     }
-    last_error: Exception | None = None
-    for address in target.addresses:
+
+    def get(address: str, seconds_left: float | None) -> urllib3.BaseHTTPResponse:
+        timeout = _timeout(policy, seconds_left)
         pool = pinned_pool(address, parsed, timeout, policy.ca_certs)
         try:
             response = pool.urlopen(
@@ -278,25 +277,34 @@ def _send(
                 release_conn=False,
                 assert_same_host=False,
             )
-        except ConnectTimeoutError as exc:  # includes NewConnectionError: try the next address
+        except BaseException:
             pool.close()
-            last_error = exc
-            continue
-        except ProtocolError as exc:  # the connection dropped before a response arrived
-            pool.close()
-            message = f"connection to {_redact(target.url)} dropped before a response: {exc}"
-            raise DownloadError(message, retryable=True) from exc
-        except Exception as exc:
-            pool.close()
-            error = _translate(exc, target.url)
-            if error is exc:
-                raise
-            raise error from exc
+            raise
         cleanup.callback(pool.close)
         cleanup.callback(response.close)
         return response
-    assert last_error is not None
-    raise _translate(last_error, target.url) from last_error
+
+    try:
+        return target.host.connect(get, deadline)
+    except NoTimeLeft as exc:
+        message = f"the copy's deadline came before a response from {_redact(target.url)}"
+        raise DeadlineError(message) from exc
+    except ProtocolError as exc:  # the connection dropped before a response arrived
+        message = f"connection to {_redact(target.url)} dropped before a response: {exc}"
+        raise DownloadError(message, retryable=True) from exc
+    except Exception as exc:
+        error = _translate(exc, target.url)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def _timeout(policy: DownloadPolicy, seconds_left: float | None) -> urllib3.Timeout:
+    """The policy's timeouts, cut to the time left before the deadline."""
+    connect, read = policy.connect_timeout, policy.read_timeout
+    if seconds_left is not None:
+        connect, read = min(connect, seconds_left), min(read, seconds_left)
+    return urllib3.Timeout(connect=connect, read=read)
 
 
 def _translate(exc: Exception, url: str) -> Exception:

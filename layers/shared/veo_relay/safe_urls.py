@@ -1,8 +1,9 @@
 """Vetting URLs and addresses that came from outside, before anything connects to them.
 
 Shared by the downloader (provider result URLs) and the webhook sender (client URLs): both parse
-strictly (WHATWG-style numeric hosts refused, no userinfo), resolve once, refuse every address
-that is not globally routable, and connect to the vetted address only (no DNS rebinding).
+strictly (WHATWG-style numeric hosts refused, no userinfo), then `vetted_connect` resolves once,
+refuses every address that is not globally routable (`check_address`), and connects to a vetted
+address only (`pinned_pool`, `pinned_connection`: no DNS rebinding).
 """
 
 from __future__ import annotations
@@ -199,13 +200,25 @@ def check_address(address: str) -> str | None:
     except ValueError:
         return f"{address!r} is not an IP address"
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.scope_id:
-            return f"{address} is a scoped IPv6 address"
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            problem = check_address(str(embedded))
-            if problem is not None:
-                return f"{address} embeds IPv4 {embedded}: {problem}"
+        problem = _ipv6_problem(address, ip)
+        if problem is not None:
+            return problem
+    return _range_problem(address, ip)
+
+
+def _ipv6_problem(address: str, ip: ipaddress.IPv6Address) -> str | None:
+    """What only an IPv6 address can carry: an interface scope, or a refused IPv4 inside it."""
+    if ip.scope_id:
+        return f"{address} is a scoped IPv6 address"
+    embedded = _embedded_ipv4(ip)
+    if embedded is None:
+        return None
+    problem = check_address(str(embedded))
+    return None if problem is None else f"{address} embeds IPv4 {embedded}: {problem}"
+
+
+def _range_problem(address: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """The range ``ip`` is in, if that is not globally routable."""
     for flag in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
         if getattr(ip, f"is_{flag}"):
             return f"{address} is {flag.replace('_', '-')}"

@@ -306,7 +306,8 @@ def failure_announcer() -> FailureAnnouncerFunction:
 
 @PerFunction
 def webhook_sender() -> WebhookSenderFunction:
-    from veo_relay.webhooks import WebhookQueue, WebhookSender
+    from veo_relay.webhook_messages import WebhookQueue
+    from veo_relay.webhooks import WebhookSender
 
     settings = WebhookSenderSettings.from_env(environment())
     tasks = _task_store(settings.tasks_table)
