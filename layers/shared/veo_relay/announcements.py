@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 
 from veo_relay.manifests import MAX_MANIFEST_BYTES, ManifestError, parse_manifest, task_object
 from veo_relay.runtime import Runtime
-from veo_relay.tasks import TaskStatus
+from veo_relay.tasks import TaskObject, TaskStatus
 
 logger = Logger(child=True)
 
@@ -34,7 +34,7 @@ class VideoEvents:
         self._bus = bus_name
         self._source = source
 
-    def publish(self, detail_type: str, task: dict[str, Any]) -> None:
+    def publish(self, detail_type: str, task: TaskObject) -> None:
         response = self._events.put_events(
             Entries=[
                 {

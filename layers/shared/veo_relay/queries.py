@@ -7,13 +7,23 @@ import binascii
 import json
 from typing import Any
 
+from typing_extensions import TypedDict  # as veo_relay.tasks explains
+
 from veo_relay.errors import InvalidRequest, TaskNotFound
 from veo_relay.json_input import parse_json
 from veo_relay.runtime import Runtime
-from veo_relay.tasks import Task, TaskStatus
+from veo_relay.tasks import Task, TaskObject, TaskStatus
 
 
-def get_video(runtime: Runtime, owner: str, task_id: str) -> dict[str, Any]:
+class TaskList(TypedDict):
+    """A page of the caller's tasks, newest first. `next_cursor` asks for the next page (as
+    `cursor`); null on the last."""
+
+    items: list[TaskObject]
+    next_cursor: str | None
+
+
+def get_video(runtime: Runtime, owner: str, task_id: str) -> TaskObject:
     task = runtime.tasks.get(task_id)
     if task.owner != owner:
         raise TaskNotFound(task_id)
@@ -27,7 +37,7 @@ def list_videos(
     cursor: str | None,
     status: str | None,
     root_id: str | None = None,
-) -> dict[str, Any]:
+) -> TaskList:
     """The caller's tasks, newest first; with `root_id`, one family (a video and its extensions)."""
     if status is not None and status not in {s.value for s in TaskStatus}:
         raise InvalidRequest("status", f"must be one of {', '.join(s.value for s in TaskStatus)}")
@@ -40,7 +50,7 @@ def list_videos(
     }
 
 
-def public_task(runtime: Runtime, task: Task) -> dict[str, Any]:
+def public_task(runtime: Runtime, task: Task) -> TaskObject:
     download_url = None
     if task.status is TaskStatus.COMPLETED and task.video is not None:
         download_url = runtime.videos.presigned_url(
