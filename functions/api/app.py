@@ -19,8 +19,9 @@ from veo_relay.http_errors import error_body, status_for, unexpected_error, vali
 from veo_relay.json_input import parse_json
 from veo_relay.principals import owner_of
 from veo_relay.providers.base import GenerationRequest
+from veo_relay.queries import TaskList
 from veo_relay.raw_requests import refuse_raw_request
-from veo_relay.tasks import Task
+from veo_relay.tasks import Task, TaskObject
 from veo_relay.wiring import api
 
 logger = Logger()
@@ -51,16 +52,11 @@ def _errors(*statuses: int) -> dict[int, Any]:
     }
 
 
-TASK_ACCEPTED = {
-    202: {"description": "Accepted: the task object", "content": {"application/json": {}}}
-}
-TASK_FOUND = {200: {"description": "The task object", "content": {"application/json": {}}}}
-TASKS_LISTED = {
-    200: {
-        "description": '{"items": [task objects], "next_cursor": string or null}',
-        "content": {"application/json": {}},
-    }
-}
+# No content: each route's return annotation (TaskObject, TaskList) is its schema, and the
+# resolver checks every answer against it.
+TASK_ACCEPTED = {202: {"description": "Accepted: the task object"}}
+TASK_FOUND = {200: {"description": "The task object"}}
+TASKS_LISTED = {200: {"description": "A page of the caller's tasks"}}
 WEBHOOK_SECRET = {
     200: {
         "description": '{"secret": "whsec_..."}: the caller\'s own webhook signing secret',
@@ -77,9 +73,7 @@ IdempotencyKey = Annotated[
     summary="Create a generation",
     responses={**TASK_ACCEPTED, **_errors(400, 401, 409, 413, 415, 422, 502, 503)},
 )
-def create(
-    body: CreateVideoBody, idempotency_key: IdempotencyKey = None
-) -> Response[dict[str, Any]]:
+def create(body: CreateVideoBody, idempotency_key: IdempotencyKey = None) -> Response[TaskObject]:
     command = CreateVideo(
         owner=_principal(),
         provider=body.provider,
@@ -105,7 +99,7 @@ def create(
 )
 def extend(
     task_id: str, body: ExtendVideoBody, idempotency_key: IdempotencyKey = None
-) -> Response[dict[str, Any]]:
+) -> Response[TaskObject]:
     command = ExtendVideo(
         owner=_principal(),
         parent_id=task_id,
@@ -119,7 +113,7 @@ def extend(
     return _accepted(api().creation.extend(command, _callback_base_url(), _deadline()))
 
 
-def _accepted(task: Task) -> Response[dict[str, Any]]:
+def _accepted(task: Task) -> Response[TaskObject]:
     logger.set_correlation_id(task.id)
     return Response(
         status_code=202,
@@ -134,7 +128,7 @@ def _accepted(task: Task) -> Response[dict[str, Any]]:
     summary="A task, with a presigned download_url once completed",
     responses={**TASK_FOUND, **_errors(401, 404, 422)},
 )
-def read(task_id: str) -> dict[str, Any]:
+def read(task_id: str) -> TaskObject:
     logger.set_correlation_id(task_id)
     return api().queries.get_video(_principal(), task_id)
 
@@ -149,7 +143,7 @@ def list_(
     cursor: Annotated[str | None, Query()] = None,
     status: Annotated[str | None, Query()] = None,
     root_id: Annotated[str | None, Query(max_length=64)] = None,
-) -> dict[str, Any]:
+) -> TaskList:
     return api().queries.list_videos(_principal(), limit, cursor, status, root_id)
 
 
@@ -205,7 +199,12 @@ def unexpected(exc: Exception) -> Response[dict[str, Any]]:
 
 @app.exception_handler(RequestValidationError)
 def invalid_request(exc: RequestValidationError) -> Response[dict[str, Any]]:
-    status, message = validation_message(list(exc.errors()))
+    errors = list(exc.errors())
+    if errors and tuple(errors[0].get("loc", ()))[:1] == ("response",):
+        # The resolver holds each answer to its route's return annotation too: one that is not
+        # what docs/openapi.json describes is our fault, not the caller's.
+        return unexpected(exc)
+    status, message = validation_message(errors)
     return _error(status, "invalid_request", message)
 
 

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.helpers import ALICE, BOB, api_event, header, load_event, response_json
+from tests.openapi_schemas import assert_described
 
 TASK_FIELDS = {
     "id",
@@ -597,3 +598,33 @@ class TestOwner:
 
         # Then it is refused as unauthenticated
         assert_error(response, 401, "unauthorized")
+
+
+class TestDescribed:
+    """Each task answer is what docs/openapi.json describes, and nothing more."""
+
+    def test_a_create_the_reads_and_the_listing_in_every_outcome(self, stack):
+        # Given a task still with the provider, one the provider failed and one stored
+        created = stack.create_video({"prompt": "one [sim:no-callback]"})
+        failed = stack.create_task("two [sim:fail=CONTENT_VIOLATION] [sim:no-callback]")
+        stored = stack.create_task("three [sim:no-callback]")
+        failed_sim, stored_sim = failed["provider_task_id"], stored["provider_task_id"]
+        stack.simulator.wait_for(lambda: stack.simulator.task(failed_sim).state == "failed")
+        stack.simulator.wait_for(lambda: stack.simulator.task(stored_sim).state == "succeeded")
+        assert stack.copy(failed["id"], stored["id"]) == {"batchItemFailures": []}
+
+        # When alice reads each of them and lists them
+        reads = [get(stack, task["id"]) for task in (response_json(created), failed, stored)]
+        listing = list_(stack)
+
+        # Then the create's answer, each read's and the listing's are the described objects
+        assert created["statusCode"] == 202, created
+        assert_described(response_json(created), "TaskObject")
+        for read in reads:
+            assert read["statusCode"] == 200, read
+            assert_described(response_json(read), "TaskObject")
+        statuses = [response_json(read)["status"] for read in reads]
+        assert statuses == ["in_progress", "failed", "completed"]
+        assert listing["statusCode"] == 200, listing
+        assert_described(response_json(listing), "TaskList")
+        assert len(response_json(listing)["items"]) == 3

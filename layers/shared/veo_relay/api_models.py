@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
+from veo_relay.tasks import AspectRatio, GenerationType, Mode, Provider
+
 # The shape only; the domain vets each as a URL the provider will fetch (rules.check_image_url).
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s/?#@]+[^\s]*$", max_length=2048)]
 # Checked further by the domain (https, no private address; loopback only under `make run`).
@@ -16,12 +18,10 @@ class CreateVideoBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=10000)]
-    provider: Literal["apixo", "kie", "apimart", "auto"] | None = None
-    mode: Literal["fast", "quality"] = "fast"
-    generation_type: Literal[
-        "TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO"
-    ] = "TEXT_2_VIDEO"
-    aspect_ratio: Literal["16:9", "9:16"] = "16:9"
+    provider: Literal[Provider, "auto"] | None = None
+    mode: Mode = "fast"
+    generation_type: GenerationType = "TEXT_2_VIDEO"
+    aspect_ratio: AspectRatio = "16:9"
     image_urls: Annotated[list[HttpsUrl], Field(max_length=3)] = []
     seed: Annotated[StrictInt, Field(ge=0, le=4294967295)] | None = None
     watermark: Annotated[str, StringConstraints(max_length=100)] | None = None
@@ -32,7 +32,7 @@ class ExtendVideoBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=10000)]
-    mode: Literal["fast", "quality"] | None = None  # None: the parent's mode
+    mode: Mode | None = None  # None: the parent's mode
     seed: Annotated[StrictInt, Field(ge=0, le=4294967295)] | None = None
     watermark: Annotated[str, StringConstraints(max_length=100)] | None = None
     webhook_url: WebhookUrl | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from veo_relay.tasks import Task, TaskStatus, manifest_key_for
+from veo_relay.tasks import Task, TaskObject, TaskStatus, manifest_key_for
 
 MANIFEST_VERSION = 1
 MANIFEST_CONTENT_TYPE = "application/json"
@@ -67,7 +67,18 @@ def parse_manifest(raw: bytes) -> dict[str, Any]:
         raise ManifestError("not a JSON object")
     if manifest.get("manifest_version") != MANIFEST_VERSION:
         raise ManifestError(f"manifest_version is not {MANIFEST_VERSION}")
-    for name in ("task_id", "root_id", "provider", "created_at", "completed_at"):
+    # The strings task_object cannot do without (the task object's other fields may be null).
+    for name in (
+        "task_id",
+        "root_id",
+        "provider",
+        "prompt",
+        "mode",
+        "generation_type",
+        "aspect_ratio",
+        "created_at",
+        "completed_at",
+    ):
         if not isinstance(manifest.get(name), str) or not manifest[name]:
             raise ManifestError(f"{name} is missing")
     video = manifest.get("video")
@@ -82,18 +93,19 @@ def parse_manifest(raw: bytes) -> dict[str, Any]:
     return manifest
 
 
-def task_object(manifest: dict[str, Any]) -> dict[str, Any]:
+def task_object(manifest: dict[str, Any]) -> TaskObject:
     """The contract's task object for a stored video, from its manifest alone (no download URL:
     whoever holds the bucket's permissions reads `video.bucket`/`video.key`)."""
+    video = manifest["video"]
     return {
         "id": manifest["task_id"],
-        "status": TaskStatus.COMPLETED.value,
+        "status": TaskStatus.COMPLETED,
         "provider": manifest["provider"],
         "provider_task_id": manifest.get("provider_task_id"),
-        "mode": manifest.get("mode"),
-        "generation_type": manifest.get("generation_type"),
-        "aspect_ratio": manifest.get("aspect_ratio"),
-        "prompt": manifest.get("prompt"),
+        "mode": manifest["mode"],
+        "generation_type": manifest["generation_type"],
+        "aspect_ratio": manifest["aspect_ratio"],
+        "prompt": manifest["prompt"],
         "image_urls": manifest.get("image_urls") or [],
         "seed": manifest.get("seed"),
         "parent_id": manifest.get("parent_id"),
@@ -101,6 +113,13 @@ def task_object(manifest: dict[str, Any]) -> dict[str, Any]:
         "created_at": manifest["created_at"],
         "updated_at": manifest["completed_at"],
         "completed_at": manifest["completed_at"],
-        "video": {**manifest["video"], "download_url": None},
+        "video": {
+            "bucket": video["bucket"],
+            "key": video["key"],
+            "size_bytes": video["size_bytes"],
+            "sha256": video["sha256"],
+            "content_type": video["content_type"],
+            "download_url": None,
+        },
         "error": None,
     }

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from veo_relay.providers.base import Provider
     from veo_relay.queues import SubmitTicket
     from veo_relay.settings import RateLimit
-    from veo_relay.tasks import StoredVideoRef, Task, TaskError, TaskStatus
+    from veo_relay.tasks import StoredVideoRef, Task, TaskError, TaskObject, TaskStatus
     from veo_relay.video_store import StoredVideo
 
 
@@ -126,7 +126,7 @@ class FallbackPoller(Protocol):
 class EventPublisher(Protocol):
     """Our event bus: `detail_type` ("Video Completed", "Video Failed") and the task object."""
 
-    def publish(self, detail_type: str, task: dict[str, Any]) -> None: ...
+    def publish(self, detail_type: str, task: TaskObject) -> None: ...
 
 
 class Providers(Protocol):

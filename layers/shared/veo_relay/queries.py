@@ -8,10 +8,20 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from typing_extensions import TypedDict  # as veo_relay.tasks explains
+
 from veo_relay.errors import InvalidRequest, TaskNotFound
 from veo_relay.json_input import parse_json
 from veo_relay.ports import TaskRepository, VideoStorage
-from veo_relay.tasks import Task, TaskStatus
+from veo_relay.tasks import Task, TaskObject, TaskStatus
+
+
+class TaskList(TypedDict):
+    """A page of the caller's tasks, newest first. `next_cursor` asks for the next page (as
+    `cursor`); null on the last."""
+
+    items: list[TaskObject]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -20,7 +30,7 @@ class TaskQueries:
     videos: VideoStorage
     presign_expires_seconds: int
 
-    def get_video(self, owner: str, task_id: str) -> dict[str, Any]:
+    def get_video(self, owner: str, task_id: str) -> TaskObject:
         task = self.tasks.get(task_id)
         if task.owner != owner:
             raise TaskNotFound(task_id)
@@ -33,7 +43,7 @@ class TaskQueries:
         cursor: str | None,
         status: str | None,
         root_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> TaskList:
         """The caller's tasks, newest first; with `root_id`, one family (a video and its
         extensions)."""
         if status is not None and status not in {s.value for s in TaskStatus}:
@@ -48,7 +58,7 @@ class TaskQueries:
             "next_cursor": _encode_cursor(last_key),
         }
 
-    def public_task(self, task: Task) -> dict[str, Any]:
+    def public_task(self, task: Task) -> TaskObject:
         """The task object, with a presigned download_url once completed."""
         download_url = None
         if task.status is TaskStatus.COMPLETED and task.video is not None:

@@ -7,7 +7,12 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Literal, cast
+
+# From typing_extensions: pydantic, which generates docs/openapi.json from the TypedDicts below,
+# reads a typing.TypedDict only on Python 3.12+, and the tools run 3.11. (Pydantic itself is the
+# API function's alone; the other functions do not load it.)
+from typing_extensions import TypedDict
 
 
 class TaskKind(StrEnum):
@@ -104,9 +109,9 @@ class Task:
     # the request, which a repeat with the same key must match (veo_relay.idempotency).
     request_hash: str | None = None
 
-    def to_public(self, download_url: str | None = None) -> dict[str, Any]:
+    def to_public(self, download_url: str | None = None) -> TaskObject:
         """The contract's task object."""
-        video = None
+        video: TaskObjectVideo | None = None
         if self.video is not None and self.status is TaskStatus.COMPLETED:
             video = {
                 "bucket": self.video.bucket,
@@ -116,17 +121,18 @@ class Task:
                 "content_type": self.video.content_type,
                 "download_url": download_url,
             }
-        error = None
+        error: TaskObjectError | None = None
         if self.error is not None and self.status is TaskStatus.FAILED:
             error = {"code": self.error.code, "message": self.error.message}
+        # The casts: a task holds what its create (or extend) body was validated as.
         return {
             "id": self.id,
-            "status": self.status.value,
-            "provider": self.provider,
+            "status": self.status,
+            "provider": cast(Provider, self.provider),
             "provider_task_id": self.provider_task_id,
-            "mode": self.mode,
-            "generation_type": self.generation_type,
-            "aspect_ratio": self.aspect_ratio,
+            "mode": cast(Mode, self.mode),
+            "generation_type": cast(GenerationType, self.generation_type),
+            "aspect_ratio": cast(AspectRatio, self.aspect_ratio),
             "prompt": self.prompt,
             "image_urls": list(self.image_urls),
             "seed": self.seed,
@@ -147,6 +153,61 @@ class Task:
     def video_key(self) -> str:
         """Where the finished video lives: grouped by family, named by task."""
         return f"videos/{self.root_id}/{self.id}.mp4"
+
+
+# The task object, declared once. Every producer (the API, webhooks, events, manifests) builds it
+# as one of these, so mypy checks each one's keys and types; the OpenAPI document's schemas are
+# generated from the same declarations (pydantic reads TypedDicts and Literals). A docstring is
+# the schema's description, written for a client.
+
+# The values a task's settings take: the create and extend bodies admit these (api_models).
+Provider = Literal["apixo", "kie", "apimart"]
+Mode = Literal["fast", "quality"]
+GenerationType = Literal["TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO"]
+AspectRatio = Literal["16:9", "9:16"]
+
+
+class TaskObjectVideo(TypedDict):
+    """The stored video in our bucket. `download_url` is presigned in API answers and webhooks,
+    and null in events on the bus (events outlive a presigned URL)."""
+
+    bucket: str
+    key: str
+    size_bytes: int
+    sha256: str
+    content_type: str
+    download_url: str | None
+
+
+class TaskObjectError(TypedDict):
+    """Why the task failed: our code (e.g. `content_violation`, `timeout`, `provider_error`)
+    and a message."""
+
+    code: str
+    message: str
+
+
+class TaskObject(TypedDict):
+    """A video task. `video` is null until `completed` (the MP4 is in our bucket, not merely
+    finished by the provider); `error` is null unless `failed`."""
+
+    id: str
+    status: TaskStatus
+    provider: Provider
+    provider_task_id: str | None
+    mode: Mode
+    generation_type: GenerationType
+    aspect_ratio: AspectRatio
+    prompt: str
+    image_urls: list[str]
+    seed: int | None
+    parent_id: str | None
+    root_id: str
+    created_at: str
+    updated_at: str
+    completed_at: str | None
+    video: TaskObjectVideo | None
+    error: TaskObjectError | None
 
 
 def manifest_key_for(video_key: str) -> str:

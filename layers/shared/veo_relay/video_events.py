@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from veo_relay.tasks import TaskObject
+
 VIDEO_COMPLETED = "Video Completed"
 VIDEO_FAILED = "Video Failed"
 
@@ -19,7 +21,7 @@ class VideoEvents:
         self._bus = bus_name
         self._source = source
 
-    def publish(self, detail_type: str, task: dict[str, Any]) -> None:
+    def publish(self, detail_type: str, task: TaskObject) -> None:
         response = self._events.put_events(
             Entries=[
                 {
