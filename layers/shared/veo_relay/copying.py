@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
@@ -19,10 +18,7 @@ from veo_relay.manifests import (
 )
 from veo_relay.providers.base import ProviderState
 from veo_relay.runtime import Runtime
-from veo_relay.tasks import StoredVideoRef, Task, TaskError, TaskStatus, parse_timestamp
-
-if TYPE_CHECKING:  # the video store (boto3's transfer manager) loads with runtime.videos
-    from veo_relay.video_store import StoredVideo
+from veo_relay.tasks import StoredVideo, Task, TaskError, TaskStatus, parse_timestamp
 
 logger = Logger(child=True)
 
@@ -98,16 +94,7 @@ def copy_video(
     if stored is None:
         return CopyOutcome.FAILED
     copy_seconds = time.monotonic() - started
-    completed = runtime.tasks.mark_completed(
-        task.id,
-        StoredVideoRef(
-            bucket=stored.bucket,
-            key=stored.key,
-            size_bytes=stored.size_bytes,
-            sha256=stored.sha256,
-            content_type=stored.content_type,
-        ),
-    )
+    completed = runtime.tasks.mark_completed(task.id, stored)
     if completed is None:
         return CopyOutcome.ALREADY_CLOSED
     # Counted at the completed write, before the manifest (whose failure is retried without it).

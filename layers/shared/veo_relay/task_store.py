@@ -26,7 +26,7 @@ from veo_relay.tasks import (
     OPEN_STATUSES,
     STORING_FROM,
     SUBMITTED_FROM,
-    StoredVideoRef,
+    StoredVideo,
     Task,
     TaskError,
     TaskStatus,
@@ -272,7 +272,7 @@ class TaskStore:
             (TaskRecord.status == TaskStatus.STORING.value) & (TaskRecord.updated_at == taken_at),
         )
 
-    def mark_completed(self, task_id: str, video: StoredVideoRef) -> Task | None:
+    def mark_completed(self, task_id: str, video: StoredVideo) -> Task | None:
         now = utc_now()
         return self._transition(
             task_id,
@@ -371,7 +371,7 @@ def _to_task(record: TaskRecord) -> Task:
         callbacks_quiet_until=record.callbacks_quiet_until,
         deferred_copy_until=record.deferred_copy_until,
         completed_at=record.completed_at,
-        video=StoredVideoRef(**_plain(video)) if video else None,
+        video=StoredVideo(**_plain(video)) if video else None,
         error=TaskError(**_plain(error)) if error else None,
         webhook_url=record.webhook_url,
         request_hash=record.request_hash,

@@ -43,7 +43,9 @@ FAILED_FROM = OPEN_STATUSES
 
 
 @dataclass(frozen=True)
-class StoredVideoRef:
+class StoredVideo:
+    """A video in our bucket, as the video store wrote it and the completed task records it."""
+
     bucket: str
     key: str
     size_bytes: int
@@ -95,7 +97,7 @@ class Task:
     # The end of the quiet time for which a copy is queued already (veo_relay.callbacks).
     deferred_copy_until: str | None = None
     completed_at: str | None = None
-    video: StoredVideoRef | None = None
+    video: StoredVideo | None = None
     error: TaskError | None = None
     # Where `video.completed` / `video.failed` are delivered. Not in the task object: the object
     # travels in events and manifests, and a client's endpoint is its own business.
