@@ -1,4 +1,4 @@
-"""Video tasks: their states, the transitions between them, and the public task object."""
+"""Video tasks: their states and the public task object (the transitions: veo_relay.task_states)."""
 
 from __future__ import annotations
 
@@ -32,14 +32,6 @@ FAILED_TASK_RETENTION = timedelta(days=90)
 
 TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED})
 OPEN_STATUSES = frozenset(set(TaskStatus) - TERMINAL_STATUSES)
-
-# Each transition names the states it may start from; the store writes it conditionally, so a
-# duplicate or late event that finds the task elsewhere changes nothing.
-SUBMITTED_FROM = frozenset({TaskStatus.QUEUED})
-# `storing` again only once the previous copy's lease has run out (see TaskStore.mark_storing).
-STORING_FROM = frozenset({TaskStatus.QUEUED, TaskStatus.IN_PROGRESS})
-COMPLETED_FROM = frozenset({TaskStatus.STORING})
-FAILED_FROM = OPEN_STATUSES
 
 
 @dataclass(frozen=True)
