@@ -144,6 +144,7 @@ def run_schedule(provider: str, finishes_at: float | None = None) -> Run:
         tasks=tasks,
         copy_queue=copies,
         provider=lambda name: source,
+        telemetry=SimpleNamespace(),  # the virtual provider never fails: nothing to count
     )
     polls: list[float] = []
     clock.seconds = FIRST_WAITS[provider]  # WaitForProvider

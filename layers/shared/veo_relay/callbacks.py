@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 
 from veo_relay.errors import InvalidCallback, TaskNotFound
 from veo_relay.runtime import Runtime
-from veo_relay.tasks import parse_timestamp, utc_now
+from veo_relay.tasks import Task, parse_timestamp, utc_now
 from veo_relay.workflow import DEFERRED_CALLBACK
 
 logger = Logger(child=True)
@@ -38,18 +38,7 @@ def accept_callback(
 ) -> CallbackOutcome:
     """Refuses an unknown token (InvalidCallback) before anything is read: first its form and the
     provider's name, then its MAC under the key, and only then the task."""
-    verified = None
-    if provider in runtime.settings.providers:
-        verified = runtime.callback_tokens.verify(provider, token)
-    if verified is None:
-        raise InvalidCallback("unknown callback token")
-    try:
-        task = runtime.tasks.get(verified.task_id)
-    except TaskNotFound:
-        raise InvalidCallback("unknown callback token") from None
-    # The token of an earlier attempt (a provider that refused the task) is not this one's.
-    if task.provider != provider or task.submit_attempt != verified.attempt:
-        raise InvalidCallback("unknown callback token")
+    task = _task_of_token(runtime, provider, token)
     if task.status.is_terminal:
         return CallbackOutcome.ALREADY_CLOSED
     notice = runtime.provider(provider).parse_callback(body, headers)
@@ -76,6 +65,24 @@ def accept_callback(
     runtime.copy_queue.request_copy(task.id, reason="callback", lease=leased.updated_at)
     logger.info("callback accepted", extra={"task_id": task.id})
     return CallbackOutcome.QUEUED
+
+
+def _task_of_token(runtime: Runtime, provider: str, token: str) -> Task:
+    """The task whose latest submit to `provider` was handed `token`; InvalidCallback for any
+    other token."""
+    verified = None
+    if provider in runtime.settings.providers:
+        verified = runtime.callback_tokens.verify(provider, token)
+    if verified is None:
+        raise InvalidCallback("unknown callback token")
+    try:
+        task = runtime.tasks.get(verified.task_id)
+    except TaskNotFound:
+        raise InvalidCallback("unknown callback token") from None
+    # The token of an earlier attempt (a provider that refused the task) is not this one's.
+    if task.provider != provider or task.submit_attempt != verified.attempt:
+        raise InvalidCallback("unknown callback token")
+    return task
 
 
 def _defer_copy(runtime: Runtime, task_id: str, quiet_until: str) -> None:

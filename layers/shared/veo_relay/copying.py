@@ -16,7 +16,7 @@ from veo_relay.manifests import (
     encode_manifest,
     manifest_key,
 )
-from veo_relay.providers.base import ProviderState
+from veo_relay.provider_status import Remains, apply_provider_status
 from veo_relay.runtime import Runtime
 from veo_relay.tasks import StoredVideo, Task, TaskError, TaskStatus, parse_timestamp
 
@@ -47,13 +47,8 @@ def copy_video(
     Raises on transient trouble (provider status, download, S3) so that the queue retries it.
     """
     task = runtime.tasks.get(task_id)
-    if task.status is TaskStatus.COMPLETED:
-        # A redelivered request, perhaps after a crash between the completed write and the
-        # manifest: the manifest's write is create-only, so one that exists is left alone.
-        _publish_manifest(runtime, task)
-        return CopyOutcome.ALREADY_CLOSED
     if task.status.is_terminal:
-        return CopyOutcome.ALREADY_CLOSED
+        return _closed_already(runtime, task)
     if deferred:
         # None: closed, called back since (that callback's copy has the lease) or being copied.
         held = runtime.tasks.record_callback(task.id)
@@ -69,15 +64,33 @@ def copy_video(
         _forget_callback(runtime, held)
         return CopyOutcome.STILL_RUNNING
     status = runtime.provider(task.provider).read_status(task.provider_task_id, task.kind)
-    if status.state is ProviderState.RUNNING:
+    applied = apply_provider_status(task, status, runtime.tasks, runtime.telemetry)
+    if applied.remains is Remains.RUNNING:
         # Nothing to copy yet (an early callback); the fallback poller keeps watching the task.
         _forget_callback(runtime, held)
         return CopyOutcome.STILL_RUNNING
-    if status.state is ProviderState.FAILED:
-        assert status.error is not None
-        runtime.telemetry.provider_error(task.provider, status.error.code)
-        runtime.tasks.mark_failed(task.id, status.error)
+    if applied.remains is Remains.CLOSED:
         return CopyOutcome.FAILED
+    return _store_video(runtime, task, held, applied.video_urls, deadline)
+
+
+def _closed_already(runtime: Runtime, task: Task) -> CopyOutcome:
+    if task.status is TaskStatus.COMPLETED:
+        # A redelivered request, perhaps after a crash between the completed write and the
+        # manifest: the manifest's write is create-only, so one that exists is left alone.
+        _publish_manifest(runtime, task)
+    return CopyOutcome.ALREADY_CLOSED
+
+
+def _store_video(
+    runtime: Runtime,
+    task: Task,
+    held: Task | None,
+    urls: tuple[str, ...],
+    deadline: Deadline | None,
+) -> CopyOutcome:
+    """Takes the copy's lease (unless this request holds it already), streams the video into the
+    bucket and records the task completed."""
     lease = timedelta(seconds=runtime.settings.copy_lease_seconds)
     leased = held or runtime.tasks.mark_storing(task.id, lease)
     if leased is None:
@@ -87,13 +100,18 @@ def copy_video(
     started = time.monotonic()
     try:
         # An earlier attempt may have stored the video already: the store then takes that object.
-        stored = _download(runtime, task, status.video_urls, deadline)
+        stored = _download(runtime, task, urls, deadline)
     except Exception:
         runtime.tasks.release_storing(task.id, leased.updated_at)
         raise
     if stored is None:
         return CopyOutcome.FAILED
-    copy_seconds = time.monotonic() - started
+    return _complete(runtime, task, stored, copy_seconds=time.monotonic() - started)
+
+
+def _complete(
+    runtime: Runtime, task: Task, stored: StoredVideo, copy_seconds: float
+) -> CopyOutcome:
     completed = runtime.tasks.mark_completed(task.id, stored)
     if completed is None:
         return CopyOutcome.ALREADY_CLOSED

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from veo_relay.errors import ProviderError
-from veo_relay.providers.base import ProviderState
+from veo_relay.provider_status import Remains, apply_provider_status
 from veo_relay.runtime import Runtime
 from veo_relay.settings import PollSettings
 from veo_relay.tasks import Task, TaskError, TaskStatus, parse_timestamp
@@ -70,12 +70,10 @@ def _check_provider(runtime: Runtime, task: Task) -> str:
             ),
         )
         return "closed"
-    if status.state is ProviderState.FAILED:
-        assert status.error is not None
-        runtime.telemetry.provider_error(task.provider, status.error.code)
-        runtime.tasks.mark_failed(task.id, status.error)
+    applied = apply_provider_status(task, status, runtime.tasks, runtime.telemetry)
+    if applied.remains is Remains.CLOSED:
         return "closed"
-    if status.state is ProviderState.SUCCEEDED:
+    if applied.remains is Remains.COPY:
         # The same copy path as a callback; the poller goes on until the video is stored.
         runtime.copy_queue.request_copy(task.id, reason="poller")
     return "open"
