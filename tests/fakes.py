@@ -9,9 +9,8 @@ import copy
 import hashlib
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from veo_relay.deadlines import Deadline
@@ -27,27 +26,22 @@ from veo_relay.providers.base import (
 )
 from veo_relay.queues import SubmitTicket
 from veo_relay.settings import RateLimit
+from veo_relay.task_states import TaskWrites, Transition
 from veo_relay.tasks import (
-    COMPLETED_FROM,
-    FAILED_FROM,
-    OPEN_STATUSES,
-    STORING_FROM,
-    SUBMITTED_FROM,
-    StoredVideoRef,
+    StoredVideo,
     Task,
     TaskError,
     TaskKind,
     TaskStatus,
-    format_timestamp,
     is_task_id,
     utc_now,
 )
-from veo_relay.video_store import StoredVideo
 
 
-class FakeTasks:
-    """The tasks table: each transition is applied only from the states (and guards) the real
-    store's condition allows; otherwise nothing changes and the answer is None."""
+class FakeTasks(TaskWrites):
+    """The tasks table in memory: each state change is the transition of veo_relay.task_states
+    the real store writes, applied only when its condition holds (else nothing changes and the
+    answer is None)."""
 
     def __init__(self, *tasks: Task) -> None:
         self.items: dict[str, Task] = {task.id: copy.deepcopy(task) for task in tasks}
@@ -98,163 +92,13 @@ class FakeTasks:
             }
         return [copy.deepcopy(t) for t in page], last
 
-    def claim_submit(self, task_id: str) -> Task | None:
-        def claim(task: Task) -> None:
-            task.submit_claimed_at = utc_now()
-            task.submit_attempt += 1
-
-        return self._update(
-            "claim_submit",
-            task_id,
-            lambda t: t.status is TaskStatus.QUEUED and t.submit_claimed_at is None,
-            claim,
-            touch=False,
-        )
-
-    def release_submit(self, task_id: str, provider: str, fallback_providers: list[str]) -> None:
-        def release(task: Task) -> None:
-            task.submit_claimed_at = None
-            task.provider = provider
-            task.fallback_providers = list(fallback_providers)
-
-        self._update(
-            "release_submit", task_id, lambda t: t.status is TaskStatus.QUEUED, release, False
-        )
-
-    def mark_submitted(
-        self, task_id: str, provider_task_id: str, provider_model: str | None
-    ) -> Task | None:
-        def submitted(task: Task) -> None:
-            task.status = TaskStatus.IN_PROGRESS
-            task.provider_task_id = provider_task_id
-            if provider_model:
-                task.provider_model = provider_model
-
-        return self._update(
-            "mark_submitted", task_id, lambda t: t.status in SUBMITTED_FROM, submitted
-        )
-
-    def record_callback(self, task_id: str) -> Task | None:
-        now = utc_now()
-
-        def recorded(task: Task) -> None:
-            task.status = TaskStatus.STORING
-            task.updated_at = now
-            task.callback_received_at = now
-
-        return self._update(
-            "record_callback",
-            task_id,
-            lambda t: (
-                t.status in STORING_FROM
-                and t.callback_received_at is None
-                and (t.callbacks_quiet_until is None or t.callbacks_quiet_until <= now)
-            ),
-            recorded,
-            touch=False,
-        )
-
-    def defer_copy(self, task_id: str, quiet_until: str) -> bool:
-        def deferred(task: Task) -> None:
-            task.deferred_copy_until = quiet_until
-
-        return (
-            self._update(
-                "defer_copy",
-                task_id,
-                lambda t: (
-                    t.status in OPEN_STATUSES
-                    and t.callbacks_quiet_until == quiet_until
-                    and (t.deferred_copy_until is None or t.deferred_copy_until < quiet_until)
-                ),
-                deferred,
-                touch=False,
-            )
-            is not None
-        )
-
-    def renew_lease(self, task_id: str, taken_at: str) -> Task | None:
-        return self._update(
-            "renew_lease",
-            task_id,
-            lambda t: t.status is TaskStatus.STORING and t.updated_at == taken_at,
-            lambda t: None,
-        )
-
-    def mark_storing(self, task_id: str, lease: timedelta) -> Task | None:
-        stale = format_timestamp(datetime.now(UTC) - lease)
-
-        def storing(task: Task) -> None:
-            task.status = TaskStatus.STORING
-
-        return self._update(
-            "mark_storing",
-            task_id,
-            lambda t: (
-                t.status in STORING_FROM
-                or (t.status is TaskStatus.STORING and t.updated_at < stale)
-            ),
-            storing,
-        )
-
-    def release_storing(
-        self,
-        task_id: str,
-        taken_at: str,
-        forget_callback_for: timedelta | None = None,
-        back_to: TaskStatus = TaskStatus.IN_PROGRESS,
-    ) -> None:
-        def released(task: Task) -> None:
-            task.status = back_to
-            if forget_callback_for is not None:
-                task.callback_received_at = None
-                task.callbacks_quiet_until = format_timestamp(
-                    datetime.now(UTC) + forget_callback_for
-                )
-
-        self._update(
-            "release_storing",
-            task_id,
-            lambda t: t.status is TaskStatus.STORING and t.updated_at == taken_at,
-            released,
-            touch=False,
-        )
-
-    def mark_completed(self, task_id: str, video: StoredVideoRef) -> Task | None:
-        now = utc_now()
-
-        def completed(task: Task) -> None:
-            task.status = TaskStatus.COMPLETED
-            task.video = video
-            task.completed_at = now
-
-        return self._update(
-            "mark_completed", task_id, lambda t: t.status in COMPLETED_FROM, completed
-        )
-
-    def mark_failed(self, task_id: str, error: TaskError) -> Task | None:
-        def failed(task: Task) -> None:
-            task.status = TaskStatus.FAILED
-            task.error = error
-
-        return self._update("mark_failed", task_id, lambda t: t.status in FAILED_FROM, failed)
-
-    def _update(
-        self,
-        name: str,
-        task_id: str,
-        allowed: Callable[[Task], bool],
-        change: Callable[[Task], None],
-        touch: bool = True,
-    ) -> Task | None:
+    def apply(self, task_id: str, transition: Transition, values: Mapping[str, Any]) -> Task | None:
         task = self.items.get(task_id)
-        if task is None or not allowed(task):
+        if task is None or not transition.allows(task, values):
             return None
-        change(task)
-        if touch:
-            task.updated_at = utc_now()
-        self.writes.append(name)
-        return copy.deepcopy(task)
+        self.items[task_id] = transition.applied(task, values)
+        self.writes.append(transition.name)
+        return copy.deepcopy(self.items[task_id])
 
 
 @dataclass

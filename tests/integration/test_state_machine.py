@@ -44,7 +44,7 @@ from tests.helpers import (
     response_json,
     wait_until,
 )
-from veo_relay.tasks import StoredVideoRef
+from veo_relay.tasks import StoredVideo
 
 ASL_PATH = ROOT / "statemachine" / "fallback_poller.asl.json"
 
@@ -677,7 +677,7 @@ def test_a_failing_poller_lets_a_copy_under_way_finish(
 
     # Then the state machine leaves the task to its copy, which completes it
     wait_until(lambda: _entered(stack, task["id"], "WaitForCopy"), timeout=20, what="the wait")
-    video = StoredVideoRef("bucket", "videos/x.mp4", 1, "0" * 64, "video/mp4")
+    video = StoredVideo("bucket", "videos/x.mp4", 1, "0" * 64, "video/mp4")
     assert tasks.mark_completed(task["id"], video) is not None
     execution, _ = finished_execution(stack, task["id"])
     assert execution["status"] == "SUCCEEDED"

@@ -36,7 +36,8 @@ from veo_relay.downloader import (
     UnsafeUrlError,
     open_video,
 )
-from veo_relay.video_store import SHA256_TAG, StoredVideo, VideoStore
+from veo_relay.tasks import StoredVideo
+from veo_relay.video_store import SHA256_TAG, VideoStore
 
 BUCKET = "veo-relay-videos-test"
 MIB = 1024 * 1024

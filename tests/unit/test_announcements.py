@@ -8,7 +8,7 @@ import hashlib
 from tests.fakes import FakeEvents, FakeMetrics, FakeVideos, make_task
 from veo_relay.failure_announcement import FailureAnnouncer
 from veo_relay.manifests import build_manifest, encode_manifest, manifest_key
-from veo_relay.tasks import StoredVideoRef, TaskStatus
+from veo_relay.tasks import StoredVideo, TaskStatus
 from veo_relay.video_check import StoredVideoCheck, Verification
 
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 100
@@ -17,7 +17,7 @@ VIDEO = b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 100
 def stored(body: bytes = VIDEO) -> tuple[StoredVideoCheck, FakeEvents, FakeMetrics, str]:
     """A completed task's manifest (describing VIDEO) beside an object holding `body`."""
     task = make_task(TaskStatus.COMPLETED, id="vid_" + "9" * 24)
-    task.video = StoredVideoRef(
+    task.video = StoredVideo(
         "videos", task.video_key, len(VIDEO), hashlib.sha256(VIDEO).hexdigest(), "video/mp4"
     )
     task.completed_at = task.updated_at

@@ -75,7 +75,7 @@ def test_a_finished_video_is_stored_completed_and_announced_by_its_manifest():
     assert given.videos.objects[task.video_key][0] == VIDEO
     manifest = json.loads(given.videos.objects[task.video_key.removesuffix(".mp4") + ".json"][0])
     assert manifest["task_id"] == task.id and manifest["video"]["sha256"] == stored.video.sha256
-    assert given.tasks.writes[-2:] == ["mark_storing", "mark_completed"]
+    assert given.tasks.writes[-2:] == ["storing", "completed"]
     assert "task_completed" in given.metrics.names()
 
 

@@ -20,7 +20,7 @@ from veo_relay.manifests import (
     parse_manifest,
     task_object,
 )
-from veo_relay.tasks import StoredVideoRef, Task, TaskError, TaskStatus
+from veo_relay.tasks import StoredVideo, Task, TaskError, TaskStatus
 
 SHA256 = "3f0a1c6a2b5c44c1f2d6a3c0b9a1e0f5d4c3b2a1908f7e6d5c4b3a2918f7e6d5"
 
@@ -70,7 +70,7 @@ def completed_task(**changes: Any) -> Task:
         creation_id="not-for-manifests",
         callback_received_at="2026-11-21T10:02:00.000Z",
         completed_at="2026-11-21T10:02:05.120Z",
-        video=StoredVideoRef(
+        video=StoredVideo(
             bucket="veo-relay-videos",
             key="videos/vid_000000000000000000000000/vid_222222222222222222222222.mp4",
             size_bytes=9437184,

@@ -8,7 +8,7 @@ import pytest
 from tests.fakes import FakeTasks, FakeVideos, make_task
 from veo_relay.errors import InvalidRequest, TaskNotFound
 from veo_relay.queries import TaskQueries
-from veo_relay.tasks import StoredVideoRef, TaskStatus
+from veo_relay.tasks import StoredVideo, TaskStatus
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
 BOB = "arn:aws:iam::123456789012:user/bob"
@@ -19,7 +19,7 @@ def queries(*tasks) -> TaskQueries:
 
 
 def test_a_completed_task_carries_a_presigned_download_url():
-    video = StoredVideoRef("videos", "videos/r/t.mp4", 10, "0" * 64, "video/mp4")
+    video = StoredVideo("videos", "videos/r/t.mp4", 10, "0" * 64, "video/mp4")
     task = make_task(TaskStatus.COMPLETED, id="vid_" + "1" * 24, video=video)
 
     found = queries(task).get_video(ALICE, task.id)

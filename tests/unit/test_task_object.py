@@ -22,7 +22,7 @@ from veo_relay.failure_announcement import FailureAnnouncer
 from veo_relay.manifests import build_manifest, encode_manifest, manifest_key, task_object
 from veo_relay.queries import TaskQueries
 from veo_relay.settings import WebhookDelivery
-from veo_relay.tasks import StoredVideoRef, Task, TaskError, TaskStatus
+from veo_relay.tasks import StoredVideo, Task, TaskError, TaskStatus
 from veo_relay.video_check import StoredVideoCheck
 from veo_relay.video_events import VideoEvents
 from veo_relay.webhook_messages import Delivery
@@ -55,7 +55,7 @@ def a_task(status: TaskStatus, **changes: Any) -> Task:
     )
     if status is TaskStatus.COMPLETED:
         task.completed_at = task.updated_at
-        task.video = StoredVideoRef(
+        task.video = StoredVideo(
             BUCKET, f"videos/vid_root/{task.id}.mp4", 9437184, SHA256, "video/mp4"
         )
     if status is TaskStatus.FAILED:

@@ -11,7 +11,7 @@ import pytest
 from veo_relay.tasks import (
     OPEN_STATUSES,
     TERMINAL_STATUSES,
-    StoredVideoRef,
+    StoredVideo,
     Task,
     TaskError,
     TaskStatus,
@@ -40,7 +40,7 @@ PUBLIC_FIELDS = {
     "video",
     "error",
 }
-VIDEO = StoredVideoRef(
+VIDEO = StoredVideo(
     bucket="videos-bucket",
     key="videos/vid_root/vid_1.mp4",
     size_bytes=123,

@@ -18,7 +18,7 @@ from veo_relay.errors import TaskNotFound
 from veo_relay.queries import TaskQueries
 from veo_relay.safe_urls import RefusedUrl, UnresolvableHost
 from veo_relay.settings import WebhookDelivery
-from veo_relay.tasks import StoredVideoRef, Task, TaskError, TaskStatus
+from veo_relay.tasks import StoredVideo, Task, TaskError, TaskStatus
 from veo_relay.webhook_messages import Delivery
 from veo_relay.webhook_retries import WebhookGaveUp
 from veo_relay.webhook_signing import sign
@@ -57,9 +57,7 @@ def make_task(status: TaskStatus = TaskStatus.COMPLETED, webhook_url: str | None
     )
     if status is TaskStatus.COMPLETED:
         task.completed_at = task.updated_at
-        task.video = StoredVideoRef(
-            "bucket", "videos/vid_abc/vid_abc.mp4", 10, "0" * 64, "video/mp4"
-        )
+        task.video = StoredVideo("bucket", "videos/vid_abc/vid_abc.mp4", 10, "0" * 64, "video/mp4")
     if status is TaskStatus.FAILED:
         task.error = TaskError("content_violation", "flagged")
     return task

@@ -19,7 +19,7 @@ from veo_relay.callback_tokens import CallbackTokens
 from veo_relay.errors import InvalidCallback, TaskNotFound
 from veo_relay.ports import CopyRequests, Providers, TaskRepository
 from veo_relay.queues import DEFERRED_CALLBACK
-from veo_relay.tasks import parse_timestamp, utc_now
+from veo_relay.tasks import Task, parse_timestamp, utc_now
 
 logger = Logger(child=True)
 
@@ -47,19 +47,9 @@ class CallbackIntake:
         self, provider: str, token: str, body: bytes, headers: Mapping[str, str]
     ) -> CallbackOutcome:
         """Refuses an unknown token (InvalidCallback) before anything is read: first its form and
-        the provider's name, then its MAC under the key, and only then the task."""
-        verified = None
-        if provider in self.provider_names:
-            verified = self.callback_tokens.verify(provider, token)
-        if verified is None:
-            raise InvalidCallback("unknown callback token")
-        try:
-            task = self.tasks.get(verified.task_id)
-        except TaskNotFound:
-            raise InvalidCallback("unknown callback token") from None
-        # The token of an earlier attempt (a provider that refused the task) is not this one's.
-        if task.provider != provider or task.submit_attempt != verified.attempt:
-            raise InvalidCallback("unknown callback token")
+        the
+        provider's name, then its MAC under the key, and only then the task."""
+        task = self._task_of_token(provider, token)
         if task.status.is_terminal:
             return CallbackOutcome.ALREADY_CLOSED
         notice = self.providers.get(provider).parse_callback(body, headers)
@@ -87,11 +77,28 @@ class CallbackIntake:
         logger.info("callback accepted", extra={"task_id": task.id})
         return CallbackOutcome.QUEUED
 
+    def _task_of_token(self, provider: str, token: str) -> Task:
+        """The task whose latest submit to `provider` was handed `token`; InvalidCallback for any
+        other token."""
+        verified = None
+        if provider in self.provider_names:
+            verified = self.callback_tokens.verify(provider, token)
+        if verified is None:
+            raise InvalidCallback("unknown callback token")
+        try:
+            task = self.tasks.get(verified.task_id)
+        except TaskNotFound:
+            raise InvalidCallback("unknown callback token") from None
+        # The token of an earlier attempt (a provider that refused the task) is not this one's.
+        if task.provider != provider or task.submit_attempt != verified.attempt:
+            raise InvalidCallback("unknown callback token")
+        return task
+
     def _defer_copy(self, task_id: str, quiet_until: str) -> None:
         """A callback within the quiet time may be the provider's genuine one, which it will not
-        send again: the first of the window queues one copy for the window's end (one conditional
-        write guards it; the others queue nothing). That copy takes the lease as a callback
-        does."""
+        send
+        again: the first of the window queues one copy for the window's end (one conditional write
+        guards it; the others queue nothing). That copy takes the lease as a callback does."""
         if not self.tasks.defer_copy(task_id, quiet_until):
             return
         delay = math.ceil((parse_timestamp(quiet_until) - datetime.now(UTC)).total_seconds())

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
@@ -19,11 +18,8 @@ from veo_relay.manifests import (
     manifest_key,
 )
 from veo_relay.ports import Metrics, Providers, TaskRepository, VideoSource, VideoStorage
-from veo_relay.providers.base import ProviderState
-from veo_relay.tasks import StoredVideoRef, Task, TaskError, TaskStatus, parse_timestamp
-
-if TYPE_CHECKING:  # the video store (boto3's transfer manager) loads with runtime.videos
-    from veo_relay.video_store import StoredVideo
+from veo_relay.provider_status import Remains, apply_provider_status
+from veo_relay.tasks import StoredVideo, Task, TaskError, TaskStatus, parse_timestamp
 
 logger = Logger(child=True)
 
@@ -65,13 +61,8 @@ class VideoCopier:
         the same way. Raises on transient trouble (provider status, download, S3) so that the queue
         retries it."""
         task = self.tasks.get(task_id)
-        if task.status is TaskStatus.COMPLETED:
-            # A redelivered request, perhaps after a crash between the completed write and the
-            # manifest: the manifest's write is create-only, so one that exists is left alone.
-            self._publish_manifest(task)
-            return CopyOutcome.ALREADY_CLOSED
         if task.status.is_terminal:
-            return CopyOutcome.ALREADY_CLOSED
+            return self._closed_already(task)
         if deferred:
             # None: closed, called back since (that callback's copy has the lease) or being copied.
             held = self.tasks.record_callback(task.id)
@@ -87,15 +78,31 @@ class VideoCopier:
             self._forget_callback(held)
             return CopyOutcome.STILL_RUNNING
         status = self.providers.get(task.provider).read_status(task.provider_task_id, task.kind)
-        if status.state is ProviderState.RUNNING:
+        applied = apply_provider_status(task, status, self.tasks, self.metrics)
+        if applied.remains is Remains.RUNNING:
             # Nothing to copy yet (an early callback); the fallback poller keeps watching the task.
             self._forget_callback(held)
             return CopyOutcome.STILL_RUNNING
-        if status.state is ProviderState.FAILED:
-            assert status.error is not None
-            self.metrics.provider_error(task.provider, status.error.code)
-            self.tasks.mark_failed(task.id, status.error)
+        if applied.remains is Remains.CLOSED:
             return CopyOutcome.FAILED
+        return self._store_video(task, held, applied.video_urls, deadline)
+
+    def _closed_already(self, task: Task) -> CopyOutcome:
+        if task.status is TaskStatus.COMPLETED:
+            # A redelivered request, perhaps after a crash between the completed write and the
+            # manifest: the manifest's write is create-only, so one that exists is left alone.
+            self._publish_manifest(task)
+        return CopyOutcome.ALREADY_CLOSED
+
+    def _store_video(
+        self,
+        task: Task,
+        held: Task | None,
+        urls: tuple[str, ...],
+        deadline: Deadline | None,
+    ) -> CopyOutcome:
+        """Takes the copy's lease (unless this request holds it already), streams the video into the
+        bucket and records the task completed."""
         leased = held or self.tasks.mark_storing(task.id, self.copy_lease)
         if leased is None:
             # Closed meanwhile, or another worker's copy is under way (its lease still runs; should
@@ -105,23 +112,16 @@ class VideoCopier:
         try:
             # An earlier attempt may have stored the video already: the store then takes that
             # object.
-            stored = self._download(task, status.video_urls, deadline)
+            stored = self._download(task, urls, deadline)
         except Exception:
             self.tasks.release_storing(task.id, leased.updated_at)
             raise
         if stored is None:
             return CopyOutcome.FAILED
-        copy_seconds = time.monotonic() - started
-        completed = self.tasks.mark_completed(
-            task.id,
-            StoredVideoRef(
-                bucket=stored.bucket,
-                key=stored.key,
-                size_bytes=stored.size_bytes,
-                sha256=stored.sha256,
-                content_type=stored.content_type,
-            ),
-        )
+        return self._complete(task, stored, copy_seconds=time.monotonic() - started)
+
+    def _complete(self, task: Task, stored: StoredVideo, copy_seconds: float) -> CopyOutcome:
+        completed = self.tasks.mark_completed(task.id, stored)
         if completed is None:
             return CopyOutcome.ALREADY_CLOSED
         # Counted at the completed write, before the manifest (whose failure is retried without it).

@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 
 from veo_relay.errors import ProviderError
 from veo_relay.ports import CopyRequests, Metrics, Providers, TaskRepository
-from veo_relay.providers.base import ProviderState
+from veo_relay.provider_status import Remains, apply_provider_status
 from veo_relay.settings import PollSettings
 from veo_relay.tasks import Task, TaskError, TaskStatus, parse_timestamp
 
@@ -79,12 +79,10 @@ class Poller:
                 ),
             )
             return "closed"
-        if status.state is ProviderState.FAILED:
-            assert status.error is not None
-            self.metrics.provider_error(task.provider, status.error.code)
-            self.tasks.mark_failed(task.id, status.error)
+        applied = apply_provider_status(task, status, self.tasks, self.metrics)
+        if applied.remains is Remains.CLOSED:
             return "closed"
-        if status.state is ProviderState.SUCCEEDED:
+        if applied.remains is Remains.COPY:
             # The same copy path as a callback; the poller goes on until the video is stored.
             self.copy_queue.request_copy(task.id, reason="poller")
         return "open"

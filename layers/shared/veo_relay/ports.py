@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     from veo_relay.providers.base import Provider
     from veo_relay.queues import SubmitTicket
     from veo_relay.settings import RateLimit
-    from veo_relay.tasks import StoredVideoRef, Task, TaskError, TaskObject, TaskStatus
-    from veo_relay.video_store import StoredVideo
+    from veo_relay.tasks import StoredVideo, Task, TaskError, TaskObject, TaskStatus
 
 
 class TaskRepository(Protocol):
@@ -64,7 +63,7 @@ class TaskRepository(Protocol):
         back_to: TaskStatus = ...,
     ) -> None: ...
 
-    def mark_completed(self, task_id: str, video: StoredVideoRef) -> Task | None: ...
+    def mark_completed(self, task_id: str, video: StoredVideo) -> Task | None: ...
 
     def mark_failed(self, task_id: str, error: TaskError) -> Task | None: ...
 

@@ -1,10 +1,12 @@
-"""Task persistence in DynamoDB through PynamoDB; every state change is a conditional write."""
+"""Task persistence in DynamoDB through PynamoDB; every state change is one conditional write of a
+transition in veo_relay.task_states."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import operator
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
@@ -19,20 +21,26 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from veo_relay.errors import TaskNotFound
+from veo_relay.task_states import (
+    COMPARISONS,
+    AllOf,
+    AnyOf,
+    Compare,
+    Condition,
+    Increment,
+    Missing,
+    Remove,
+    Set,
+    StatusIn,
+    TaskWrites,
+    Transition,
+)
 from veo_relay.tasks import (
-    COMPLETED_FROM,
-    FAILED_FROM,
-    FAILED_TASK_RETENTION,
-    OPEN_STATUSES,
-    STORING_FROM,
-    SUBMITTED_FROM,
-    StoredVideoRef,
+    StoredVideo,
     Task,
     TaskError,
     TaskStatus,
-    format_timestamp,
     is_task_id,
-    utc_now,
 )
 
 
@@ -99,7 +107,7 @@ def _is_condition_failure(exc: PutError | UpdateError) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
-class TaskStore:
+class TaskStore(TaskWrites):
     """The task table. Transitions return the updated task, or None when the task was no longer in
     a state the transition may start from (a duplicate or late event: a no-op by design)."""
 
@@ -153,176 +161,70 @@ class TaskStore:
         tasks = [_to_task(record) for record in _take(query, limit)]
         return tasks, query.last_evaluated_key
 
-    def claim_submit(self, task_id: str) -> Task | None:
-        """Takes the right to submit a queued task, as its next attempt (with a token of its own);
-        None when another submit holds or used it."""
-        return self._update(
-            task_id,
-            [TaskRecord.submit_claimed_at.set(utc_now()), TaskRecord.submit_attempt.add(1)],
-            (TaskRecord.status == TaskStatus.QUEUED.value)
-            & TaskRecord.submit_claimed_at.does_not_exist(),
-        )
-
-    def release_submit(self, task_id: str, provider: str, fallback_providers: list[str]) -> None:
-        """After a refusal that proves nothing was created: the task may be submitted again, to
-        `provider`."""
-        self._update(
-            task_id,
-            [
-                TaskRecord.submit_claimed_at.remove(),
-                TaskRecord.provider.set(provider),
-                TaskRecord.fallback_providers.set(fallback_providers),  # type: ignore[arg-type]
-            ],
-            TaskRecord.status == TaskStatus.QUEUED.value,
-        )
-
-    def mark_submitted(
-        self, task_id: str, provider_task_id: str, provider_model: str | None
-    ) -> Task | None:
-        actions = [TaskRecord.provider_task_id.set(provider_task_id)]
-        if provider_model:
-            actions.append(TaskRecord.provider_model.set(provider_model))
-        return self._transition(task_id, SUBMITTED_FROM, TaskStatus.IN_PROGRESS, actions)
-
-    def record_callback(self, task_id: str) -> Task | None:
-        """Notes the first callback of an open task and takes the lease of the copy it queues, in
-        one write: the task is `storing` from here. None for every later callback, while another
-        copy holds the task, and while callbacks are quiet (see `release_storing`)."""
-        now = utc_now()
-        return self._update(
-            task_id,
-            [
-                TaskRecord.status.set(TaskStatus.STORING.value),
-                TaskRecord.updated_at.set(now),
-                TaskRecord.callback_received_at.set(now),
-            ],
-            TaskRecord.status.is_in(*(s.value for s in STORING_FROM))
-            & TaskRecord.callback_received_at.does_not_exist()
-            & (
-                TaskRecord.callbacks_quiet_until.does_not_exist()
-                | (TaskRecord.callbacks_quiet_until <= now)
-            ),
-        )
-
-    def defer_copy(self, task_id: str, quiet_until: str) -> bool:
-        """Notes that a copy was queued for the end of the quiet time that lasts until
-        `quiet_until`: true for the first callback of that time, false for every later one (and
-        once the task is closed, or its callbacks quiet until another time)."""
-        return (
-            self._update(
-                task_id,
-                [TaskRecord.deferred_copy_until.set(quiet_until)],
-                TaskRecord.status.is_in(*(s.value for s in OPEN_STATUSES))
-                & (TaskRecord.callbacks_quiet_until == quiet_until)
-                & (
-                    TaskRecord.deferred_copy_until.does_not_exist()
-                    | (TaskRecord.deferred_copy_until < quiet_until)
-                ),
-            )
-            is not None
-        )
-
-    def renew_lease(self, task_id: str, taken_at: str) -> Task | None:
-        """A fresh start for the lease taken at `taken_at`, if it is still the task's."""
-        return self._update(
-            task_id,
-            [TaskRecord.updated_at.set(utc_now())],
-            (TaskRecord.status == TaskStatus.STORING.value) & (TaskRecord.updated_at == taken_at),
-        )
-
-    def mark_storing(self, task_id: str, lease: timedelta) -> Task | None:
-        """Takes the copy. A task already `storing` is taken over only when the previous copy's
-        lease has run out (its worker crashed or timed out), so two copies never overlap."""
-        now = datetime.now(UTC)
-        stale = format_timestamp(now - lease)
-        condition = TaskRecord.status.is_in(*(s.value for s in STORING_FROM)) | (
-            (TaskRecord.status == TaskStatus.STORING.value) & (TaskRecord.updated_at < stale)
-        )
-        return self._update(
-            task_id,
-            [
-                TaskRecord.status.set(TaskStatus.STORING.value),
-                TaskRecord.updated_at.set(format_timestamp(now)),
-            ],
-            condition,
-        )
-
-    def release_storing(
-        self,
-        task_id: str,
-        taken_at: str,
-        forget_callback_for: timedelta | None = None,
-        back_to: TaskStatus = TaskStatus.IN_PROGRESS,
-    ) -> None:
-        """Gives back a copy's lease after the copy failed, so that a retry need not wait it out;
-        only the lease taken at `taken_at` (no later one) is given back. With
-        `forget_callback_for`, a callback the provider's status did not confirm (early or forged)
-        is forgotten too, so that the provider's genuine one still starts the copy, and callbacks
-        are quiet for that long: each would cost a copy and a status call. `back_to`: the state
-        the lease was taken from (`queued` for a task whose submit's answer was lost, so that the
-        callback naming the provider's task can still record it)."""
-        actions = [TaskRecord.status.set(back_to.value)]
-        if forget_callback_for is not None:
-            quiet_until = format_timestamp(datetime.now(UTC) + forget_callback_for)
-            actions.append(TaskRecord.callback_received_at.remove())
-            actions.append(TaskRecord.callbacks_quiet_until.set(quiet_until))
-        self._update(
-            task_id,
-            actions,
-            (TaskRecord.status == TaskStatus.STORING.value) & (TaskRecord.updated_at == taken_at),
-        )
-
-    def mark_completed(self, task_id: str, video: StoredVideoRef) -> Task | None:
-        now = utc_now()
-        return self._transition(
-            task_id,
-            COMPLETED_FROM,
-            TaskStatus.COMPLETED,
-            [TaskRecord.video.set(asdict(video)), TaskRecord.completed_at.set(now)],
-            now=now,
-        )
-
-    def mark_failed(self, task_id: str, error: TaskError) -> Task | None:
-        fields = {k: v for k, v in asdict(error).items() if v is not None}
-        return self._transition(
-            task_id,
-            FAILED_FROM,
-            TaskStatus.FAILED,
-            [
-                TaskRecord.error.set(fields),
-                TaskRecord.expires_at.set(datetime.now(UTC) + FAILED_TASK_RETENTION),
-            ],
-        )
-
-    def _transition(
-        self,
-        task_id: str,
-        allowed_from: Iterable[TaskStatus],
-        to: TaskStatus,
-        actions: list[Any],
-        now: str | None = None,
-    ) -> Task | None:
-        return self._update(
-            task_id,
-            [
-                TaskRecord.status.set(to.value),
-                TaskRecord.updated_at.set(now or utc_now()),
-                *actions,
-            ],
-            TaskRecord.status.is_in(*(s.value for s in allowed_from)),
-        )
-
-    @staticmethod
-    def _update(task_id: str, actions: list[Any], condition: Any) -> Task | None:
-        """One conditional UpdateItem; None when the condition does not hold (a no-op by design)."""
+    def apply(self, task_id: str, transition: Transition, values: Mapping[str, Any]) -> Task | None:
+        """`transition` in one conditional UpdateItem, its condition and actions rendered from the
+        declaration with the write's `values`; None when the condition does not hold (a no-op by
+        design)."""
         record = TaskRecord(id=task_id)
         try:
-            record.update(actions=actions, condition=condition)
+            record.update(
+                actions=_actions(transition, values),
+                condition=_condition(transition.condition, values),
+            )
         except UpdateError as exc:
             if _is_condition_failure(exc):
                 return None
             raise
         return _to_task(record)
+
+
+def _condition(condition: Condition, values: Mapping[str, Any]) -> Any:
+    """The PynamoDB condition for one of the table's (veo_relay.task_states.holds reads it the
+    same way in Python)."""
+    match condition:
+        case StatusIn(statuses):
+            names = sorted(status.value for status in statuses)
+            return (
+                TaskRecord.status == names[0]
+                if len(names) == 1
+                else TaskRecord.status.is_in(*names)
+            )
+        case Missing(name):
+            return _attribute(name).does_not_exist()
+        case Compare(name, op, value_name):
+            return COMPARISONS[op](_attribute(name), values[value_name])
+        case AnyOf(options):
+            return functools.reduce(operator.or_, (_condition(o, values) for o in options))
+        case AllOf(parts):
+            return functools.reduce(operator.and_, (_condition(p, values) for p in parts))
+    raise TypeError(f"not a condition: {condition!r}")
+
+
+def _actions(transition: Transition, values: Mapping[str, Any]) -> list[Any]:
+    """The update's actions: the status it leads to, then its effects."""
+    target = transition.target(values)
+    actions = [] if target is None else [TaskRecord.status.set(target.value)]
+    for effect in transition.effects:
+        match effect:
+            case Set(name, value_name) if values[value_name] is not None:
+                actions.append(_attribute(name).set(_stored(values[value_name])))
+            case Remove(name):
+                actions.append(_attribute(name).remove())
+            case Increment(name):
+                actions.append(_attribute(name).add(1))
+    return actions
+
+
+def _attribute(name: str) -> Any:
+    return getattr(TaskRecord, name)
+
+
+def _stored(value: Any) -> Any:
+    """A task's value as its record holds it: a stored video or an error as a map (without the
+    fields that are not set)."""
+    if isinstance(value, StoredVideo | TaskError):
+        return {k: v for k, v in asdict(value).items() if v is not None}
+    return value
 
 
 def _take(query: Iterable[TaskRecord], limit: int) -> Iterable[TaskRecord]:
@@ -371,7 +273,7 @@ def _to_task(record: TaskRecord) -> Task:
         callbacks_quiet_until=record.callbacks_quiet_until,
         deferred_copy_until=record.deferred_copy_until,
         completed_at=record.completed_at,
-        video=StoredVideoRef(**_plain(video)) if video else None,
+        video=StoredVideo(**_plain(video)) if video else None,
         error=TaskError(**_plain(error)) if error else None,
         webhook_url=record.webhook_url,
         request_hash=record.request_hash,

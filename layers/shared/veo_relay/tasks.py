@@ -1,4 +1,4 @@
-"""Video tasks: their states, the transitions between them, and the public task object."""
+"""Video tasks: their states and the public task object (the transitions: veo_relay.task_states)."""
 
 from __future__ import annotations
 
@@ -38,17 +38,11 @@ FAILED_TASK_RETENTION = timedelta(days=90)
 TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED})
 OPEN_STATUSES = frozenset(set(TaskStatus) - TERMINAL_STATUSES)
 
-# Each transition names the states it may start from; the store writes it conditionally, so a
-# duplicate or late event that finds the task elsewhere changes nothing.
-SUBMITTED_FROM = frozenset({TaskStatus.QUEUED})
-# `storing` again only once the previous copy's lease has run out (see TaskStore.mark_storing).
-STORING_FROM = frozenset({TaskStatus.QUEUED, TaskStatus.IN_PROGRESS})
-COMPLETED_FROM = frozenset({TaskStatus.STORING})
-FAILED_FROM = OPEN_STATUSES
-
 
 @dataclass(frozen=True)
-class StoredVideoRef:
+class StoredVideo:
+    """A video in our bucket, as the video store wrote it and the completed task records it."""
+
     bucket: str
     key: str
     size_bytes: int
@@ -100,7 +94,7 @@ class Task:
     # The end of the quiet time for which a copy is queued already (veo_relay.callbacks).
     deferred_copy_until: str | None = None
     completed_at: str | None = None
-    video: StoredVideoRef | None = None
+    video: StoredVideo | None = None
     error: TaskError | None = None
     # Where `video.completed` / `video.failed` are delivered. Not in the task object: the object
     # travels in events and manifests, and a client's endpoint is its own business.

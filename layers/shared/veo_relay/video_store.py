@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.exceptions import ClientError
 from s3transfer.subscribers import BaseSubscriber
 
+from veo_relay.tasks import StoredVideo
+
 if TYPE_CHECKING:
     from veo_relay.downloader import VideoStream
 
-__all__ = ["SHA256_TAG", "StoredVideo", "VideoStore"]
+__all__ = ["SHA256_TAG", "VideoStore"]
 
 SHA256_TAG = "sha256"
 VIDEO_CONTENT_TYPE = "video/mp4"
@@ -38,15 +39,6 @@ _MIB = 1024 * 1024
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _CREATE_ONLY_OPERATIONS = ("PutObject", "CompleteMultipartUpload")
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 limit
-
-
-@dataclass(frozen=True)
-class StoredVideo:
-    bucket: str
-    key: str
-    size_bytes: int
-    sha256: str
-    content_type: str
 
 
 def default_transfer_config() -> TransferConfig:
