@@ -21,8 +21,8 @@ import requests
 from bench.procs import background, free_port
 from bench.report import Row, SectionResult, verdict
 from bench.stats import percentile
+from veo_relay.providers.registry import PROVIDER_NAMES as SIMULATED
 
-SIMULATED = ("apixo", "kie", "apimart")
 TIMEOUT = 600.0
 HEADERS = {"X-Local-Principal": "bench"}
 ENDED = ("completed", "failed")

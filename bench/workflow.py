@@ -22,6 +22,7 @@ from bench.dynamodb_writes import Write, WriteLog
 from bench.procs import free_port
 from bench.report import Row, SectionResult, verdict
 from offline.stack import LocalStack, Ports
+from veo_relay.providers.registry import PROVIDER_NAMES
 
 MAX_WRITES = 5
 
@@ -52,7 +53,9 @@ class Measured:
 
 def run(quick: bool) -> SectionResult:
     runs = 1 if quick else 3
-    ports = Ports(*(free_port() for _ in range(5)))
+    ports = Ports(
+        api=free_port(), aws=free_port(), simulators={p: free_port() for p in PROVIDER_NAMES}
+    )
     env = {k: v for k, v in os.environ.items() if not k.endswith("_BASE_URL")}
     env["LOG_LEVEL"] = "WARNING"
     stack = LocalStack(ports, env).start()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextvars
 import importlib.util
-import sys
 import threading
 import time
 import uuid
@@ -17,8 +16,6 @@ from typing import Any
 from offline import isolation
 from offline.iam import roles_from_template
 from offline.template import ROOT, Template
-
-LAYER_PATH = ROOT / "layers" / "shared"
 
 
 @dataclass
@@ -41,12 +38,10 @@ class LocalContext:
 
 
 class LocalFunctions:
-    """Loads each function's `app.py` (with the shared layer on the path, as Lambda would) and
-    invokes its handler by logical id, function name or ARN."""
+    """Loads each function's `app.py` (the shared layer on the path, as Lambda would: see
+    offline/__init__.py) and invokes its handler by logical id, function name or ARN."""
 
     def __init__(self, template: Template) -> None:
-        if str(LAYER_PATH) not in sys.path:
-            sys.path.insert(0, str(LAYER_PATH))
         self._modules: dict[str, ModuleType] = {}
         self._physical_names: dict[str, str] = {}  # logical id -> FunctionName, once provisioned
         self._lock = threading.Lock()

@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from offline.aws import REGION, configure_moto, provision, store_provider_keys
 from offline.template import Template, load_template
+from veo_relay.providers.registry import PROVIDER_NAMES, SPECS, spec_of
 
-SIMULATED_PROVIDERS = ("apixo", "kie", "apimart")
+
+def _simulator_ports() -> dict[str, int]:
+    """8701, 8702, ...: one for each provider's simulator, in the registry's order."""
+    return {name: 8701 + index for index, name in enumerate(PROVIDER_NAMES)}
 
 
 @dataclass(frozen=True)
 class Ports:
     api: int = 3000
     aws: int = 5000
-    apixo: int = 8701
-    kie: int = 8702
-    apimart: int = 8703
     simulator_function: int = 8700  # the simulator function's URL, with VEO_RELAY_SIMULATE=true
+    simulators: Mapping[str, int] = field(default_factory=_simulator_ports)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
@@ -29,12 +31,13 @@ class Ports:
         return cls(
             api=int(env.get("VEO_RELAY_API_PORT", defaults.api)),
             aws=int(env.get("VEO_RELAY_AWS_PORT", defaults.aws)),
-            apixo=int(env.get("VEO_RELAY_APIXO_SIM_PORT", defaults.apixo)),
-            kie=int(env.get("VEO_RELAY_KIE_SIM_PORT", defaults.kie)),
-            apimart=int(env.get("VEO_RELAY_APIMART_SIM_PORT", defaults.apimart)),
             simulator_function=int(
                 env.get("VEO_RELAY_SIMULATOR_FUNCTION_PORT", defaults.simulator_function)
             ),
+            simulators={
+                name: int(env.get(f"VEO_RELAY_{name.upper()}_SIM_PORT", port))
+                for name, port in defaults.simulators.items()
+            },
         )
 
 
@@ -152,9 +155,9 @@ class LocalStack:
         """A simulator for each provider whose *_BASE_URL the developer did not point elsewhere."""
         from offline.simulator import start_simulators
 
-        simulated = [p for p in SIMULATED_PROVIDERS if not self._env.get(f"{p.upper()}_BASE_URL")]
+        simulated = [s.name for s in SPECS if not self._env.get(s.variable("BASE_URL"))]
         return start_simulators(
-            {p: getattr(self.ports, p) for p in simulated},
+            {p: self.ports.simulators[p] for p in simulated},
             {p: f"sim-{p}-key" for p in simulated},
             host=self.host,
         )
@@ -163,9 +166,9 @@ class LocalStack:
         """The simulators' keys, or the developer's *_API_KEY for a provider pointed elsewhere,
         kept in the local Secrets Manager as a deployed stack keeps them."""
         return {
-            p: self._env.get(f"{p.upper()}_API_KEY")
-            or (f"sim-{p}-key" if p in self.simulators or self.simulate else "")
-            for p in SIMULATED_PROVIDERS
+            s.name: self._env.get(s.variable("API_KEY"))
+            or (f"sim-{s.name}-key" if s.name in self.simulators or self.simulate else "")
+            for s in SPECS
         }
 
     def _aws_environment(self) -> dict[str, str]:
@@ -184,7 +187,7 @@ class LocalStack:
         variable a function has (which win over every default)."""
         env: dict[str, str] = dict(LOCAL_DEFAULTS)
         for provider, simulator in self.simulators.items():
-            env[f"{provider.upper()}_BASE_URL"] = simulator.base_url
+            env[spec_of(provider).variable("BASE_URL")] = simulator.base_url
         env.update(
             PUBLIC_BASE_URL=self.api_url,
             TRUST_PROVIDER_ORIGIN="true",
@@ -198,7 +201,7 @@ class LocalStack:
             {k: v for k, v in self._env.items() if k in known and k not in ("PUBLIC_BASE_URL",)}
         )
         # The template's per-provider first waits are minutes; locally they follow the one setting.
-        for provider in SIMULATED_PROVIDERS:
-            name = f"{provider.upper()}_POLL_FIRST_WAIT_SECONDS"
+        for spec in SPECS:
+            name = spec.variable("POLL_FIRST_WAIT_SECONDS")
             env[name] = self._env.get(name, env["POLL_FIRST_WAIT_SECONDS"])
         return env

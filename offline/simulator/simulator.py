@@ -1,5 +1,6 @@
 """`ProviderSimulator`: one provider's protocol on its own origin, plus introspection for tests."""
 
+import importlib
 import logging
 import threading
 import time
@@ -9,13 +10,11 @@ from types import TracebackType
 from typing import Any, Self
 
 from offline.servers import LocalHTTPServer
+from veo_relay.providers.registry import PROVIDER_NAMES
 
-from .apimart import ApimartProtocol
-from .apixo import ApixoProtocol
 from .callbacks import CallbackPlan, CallbackSender
 from .engine import TaskEngine
 from .http_server import AppHooks, make_server
-from .kie import KieProtocol
 from .mp4 import mp4_bytes_sha256
 from .protocol import ProviderProtocol
 from .ratelimit import RateLimit
@@ -25,15 +24,32 @@ from .web import SimRequest, SimResponse
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS: dict[str, type[ProviderProtocol]] = {
-    protocol.name: protocol for protocol in (ApixoProtocol, KieProtocol, ApimartProtocol)
-}
 DEFAULT_API_KEY = "sim-key"
 DEFAULT_DELAY_SECONDS = 2.0
 DEFAULT_VIDEO_SIZE = 256 * 1024
 DEFAULT_CALLBACK_RETRY_DELAYS = (0.5, 1.0, 2.0)
 DEFAULT_CALLBACK_TIMEOUT_SECONDS = 5.0
 _SHUTDOWN_POLL_SECONDS = 0.05  # how soon stop() takes effect (the stdlib default is 0.5 s)
+
+
+def _protocol_of(provider: str) -> type[ProviderProtocol]:
+    """The protocol of one of veo_relay's providers: the ProviderProtocol named after it in its
+    own module, offline/simulator/<provider>.py."""
+    module = importlib.import_module(f"{__package__}.{provider}")
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, ProviderProtocol)
+        and getattr(value, "name", None) == provider
+    ]
+    if len(found) != 1:
+        raise LookupError(f"{module.__file__} must define one ProviderProtocol named {provider!r}")
+    return found[0]
+
+
+# A simulator for every provider of the registry.
+PROTOCOLS = {name: _protocol_of(name) for name in PROVIDER_NAMES}
 
 
 class ProviderSimulator:
@@ -89,7 +105,7 @@ class ProviderSimulator:
 
     @classmethod
     def for_provider(cls, provider: str, **options: Any) -> Self:
-        """`provider` is "apixo", "kie" or "apimart"; options are those of the constructor."""
+        """`provider` is a name of veo_relay's registry; options are those of the constructor."""
         if provider not in PROTOCOLS:
             raise ValueError(f"unknown provider {provider!r}; expected one of {sorted(PROTOCOLS)}")
         return cls(PROTOCOLS[provider], **options)

@@ -17,7 +17,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from requests.auth import AuthBase
 
-SIMULATED = ("apixo", "kie", "apimart")
+from veo_relay.providers.registry import PROVIDER_NAMES as SIMULATED
+
 # Request headers the signature covers besides host and x-amz-date: the ones the API reads. Not
 # the hop-by-hop ones requests adds (Connection, Accept-Encoding), which a proxy may rewrite.
 _SIGNED_HEADERS = ("content-type", "idempotency-key")

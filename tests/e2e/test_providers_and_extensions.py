@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.targets import RunningStack
+from veo_relay.providers.registry import PROVIDER_NAMES
 
-PROVIDERS = ("apixo", "kie", "apimart")
 CLOSED = {"completed", "failed"}
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("provider", PROVIDER_NAMES)
 def test_generate_then_extend_on_each_provider(stack: RunningStack, provider: str) -> None:
     # Given a completed generation on the provider
     created = stack.create(prompt=f"a harbour at dawn on {provider}", provider=provider)

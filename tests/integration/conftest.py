@@ -35,9 +35,10 @@ from tests.helpers import (
     response_json,
     wait_until,
 )
+from veo_relay.providers.registry import PROVIDER_NAMES, SPECS
 
 SIM_API_KEY = "sim-test-key"
-SIM_KEYS = {"apixo": SIM_API_KEY, "kie": SIM_API_KEY, "apimart": SIM_API_KEY}
+SIM_KEYS = dict.fromkeys(PROVIDER_NAMES, SIM_API_KEY)
 # Providers other than apixo are never reached from these tests unless a test asks for their
 # simulator (the `apimart` and `kie` fixtures): a closed loopback port.
 UNREACHABLE = "http://127.0.0.1:9"
@@ -354,10 +355,9 @@ def stack(
 
         store_provider_keys(template, session, SIM_KEYS)
         env: dict[str, str] = dict(TEST_TIMINGS)
+        env.update({spec.variable("BASE_URL"): UNREACHABLE for spec in SPECS})
         env.update(
             APIXO_BASE_URL=simulator.base_url,
-            KIE_BASE_URL=UNREACHABLE,
-            APIMART_BASE_URL=UNREACHABLE,
             TRUST_PROVIDER_ORIGIN="true",
             PUBLIC_BASE_URL=http_api.url,
             POWERTOOLS_LOG_LEVEL="WARNING",
@@ -367,8 +367,8 @@ def stack(
         )
         env.update(extra_env)
         # The template's per-provider first waits are minutes; here the one for all applies.
-        for provider in ("APIXO", "KIE", "APIMART"):
-            env.setdefault(f"{provider}_POLL_FIRST_WAIT_SECONDS", env["POLL_FIRST_WAIT_SECONDS"])
+        for spec in SPECS:
+            env.setdefault(spec.variable("POLL_FIRST_WAIT_SECONDS"), env["POLL_FIRST_WAIT_SECONDS"])
         local_functions.deploy(template, parameters, env)
 
         built = Stack(template, local_functions, session, simulator, http_api)
@@ -378,12 +378,13 @@ def stack(
 
 @pytest.fixture(scope="session")
 def other_simulators() -> Iterator[dict[str, ProviderSimulator]]:
-    """kie and apimart simulators, started only for the tests that ask for one of them."""
+    """Every other provider's simulator, started only for the tests that ask for one of them."""
     started = {
         name: ProviderSimulator.for_provider(
             name, port=0, api_key=SIM_API_KEY, default_delay=0.2
         ).start()
-        for name in ("apimart", "kie")
+        for name in PROVIDER_NAMES
+        if name != "apixo"
     }
     yield started
     for sim in started.values():

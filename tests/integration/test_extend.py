@@ -97,6 +97,28 @@ def test_extending_an_unknown_video_is_a_404(stack):
     assert response["statusCode"] == 404
 
 
+def test_a_video_is_extended_in_its_own_mode_where_the_provider_keeps_the_parents_model(
+    stack, apimart
+):
+    # Given a completed video made in fast mode on apimart, whose extensions (remixes) run on the
+    # model the parent was made with
+    parent = stack.create_task("a fox", provider="apimart", mode="fast")
+    sim_id = parent["provider_task_id"]
+    apimart.wait_for(lambda: apimart.task(sim_id).state == "succeeded")
+    assert stack.copy(parent["id"]) == {"batchItemFailures": []}
+    assert stack.status(parent["id"]) == "completed"
+
+    # When its owner asks for an extension in quality mode
+    response = extend(stack, parent["id"], {"prompt": "more", "mode": "quality"})
+
+    # Then it is refused naming the mode and the parent's, and nothing was created
+    assert response["statusCode"] == 422, response
+    assert response_json(response)["error"]["message"] == (
+        "mode: apimart extends a video with its own model; the parent was made in fast mode"
+    )
+    assert len(stack.task_items()) == 1
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -12,6 +12,7 @@ import requests
 from moto import mock_aws
 
 from tests.e2e.targets import DeployedStack, LocalPrincipal, OfflineStack, SigV4
+from veo_relay.providers.registry import PROVIDER_NAMES
 
 REGION = "eu-west-1"
 API_URL = "https://abc123.execute-api.eu-west-1.amazonaws.com"
@@ -66,7 +67,7 @@ def test_a_deployed_stack_is_found_by_its_outputs(session: boto3.Session) -> Non
     assert target.api_url == API_URL
     assert target.event_bus_name() == "veo-relay-bus"
     assert target.simulator_urls == {
-        p: f"https://sim456.lambda-url.eu-west-1.on.aws/{p}" for p in ("apixo", "kie", "apimart")
+        p: f"https://sim456.lambda-url.eu-west-1.on.aws/{p}" for p in PROVIDER_NAMES
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from offline.template import ROOT, Template, load_template
+from veo_relay.providers.registry import PROVIDER_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -555,7 +556,7 @@ def test_the_simulator_is_a_public_function_url_answering_payload_2_0(template):
     assert (ROOT / metadata["ContextPath"] / "Makefile").is_file()
 
 
-@pytest.mark.parametrize("provider", ["apixo", "kie", "apimart"])
+@pytest.mark.parametrize("provider", PROVIDER_NAMES)
 def test_providers_point_at_the_simulator_only_with_simulate(template, provider):
     # Given the template resolved as the offline stack resolves it, with the simulator's URL
     resolved = copy.deepcopy(template)

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-from veo_relay.tasks import AspectRatio, GenerationType, Mode, Provider
+from veo_relay.providers.registry import PROVIDER_NAMES
+from veo_relay.tasks import AspectRatio, GenerationType, Mode
 
 # The shape only; the domain vets each as a URL the provider will fetch (rules.check_image_url).
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s/?#@]+[^\s]*$", max_length=2048)]
 # Checked further by the domain (https, no private address; loopback only under `make run`).
 WebhookUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
+if TYPE_CHECKING:
+    ProviderChoice = str
+else:
+    # A Literal of the registry's names and "auto": a type checker cannot see through it, and
+    # pydantic validates and documents it as if it were written out.
+    ProviderChoice = Literal[(*PROVIDER_NAMES, "auto")]
+
 
 class CreateVideoBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=10000)]
-    provider: Literal[Provider, "auto"] | None = None
+    provider: ProviderChoice | None = None
     mode: Mode = "fast"
     generation_type: GenerationType = "TEXT_2_VIDEO"
     aspect_ratio: AspectRatio = "16:9"

@@ -102,7 +102,8 @@ class TaskCreation:
         callback_base_url: str,
         deadline: Deadline | None = None,
     ) -> Task:
-        """A child of a completed video, on its parent's provider (and, for apimart, model)."""
+        """A child of a completed video, on its parent's provider (and, where that provider's
+        rules keep it, in the parent's mode)."""
         binding = _binding("extend", command)
         if binding is not None and (bound := bound_task(self.tasks, command.owner, binding)):
             return self._repeated(bound)
@@ -117,11 +118,11 @@ class TaskCreation:
             )
         provider = self.providers.get(parent.provider)
         mode = command.mode or parent.mode
-        if parent.provider == "apimart" and mode != parent.mode:
+        if provider.rules.extension_keeps_mode and mode != parent.mode:
             raise InvalidRequest(
                 "mode",
-                f"apimart extends a video with its own model; the parent was made in {parent.mode} "
-                "mode",
+                f"{parent.provider} extends a video with its own model; the parent was made in "
+                f"{parent.mode} mode",
             )
         if parent.parent_id is not None and not provider.rules.extends_extensions:
             raise InvalidRequest(

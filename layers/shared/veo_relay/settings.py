@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from veo_relay.errors import ConfigurationError
+from veo_relay.providers.registry import PROVIDER_NAMES, SPECS
+from veo_relay.providers.spec import ProviderSpec
 from veo_relay.safe_urls import parse_url
 
-PROVIDERS = ("apixo", "kie", "apimart")
+PROVIDERS = PROVIDER_NAMES
 SQS_MAX_DELAY_SECONDS = 900  # SQS's limit on a message's DelaySeconds
 
 
@@ -364,37 +366,21 @@ class WebhookSenderSettings:
 # 10 h, 10 h (about 28 hours in all).
 _WEBHOOK_RETRY_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
-_DEFAULT_BASE_URLS = {
-    "apixo": "https://api.apixo.ai",
-    "kie": "https://api.kie.ai",
-    "apimart": "https://api.apimart.ai",
-}
-_DEFAULT_DOWNLOAD_ORIGINS = {
-    "apixo": "https://r2.apixo.ai,https://cdn.apixo.ai",
-    "kie": "https://tempfile.aiquickdraw.com,https://tempfile.redpandaai.co",
-    "apimart": "https://upload.apimart.ai",
-}
-# Documented limits (kie: 20 new tasks per 10 s; apixo: 10,000 requests a minute); apimart
-# documents none, so a cautious one.
-_DEFAULT_RATE_LIMITS = {"apixo": "10000/60", "kie": "20/10", "apimart": "60/10"}
-# Usual completion times: apixo says "wait 90 seconds, then poll"; kie and apimart take ~2 minutes.
-_DEFAULT_FIRST_WAITS = {"apixo": 90, "kie": 90, "apimart": 120}
 
-
-def _provider_settings(name: str, reader: _EnvReader) -> ProviderSettings:
-    prefix = name.upper()
-    base_url = reader.url(f"{prefix}_BASE_URL", default=_DEFAULT_BASE_URLS[name])
-    origins = reader.optional(f"{prefix}_DOWNLOAD_ORIGINS") or _DEFAULT_DOWNLOAD_ORIGINS[name]
+def _provider_settings(spec: ProviderSpec, reader: _EnvReader) -> ProviderSettings:
+    """The spec's documented defaults, each overridden by its own variable (spec.variable)."""
+    base_url = reader.url(spec.variable("BASE_URL"), default=spec.base_url)
+    origins = reader.optional(spec.variable("DOWNLOAD_ORIGINS")) or ",".join(spec.download_origins)
     return ProviderSettings(
-        name=name,
+        name=spec.name,
         base_url=base_url.rstrip("/"),
-        api_key=reader.optional(f"{prefix}_API_KEY"),
+        api_key=reader.optional(spec.variable("API_KEY")),
         download_origins=frozenset(origin_of(o.strip()) for o in origins.split(",") if o.strip()),
-        rate_limit=reader.rate_limit(f"{prefix}_RATE_LIMIT", _DEFAULT_RATE_LIMITS[name]),
+        rate_limit=reader.rate_limit(spec.variable("RATE_LIMIT"), spec.rate_limit),
         # A provider's own setting, else the one for all (e.g. seconds under `make run`).
         first_wait_seconds=reader.integer(
-            f"{prefix}_POLL_FIRST_WAIT_SECONDS",
-            reader.integer("POLL_FIRST_WAIT_SECONDS", _DEFAULT_FIRST_WAITS[name], minimum=0),
+            spec.variable("POLL_FIRST_WAIT_SECONDS"),
+            reader.integer("POLL_FIRST_WAIT_SECONDS", spec.poll_first_wait_seconds, minimum=0),
             minimum=0,
         ),
     )
@@ -403,7 +389,7 @@ def _provider_settings(name: str, reader: _EnvReader) -> ProviderSettings:
 def _provider_access(reader: _EnvReader, calls_providers: bool) -> ProviderAccess:
     """Every provider's settings; for a function that calls their APIs, somewhere to find each
     one's key (the keys secret, or every provider's *_API_KEY), or it does not start."""
-    providers = {name: _provider_settings(name, reader) for name in PROVIDERS}
+    providers = {spec.name: _provider_settings(spec, reader) for spec in SPECS}
     keys_secret_arn = reader.optional("PROVIDER_KEYS_SECRET_ARN")
     keyless = [name for name, p in providers.items() if p.api_key is None]
     if calls_providers and keys_secret_arn is None and keyless:

@@ -7,12 +7,14 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 # From typing_extensions: pydantic, which generates docs/openapi.json from the TypedDicts below,
 # reads a typing.TypedDict only on Python 3.12+, and the tools run 3.11. (Pydantic itself is the
 # API function's alone; the other functions do not load it.)
 from typing_extensions import TypedDict
+
+from veo_relay.providers.registry import PROVIDER_NAMES
 
 
 class TaskKind(StrEnum):
@@ -122,7 +124,7 @@ class Task:
         return {
             "id": self.id,
             "status": self.status,
-            "provider": cast(Provider, self.provider),
+            "provider": self.provider,
             "provider_task_id": self.provider_task_id,
             "mode": cast(Mode, self.mode),
             "generation_type": cast(GenerationType, self.generation_type),
@@ -155,7 +157,12 @@ class Task:
 # the schema's description, written for a client.
 
 # The values a task's settings take: the create and extend bodies admit these (api_models).
-Provider = Literal["apixo", "kie", "apimart"]
+if TYPE_CHECKING:
+    Provider = str
+else:
+    # The registry's names: a type checker cannot see through it, pydantic documents it as if
+    # it were written out.
+    Provider = Literal[PROVIDER_NAMES]
 Mode = Literal["fast", "quality"]
 GenerationType = Literal["TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO"]
 AspectRatio = Literal["16:9", "9:16"]

@@ -1,4 +1,5 @@
-"""Provider adapters, one module per provider behind `Provider`.
+"""Provider adapters, one module per provider behind `Provider`, each built by the factory its
+spec declares (veo_relay.providers.registry).
 
 Each adapter module is imported only when its provider is first used, so a cold start pays for
 one provider at most; the HTTP transport (requests) too, so that a function importing `base` for
@@ -8,10 +9,12 @@ its types (the copy worker, the API's reads) does not load it at all until it ca
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from veo_relay.providers.base import Provider
-from veo_relay.secret_values import SecretValues
-from veo_relay.settings import ProviderAccess, ProviderSettings
+if TYPE_CHECKING:
+    from veo_relay.providers.base import Provider
+    from veo_relay.secret_values import SecretValues
+    from veo_relay.settings import ProviderAccess, ProviderSettings
 
 
 def build_provider(
@@ -22,21 +25,10 @@ def build_provider(
     """`api_key` is called for each request to the provider, `callback_key` for each callback
     (kie's signing key): both read through the secrets cache, so a rotation is seen."""
     from veo_relay.providers.http import ProviderHttp
+    from veo_relay.providers.registry import spec_of
 
-    http = ProviderHttp(settings.base_url, api_key)
-    if settings.name == "apixo":
-        from veo_relay.providers.apixo import ApixoProvider
-
-        return ApixoProvider(http)
-    if settings.name == "kie":
-        from veo_relay.providers.kie import KieProvider
-
-        return KieProvider(http, webhook_hmac_key=callback_key)
-    if settings.name == "apimart":
-        from veo_relay.providers.apimart import ApimartProvider
-
-        return ApimartProvider(http)
-    raise ValueError(f"unknown provider {settings.name!r}")
+    spec = spec_of(settings.name)
+    return spec.build_adapter(ProviderHttp(settings.base_url, api_key), callback_key)
 
 
 class ProviderDirectory:

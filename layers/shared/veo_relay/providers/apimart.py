@@ -17,13 +17,13 @@ from veo_relay.providers.base import (
     CallbackNotice,
     ExtensionRequest,
     GenerationRequest,
-    ProviderRules,
     ProviderState,
     ProviderStatus,
     Submission,
     TaskKind,
 )
 from veo_relay.providers.http import ProviderHttp, json_body
+from veo_relay.providers.specs.apimart import SPEC
 from veo_relay.providers.taxonomy import code_for_failure, describe, error_for_status
 from veo_relay.tasks import TaskError
 
@@ -36,15 +36,9 @@ _FAILED = frozenset({"failed", "cancelled", "canceled"})
 
 
 class ApimartProvider:
-    name = "apimart"
-    # No callback or webhook is documented for veo3.1: completion is found by polling only.
-    supports_callbacks = False
-    # veo3.1 has no seed field (only the separate "-official" models have one): accepts_seed=False
-    # lets the request rules refuse a seed up front instead of it being silently dropped; this
-    # adapter never sends one. `veo3.1-quality` does not support `reference`, and
-    # 16:9 stays required for it as for every Veo 3.1 reseller. An older doc version capped the
-    # prompt at 1000 characters; the current one states no limit, so the shared 10000 stands.
-    rules = ProviderRules(accepts_seed=False, accepts_watermark=False)
+    name = SPEC.name
+    supports_callbacks = SPEC.supports_callbacks
+    rules = SPEC.rules
 
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http

@@ -19,13 +19,13 @@ from veo_relay.providers.base import (
     CallbackNotice,
     ExtensionRequest,
     GenerationRequest,
-    ProviderRules,
     ProviderState,
     ProviderStatus,
     Submission,
     TaskKind,
 )
 from veo_relay.providers.http import ProviderHttp, json_body
+from veo_relay.providers.specs.apixo import SPEC
 from veo_relay.providers.taxonomy import code_for_failure, describe, error_for_status
 from veo_relay.tasks import TaskError
 
@@ -35,11 +35,9 @@ _MODEL_OF = {TaskKind.GENERATE: GENERATE_MODEL, TaskKind.EXTEND: EXTEND_MODEL}
 
 
 class ApixoProvider:
-    name = "apixo"
-    supports_callbacks = True
-    # REFERENCE_2_VIDEO needs mode=fast and 16:9 (documented). `seed` has no documented range,
-    # so the defaults' unsigned 32-bit range stands.
-    rules = ProviderRules(extends_extensions=False)  # extend takes veo-3-1 task ids only
+    name = SPEC.name
+    supports_callbacks = SPEC.supports_callbacks
+    rules = SPEC.rules
 
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http

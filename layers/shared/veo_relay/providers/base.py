@@ -10,9 +10,10 @@ from typing import Protocol
 
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback
+from veo_relay.providers.spec import ProviderRules
 from veo_relay.tasks import TaskError, TaskKind
 
-__all__ = ["TaskKind"]  # re-exported: adapters speak of kinds too
+__all__ = ["ProviderRules", "TaskKind"]  # re-exported: adapters speak of these too
 
 
 @dataclass(frozen=True)
@@ -44,21 +45,6 @@ class ExtensionRequest:
 class Submission:
     provider_task_id: str
     model: str  # the provider-side model name, e.g. "veo3_fast"; an extension may need it
-
-
-@dataclass(frozen=True)
-class ProviderRules:
-    """What the provider accepts, checked before any credit is spent."""
-
-    reference_requires_fast: bool = True
-    reference_requires_16_9: bool = True
-    seed_range: tuple[int, int] = (0, 4294967295)
-    max_prompt_length: int = 10000
-    # False when the provider's API has no seed field, so a requested seed cannot be honoured.
-    accepts_seed: bool = True
-    accepts_watermark: bool = True
-    # False when only a generated video, not an extension, can be extended again.
-    extends_extensions: bool = True
 
 
 class ProviderState(StrEnum):

@@ -21,13 +21,13 @@ from veo_relay.providers.base import (
     CallbackNotice,
     ExtensionRequest,
     GenerationRequest,
-    ProviderRules,
     ProviderState,
     ProviderStatus,
     Submission,
     TaskKind,
 )
 from veo_relay.providers.http import ProviderHttp, json_body
+from veo_relay.providers.specs.kie import SPEC
 from veo_relay.providers.taxonomy import code_for_failure, describe, error_for_status
 from veo_relay.tasks import TaskError
 
@@ -41,13 +41,9 @@ _SIGNATURE_HEADER = "X-Webhook-Signature"
 
 
 class KieProvider:
-    name = "kie"
-    supports_callbacks = True
-    # `seeds` is documented as 10000-99999. REFERENCE_2_VIDEO is documented as "Fast only" and
-    # kie says nothing of its aspect ratio; 16:9 stays required because the restriction is the
-    # upstream Veo 3.1 one (apixo documents it for the same model), and refusing here costs
-    # nothing while kie's own refusal would reach the user only after a round trip.
-    rules = ProviderRules(seed_range=(10_000, 99_999))
+    name = SPEC.name
+    supports_callbacks = SPEC.supports_callbacks
+    rules = SPEC.rules
 
     def __init__(
         self,
