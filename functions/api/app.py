@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from veo_relay.api_models import CreateVideoBody, ErrorBody, ExtendVideoBody, WebhookSecretBody
@@ -30,7 +32,7 @@ logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json)
 
 
-def _errors(*statuses: int) -> dict[int, Any]:
+def _errors(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI responses for these error statuses, all with the one error body."""
     descriptions = {
         400: "Malformed JSON",
@@ -54,10 +56,10 @@ def _errors(*statuses: int) -> dict[int, Any]:
 
 # No content: each route's return annotation (TaskObject, TaskList) is its schema, and the
 # resolver checks every answer against it.
-TASK_ACCEPTED = {202: {"description": "Accepted: the task object"}}
-TASK_FOUND = {200: {"description": "The task object"}}
-TASKS_LISTED = {200: {"description": "A page of the caller's tasks"}}
-WEBHOOK_SECRET = {
+TASK_ACCEPTED: dict[int, OpenAPIResponse] = {202: {"description": "Accepted: the task object"}}
+TASK_FOUND: dict[int, OpenAPIResponse] = {200: {"description": "The task object"}}
+TASKS_LISTED: dict[int, OpenAPIResponse] = {200: {"description": "A page of the caller's tasks"}}
+WEBHOOK_SECRET: dict[int, OpenAPIResponse] = {
     200: {
         "description": '{"secret": "whsec_..."}: the caller\'s own webhook signing secret',
         "content": {"application/json": {"model": WebhookSecretBody}},
@@ -182,12 +184,21 @@ def no_such_route(exc: Exception) -> Response[dict[str, Any]]:
     )
 
 
-@app.exception_handler(VeoRelayError)
+Handler = TypeVar("Handler", bound=Callable[..., Response[dict[str, Any]]])
+
+
+def _handles(exc_class: type[Exception]) -> Callable[[Handler], Handler]:
+    """`app.exception_handler`, typed: Powertools' decorator is not, and would hide the handler's
+    own signature from the type checker."""
+    return cast("Callable[[Handler], Handler]", app.exception_handler(exc_class))
+
+
+@_handles(VeoRelayError)
 def domain_error(exc: VeoRelayError) -> Response[dict[str, Any]]:
     return _error(status_for(exc), exc.code, str(exc))
 
 
-@app.exception_handler(Exception)
+@_handles(Exception)
 def unexpected(exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("unexpected error")
     status, code, message = unexpected_error(exc)
@@ -197,7 +208,7 @@ def unexpected(exc: Exception) -> Response[dict[str, Any]]:
     return response
 
 
-@app.exception_handler(RequestValidationError)
+@_handles(RequestValidationError)
 def invalid_request(exc: RequestValidationError) -> Response[dict[str, Any]]:
     errors = list(exc.errors())
     if errors and tuple(errors[0].get("loc", ()))[:1] == ("response",):

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -31,7 +32,7 @@ def handle_task_change(record: DynamoDBRecord) -> bool:
 # this function's cold start more than anything else it imports (`make bench`); Lambda's active
 # tracing still records each invocation.
 @logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # A failed record is retried and, after the mapping's attempts, sent to its dead-letter queue.
     return process_partial_response(
         event=event, record_handler=handle_task_change, processor=processor, context=context

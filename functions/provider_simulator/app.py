@@ -22,11 +22,13 @@ def _simulators() -> FunctionUrlSimulators:
         api_keys=ProviderKeys(
             boto3.client("secretsmanager"), os.environ["PROVIDER_KEYS_SECRET_ARN"]
         ),
-        invoke_async=lambda payload: lambda_client.invoke(
-            FunctionName=os.environ["AWS_LAMBDA_FUNCTION_NAME"],
-            InvocationType="Event",
-            Payload=payload,
-        ),
+        invoke_async=lambda payload: _invoke_async(lambda_client, payload),
+    )
+
+
+def _invoke_async(lambda_client: Any, payload: str) -> None:
+    lambda_client.invoke(
+        FunctionName=os.environ["AWS_LAMBDA_FUNCTION_NAME"], InvocationType="Event", Payload=payload
     )
 
 

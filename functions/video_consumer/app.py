@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -34,7 +35,9 @@ def handle_stored_object_event(record: SQSRecord) -> list[str]:
 # this function's cold start more than anything else it imports (`make bench`); Lambda's active
 # tracing still records each invocation.
 @logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext
+) -> PartialItemFailureResponse | dict[str, list[str]]:
     records = event.get("Records") or []
     if records and records[0].get("eventSource") == "aws:sqs":
         return process_partial_response(

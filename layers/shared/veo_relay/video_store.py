@@ -183,14 +183,15 @@ class VideoStore:
     def presigned_url(self, key: str, expires_in: int) -> str:
         if not 1 <= expires_in <= _MAX_PRESIGN_SECONDS:
             raise ValueError(f"expires_in must be between 1 and {_MAX_PRESIGN_SECONDS} seconds")
-        return self._s3.generate_presigned_url(
+        url: str = self._s3.generate_presigned_url(
             "get_object",
             Params={"Bucket": self._bucket, "Key": key},
             ExpiresIn=expires_in,
         )
+        return url
 
 
-class _ProvideSize(BaseSubscriber):  # type: ignore[misc]
+class _ProvideSize(BaseSubscriber):
     def __init__(self, size: int) -> None:
         self._size = size
 
