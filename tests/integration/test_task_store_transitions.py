@@ -1,0 +1,139 @@
+"""TaskStore's conditional writes (moto's DynamoDB, its table from the template) do what the task
+state machine's table (veo_relay.task_states) says in Python: exactly what the in-memory
+repository of tests/fakes.py, which applies the same table, does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from offline.template import load_template
+from tests.helpers import ALICE
+from veo_relay import task_states as states
+from veo_relay.task_states import AllOf, AnyOf, Compare, Condition, Missing, StatusIn, Transition
+from veo_relay.task_store import TaskStore
+from veo_relay.tasks import StoredVideo, Task, TaskError, TaskStatus, new_task_id
+
+# --- one table, two readings: DynamoDB's and Python's -------------------------------------------
+
+T = "2026-11-21T10:0{}:00.000Z"
+VALUES: dict[str, Any] = {
+    "now": T.format(9),
+    "stale_before": T.format(4),  # now minus a lease
+    "taken_at": T.format(5),
+    "quiet_until": "2026-11-21T10:20:00.000Z",
+    "provider": "kie",
+    "fallback_providers": ["apimart"],
+    "provider_task_id": "task_2",
+    "provider_model": "veo3_fast",
+    "error": TaskError("timeout", "no result", provider_code="TIMEOUT"),
+    "video": StoredVideo("bucket", "videos/vid_root/vid_1.mp4", 123, "ab" * 32, "video/mp4"),
+    "expires_at": datetime(2027, 2, 19, tzinfo=UTC),
+    "to": TaskStatus.IN_PROGRESS,
+}
+# Each shape sets the fields one guard reads, on either side of it.
+SHAPES: dict[str, dict[str, Any]] = {
+    "plain": {},
+    "lease run out": {"updated_at": T.format(1)},
+    "lease taken later": {"updated_at": T.format(7)},
+    "submit claimed": {"submit_claimed_at": T.format(0)},
+    "called back": {"callback_received_at": T.format(0)},
+    "quiet until before now": {"callbacks_quiet_until": T.format(8)},
+    "quiet until now": {"callbacks_quiet_until": T.format(9)},
+    "quiet until later": {"callbacks_quiet_until": VALUES["quiet_until"]},
+    "quiet, copy deferred for an earlier time": {
+        "callbacks_quiet_until": VALUES["quiet_until"],
+        "deferred_copy_until": "2026-11-21T10:15:00.000Z",
+    },
+    "quiet, copy deferred": {
+        "callbacks_quiet_until": VALUES["quiet_until"],
+        "deferred_copy_until": VALUES["quiet_until"],
+    },
+}
+# The choices the callers also make: a submit learnt from a callback names no model (the task
+# keeps the one it has), and a lease taken from `queued` goes back there.
+OTHER_VALUES = {**VALUES, "provider_model": None, "to": TaskStatus.QUEUED}
+
+
+def a_task(task_id: str, status: TaskStatus, **changes: Any) -> Task:
+    task = Task(
+        id=task_id,
+        owner=ALICE,
+        status=status,
+        provider="apixo",
+        prompt="a fox",
+        mode="fast",
+        generation_type="TEXT_2_VIDEO",
+        aspect_ratio="16:9",
+        root_id="vid_root",
+        created_at=T.format(0),
+        updated_at=VALUES["taken_at"],
+        fallback_providers=["kie"],
+        provider_task_id="task_1",
+        provider_model="veo3",
+        submit_attempt=1,
+    )
+    return replace(task, **changes)
+
+
+@pytest.fixture(scope="module")
+def store() -> Iterator[TaskStore]:
+    definition = load_template().resources["TasksTable"]["Properties"]
+    with pytest.MonkeyPatch.context() as env, mock_aws():
+        for name, value in {
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }.items():
+            env.setenv(name, value)
+        env.delenv("AWS_ENDPOINT_URL", raising=False)
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName="TasksTable",
+            KeySchema=definition["KeySchema"],
+            AttributeDefinitions=definition["AttributeDefinitions"],
+            GlobalSecondaryIndexes=definition["GlobalSecondaryIndexes"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield TaskStore("TasksTable")
+
+
+def fields_read(condition: Condition) -> set[str]:
+    match condition:
+        case StatusIn():
+            return {"status"}
+        case Missing(field) | Compare(field):
+            return {field}
+        case AnyOf(parts) | AllOf(parts):
+            return set().union(*(fields_read(part) for part in parts))
+    raise TypeError(condition)
+
+
+@pytest.mark.parametrize("values", [VALUES, OTHER_VALUES], ids=["values", "other values"])
+@pytest.mark.parametrize("transition", states.TRANSITIONS, ids=lambda t: t.name)
+def test_the_stores_conditional_write_does_what_the_table_says(
+    store: TaskStore, transition: Transition, values: dict[str, Any]
+):
+    # Given the shapes whose fields its condition reads (and the plain task), in every status
+    read = fields_read(transition.condition)
+    shapes = {name: changes for name, changes in SHAPES.items() if not set(changes) - read}
+    disagreements = []
+    for status in TaskStatus:
+        for shape, changes in shapes.items():
+            task = a_task(new_task_id(), status, **changes)
+            assert store.create(task)
+
+            # When the store writes the transition
+            written = store.apply(task.id, transition, values)
+
+            # Then it wrote exactly when the table allows it, and left the task as the table says
+            # (`written` is the whole item as the write left it)
+            expected = transition.applied(task, values) if transition.allows(task, values) else None
+            if written != expected:
+                disagreements.append(f"{status.value}, {shape}: wrote {written}, not {expected}")
+    assert not disagreements
