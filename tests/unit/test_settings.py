@@ -11,6 +11,7 @@ import pytest
 
 from veo_relay import wiring
 from veo_relay.errors import ConfigurationError
+from veo_relay.providers.registry import SPECS
 from veo_relay.settings import (
     ApiSettings,
     CallbackSettings,
@@ -328,7 +329,7 @@ def test_a_function_without_a_variable_it_uses_does_not_start(model, variable):
 
 def test_the_provider_keys_secret_may_be_replaced_by_every_providers_own_key():
     env = {k: v for k, v in {**MINIMAL, **DEPLOYED}.items() if k != "PROVIDER_KEYS_SECRET_ARN"}
-    keys = {"APIXO_API_KEY": "a", "KIE_API_KEY": "k", "APIMART_API_KEY": "m"}
+    keys = {spec.variable("API_KEY"): spec.name for spec in SPECS}
     assert CopyWorkerSettings.from_env({**env, **keys}).access.keys_secret_arn is None
     with pytest.raises(ConfigurationError, match="KIE_API_KEY"):
         CopyWorkerSettings.from_env({**env, "APIXO_API_KEY": "a"})
