@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 import zipfile
 from collections.abc import Callable
@@ -18,9 +19,20 @@ from typing import Any
 
 from offline.template import ACCOUNT, REGION, Template
 
-__all__ = ["ACCOUNT", "REGION", "configure_moto", "provision", "store_provider_keys"]
+__all__ = [
+    "ACCOUNT",
+    "REGION",
+    "configure_moto",
+    "join_asynchronous_invocations",
+    "provision",
+    "store_provider_keys",
+]
 
 Invoker = Callable[[str, dict[str, Any]], Any]
+
+# The threads of asynchronous invocations (InvocationType=Event) until each has run its handler.
+_asynchronous: set[threading.Thread] = set()
+_asynchronous_lock = threading.Lock()
 
 
 def configure_moto(invoke: Invoker) -> None:
@@ -42,9 +54,12 @@ def configure_moto(invoke: Invoker) -> None:
         event = json.loads(body) if body else {}
         if headers.get("X-Amz-Invocation-Type") == "Event":
             # Asynchronous, as in Lambda: the caller has its 202 at once (moto answers it).
-            threading.Thread(
+            thread = threading.Thread(
                 target=_invoke_quietly, args=(invoke, function_name, event), daemon=True
-            ).start()
+            )
+            with _asynchronous_lock:
+                _asynchronous.add(thread)
+            thread.start()
             return b""
         try:
             result = invoke(function_name, event)
@@ -75,6 +90,19 @@ def _invoke_quietly(invoke: Invoker, function_name: str, event: Any) -> None:
         invoke(function_name, event)
     except Exception:
         logging.getLogger(__name__).exception("asynchronous invocation of %s", function_name)
+    finally:
+        with _asynchronous_lock:
+            _asynchronous.discard(threading.current_thread())
+
+
+def join_asynchronous_invocations(timeout: float) -> bool:
+    """Waits up to `timeout` for the asynchronous invocations under way; whether there were any."""
+    with _asynchronous_lock:
+        running = list(_asynchronous)
+    deadline = time.monotonic() + timeout
+    for thread in running:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return bool(running)
 
 
 def _speed_up_state_machines() -> None:

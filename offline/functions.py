@@ -46,6 +46,8 @@ class LocalFunctions:
         self._physical_names: dict[str, str] = {}  # logical id -> FunctionName, once provisioned
         self._lock = threading.Lock()
         self._specs = _specs_of(template)
+        # Each invocation's thread until its handler returns (past its Timeout too).
+        self._running: set[threading.Thread] = set()
 
     @property
     def names(self) -> list[str]:
@@ -146,11 +148,16 @@ class LocalFunctions:
                     outcome["result"] = self.handler(name)(event, context)
                 except BaseException as exc:  # handed to the caller, as Lambda reports it
                     outcome["error"] = exc
+                finally:
+                    with self._lock:
+                        self._running.discard(worker)
 
         worker = threading.Thread(
             target=contextvars.copy_context().run, args=(run,), name=f"{name}-invocation"
         )
         worker.daemon = True
+        with self._lock:
+            self._running.add(worker)
         worker.start()
         worker.join(timeout)
         if worker.is_alive():
@@ -159,6 +166,16 @@ class LocalFunctions:
         if "error" in outcome:
             raise outcome["error"]
         return outcome["result"]
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Waits up to `timeout` for every invocation under way to end (one past its Timeout
+        too); whether any was under way. A test's invocations cannot run on into the next's."""
+        with self._lock:
+            running = list(self._running)
+        deadline = time.monotonic() + timeout
+        for worker in running:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        return bool(running)
 
     def logical_id(self, name_or_arn: str) -> str:
         name = name_or_arn.split(":function:")[-1].split(":")[0]

@@ -151,16 +151,21 @@ def header(response: Mapping[str, Any], name: str) -> str | None:
 
 
 def wait_until(
-    probe: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = "condition"
+    probe: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str | Callable[[], str] = "condition",
 ) -> T:
-    """Calls `probe` until it returns something truthy, and returns that."""
+    """Calls `probe` until it returns something truthy, and returns that. `what` names the
+    condition in the timeout's message (a callable: as things stand then)."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            described = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {described}")
         time.sleep(interval)
 
 

@@ -32,26 +32,71 @@ class CallbackSender:
         self._store = store
         self._retry_delays = tuple(retry_delays)
         self._timeout_seconds = timeout_seconds
-        self._stopped = threading.Event()
+        self._stopped = False
+        # Set to end the deliveries under way (`cancel`); each delivery holds the one of its start.
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._senders: set[threading.Thread] = set()
 
     def stop(self) -> None:
-        self._stopped.set()
+        self._stopped = True
+        self.cancel(timeout=0)
+
+    def cancel(self, timeout: float) -> None:
+        """Ends every delivery under way: no more tries or copies are sent. Waits up to `timeout`
+        for a POST in flight to be answered, so that nothing reaches a receiver after this."""
+        with self._lock:
+            cancelled, self._cancelled = self._cancelled, threading.Event()
+            senders = list(self._senders)
+        cancelled.set()
+        deadline = time.monotonic() + timeout
+        for sender in senders:
+            sender.join(max(0.0, deadline - time.monotonic()))
 
     def send(self, task: SimTask, plan: CallbackPlan) -> None:
-        threading.Thread(
-            target=self.deliver, args=(task, plan), name=f"callback-{task.task_id}", daemon=True
-        ).start()
+        with self._lock:
+            if self._stopped:
+                return
+            sender = threading.Thread(
+                target=self._send,
+                args=(task, plan, self._cancelled),
+                name=f"callback-{task.task_id}",
+                daemon=True,
+            )
+            self._senders.add(sender)
+        sender.start()
+
+    def _send(self, task: SimTask, plan: CallbackPlan, cancelled: threading.Event) -> None:
+        try:
+            self._deliver_copies(task, plan, cancelled)
+        finally:
+            with self._lock:
+                self._senders.discard(threading.current_thread())
 
     def deliver(self, task: SimTask, plan: CallbackPlan) -> None:
         """Sends the callback (each copy, with its retries) in the calling thread."""
+        with self._lock:
+            cancelled = self._cancelled
+        self._deliver_copies(task, plan, cancelled)
+
+    def _deliver_copies(
+        self, task: SimTask, plan: CallbackPlan, cancelled: threading.Event
+    ) -> None:
         copies = DUPLICATE_COPIES if task.tags.duplicate_callback else 1
         body = plan.build_body(task)
         for copy in range(1, copies + 1):
-            self._deliver(task, plan, body, copy)
+            self._deliver(task, plan, body, copy, cancelled)
 
-    def _deliver(self, task: SimTask, plan: CallbackPlan, body: dict[str, Any], copy: int) -> None:
+    def _deliver(
+        self,
+        task: SimTask,
+        plan: CallbackPlan,
+        body: dict[str, Any],
+        copy: int,
+        cancelled: threading.Event,
+    ) -> None:
         for attempt in range(1, plan.max_attempts + 1):
-            if self._stopped.is_set():
+            if cancelled.is_set():
                 return
             status_code, error = self._post(plan.url, body)
             self._store.note_callback(
@@ -60,7 +105,7 @@ class CallbackSender:
             if status_code is not None and 200 <= status_code < 300:
                 return
             if attempt < plan.max_attempts:
-                self._stopped.wait(self._retry_delay(attempt))
+                cancelled.wait(self._retry_delay(attempt))
         log.info("callback for %s gave up after %d attempts", task.task_id, plan.max_attempts)
 
     def _retry_delay(self, failed_attempt: int) -> float:

@@ -20,6 +20,8 @@ class Scheduler:
         self._order = itertools.count()  # ties on time keep submission order, never compare fns
         self._wakeup = threading.Condition()
         self._stopped = False
+        # Held while an action runs, so that `cancel_pending` returns only once none is running.
+        self._running = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
@@ -30,6 +32,13 @@ class Scheduler:
             self._stopped = True
             self._wakeup.notify()
         self._thread.join(timeout=5)
+
+    def cancel_pending(self) -> None:
+        """Drops every action not yet run, and waits for one running now to end."""
+        with self._wakeup:
+            self._queue.clear()
+        with self._running:
+            pass
 
     def call_at(self, due_monotonic: float, action: Callable[[], None]) -> None:
         with self._wakeup:
@@ -47,7 +56,10 @@ class Scheduler:
                 if self._stopped:
                     return
                 _, _, action = heapq.heappop(self._queue)
+                self._running.acquire()
             try:
                 action()
             except Exception:  # one broken action must not stop every later one
                 log.exception("scheduled action failed")
+            finally:
+                self._running.release()

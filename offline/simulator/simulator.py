@@ -136,6 +136,12 @@ class ProviderSimulator:
         self._server.shutdown()
         self._server.server_close()
 
+    def cancel_callbacks(self, timeout: float = 10.0) -> None:
+        """Sends no callback scheduled or under way (nor its retries) from now on, and waits up to
+        `timeout` for one being answered: a test's callbacks cannot reach the next test's stack."""
+        self._scheduler.cancel_pending()
+        self._callback_sender.cancel(timeout)
+
     def __enter__(self) -> Self:
         return self.start()
 

@@ -1,16 +1,23 @@
 """The integration stack: moto with the template's resources, the real handlers, the real state
 machine definition, the apixo simulator and a local HTTP API that receives its callbacks.
 
-Everything is built per test and torn down after it (executions stopped, servers closed, moto
-reset, environment and caches restored).
+The resources are provisioned from template.yaml once per session and moto's state is kept as
+provisioning left it (`ProvisionedMoto`); each test starts from a fresh copy of that state, so it
+sees the stack as freshly provisioned, in a fraction of the time provisioning takes. After each
+test nothing of it runs on: callbacks not yet sent are dropped, executions stopped, invocations
+waited for; then moto is reset and the functions' caches cleared.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import gc
 import json
 import threading
 import time
+import types
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +29,13 @@ import pytest
 
 from offline import isolation
 from offline.api_gateway import LocalHttpApi
-from offline.aws import REGION, configure_moto, provision, store_provider_keys
+from offline.aws import (
+    REGION,
+    configure_moto,
+    join_asynchronous_invocations,
+    provision,
+    store_provider_keys,
+)
 from offline.event_sources import QueuePollers
 from offline.functions import LocalFunctions
 from offline.simulator import ProviderSimulator
@@ -49,6 +62,9 @@ TEST_TIMINGS = {
     "POLL_INTERVAL_SECONDS": "1",
     "POLL_MAX_INTERVAL_SECONDS": "2",
 }
+# How long a test's teardown waits for what it left running (a callback being answered, an
+# invocation past its timeout) before the next test's stack is made.
+QUIESCE_SECONDS = 10.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,6 +81,8 @@ class Stack:
     session: boto3.Session
     simulator: ProviderSimulator
     api: LocalHttpApi
+    # Every simulator this test's functions call (the kie and apimart fixtures add theirs).
+    simulators: list[ProviderSimulator] = field(default_factory=list, repr=False)
     _pollers: QueuePollers | None = field(default=None, repr=False)
     _usage_before: Counter[Any] = field(default_factory=lambda: Counter(_usage()), repr=False)
 
@@ -175,7 +193,9 @@ class Stack:
         return wait_until(
             lambda: (s := self.status(task_id)) in statuses and s,
             timeout=timeout,
-            what=f"task {task_id} to be {' or '.join(statuses)}",
+            what=lambda: (
+                f"task {task_id} to be {' or '.join(statuses)} (it is {self.status(task_id)})"
+            ),
         )
 
     def copy_messages(self, wait: float = 0.0) -> list[dict[str, Any]]:
@@ -231,15 +251,35 @@ class Stack:
         self._pollers.start()
 
     def stop(self) -> None:
+        """Leaves nothing of this test running: no poller, no callback to come (the simulators
+        are shared by every test, and one sent late would reach the next test's functions, with
+        settings that are not theirs), no execution, no invocation under way."""
         if self._pollers is not None:
             self._pollers.stop()
+        for simulator in self.simulators:
+            simulator.cancel_callbacks(timeout=QUIESCE_SECONDS)
+        # An invocation may start an execution, and an execution invokes: until neither runs.
+        deadline = time.monotonic() + QUIESCE_SECONDS
+        while time.monotonic() < deadline:
+            stopped = self._stop_executions()
+            # Let an execution thread inside a Lambda task finish it while AWS is still mocked.
+            _join_execution_threads(timeout=5)
+            invoking = self.functions.wait_idle(timeout=max(0.0, deadline - time.monotonic()))
+            if not (stopped or invoking or join_asynchronous_invocations(timeout=5)):
+                return
+        warnings.warn(
+            f"the test left executions or invocations running after {QUIESCE_SECONDS:.0f} s",
+            stacklevel=1,
+        )
+
+    def _stop_executions(self) -> bool:
         sfn = self.client("stepfunctions")
-        for execution in sfn.list_executions(
+        running = sfn.list_executions(
             stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
-        )["executions"]:
+        )["executions"]
+        for execution in running:
             _stop_execution(sfn, execution["executionArn"])
-        # Let an execution thread that is inside a Lambda task finish it while AWS is still mocked.
-        _join_execution_threads(timeout=5)
+        return bool(running)
 
 
 def _usage() -> Counter[Any]:
@@ -269,22 +309,125 @@ def _join_execution_threads(timeout: float) -> None:
     TMP_THREADS.clear()
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def _fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and no endpoint override: nothing can reach a real AWS account."""
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_REGION", REGION)
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    for name, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_aws(monkeypatch)
+
+
+def _mock_aws() -> Any:
+    from moto.core.config import default_user_config
+
+    return moto.mock_aws(
+        config={
+            "stepfunctions": {"execute_state_machine": True},
+            "lambda": {"use_docker": False},
+            # Keep boto3's default session (and its loaded service models) between tests:
+            # reloading them for every test costs more than the test itself.
+            "core": {**default_user_config["core"], "reset_boto3_session": False},
+        }
+    )
+
+
+class ProvisionedMoto:
+    """moto's state as provisioning left it (every backend: tables, buckets, queues, secrets,
+    the state machine, ...), kept aside; `install` puts a fresh copy of it in place of whatever
+    moto holds, as if the stack had just been provisioned."""
+
+    def __init__(self) -> None:
+        from moto.core.base_backend import BackendDict
+
+        live = [
+            ((backends, account, region), backend)
+            for backends in BackendDict._instances
+            for account, regions in backends.items()
+            for region, backend in regions.items()
+        ]
+        self._places = [place for place, _ in live]
+        # A copy: stopping the mock resets the live backends in place.
+        self._backends = _copy_state([backend for _, backend in live])
+        self._locks = _locks_in(self._backends)
+
+    def install(self) -> None:
+        """Into a started mock (which reset every backend as it started)."""
+        fresh = _copy_state(self._backends, self._locks)
+        for (backends, account, region), backend in zip(self._places, fresh, strict=True):
+            backends[account][region] = backend
+
+
+# Locks and conditions cannot be copied; a copy of the state gets new ones, unheld.
+_LOCK_FACTORIES: dict[type, Any] = {
+    type(threading.Lock()): threading.Lock,
+    type(threading.RLock()): threading.RLock,
+    threading.Condition: threading.Condition,
+}
+
+
+def _copy_state(state: list[Any], locks: list[Any] | None = None) -> list[Any]:
+    memo = {id(lock): _LOCK_FACTORIES[type(lock)]() for lock in locks or _locks_in(state)}
+    return copy.deepcopy(state, memo)
+
+
+def _locks_in(root: Any) -> list[Any]:
+    """Every lock or condition reachable from `root`'s objects (not through classes, modules or
+    functions, which a copy shares)."""
+    atomic = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, str, bytes)
+    found, seen, pending = [], set(), [root]
+    while pending:
+        obj = pending.pop()
+        if id(obj) in seen or isinstance(obj, atomic):
+            continue
+        seen.add(id(obj))
+        if type(obj) in _LOCK_FACTORIES:
+            found.append(obj)
+        else:
+            pending.extend(gc.get_referents(obj))
+    return found
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """The session's stack, as provisioned once: the template with every resource's name and
+    attributes, and moto's state."""
+
+    template: Template
+    parameters: dict[str, Any]
+    moto: ProvisionedMoto
+
+    def template_copy(self) -> Template:
+        """A test's own copy, which it may change without changing another's."""
+        template = self.template
+        return Template(
+            copy.deepcopy(template.body), dict(template.names), dict(template.attributes)
+        )
 
 
 @pytest.fixture(scope="session")
-def local_functions() -> LocalFunctions:
+def session_template() -> Template:
+    """template.yaml, parsed once (YAML parsing takes longer than most tests)."""
+    return load_template()
+
+
+@pytest.fixture(scope="session")
+def local_functions(session_template: Template) -> LocalFunctions:
     """The template's handlers, loaded once (as a warm Lambda keeps them)."""
-    return LocalFunctions(load_template())
+    return LocalFunctions(session_template)
 
 
 @pytest.fixture(scope="session")
@@ -297,9 +440,9 @@ def simulator() -> Iterator[ProviderSimulator]:
 
 
 @pytest.fixture(scope="session")
-def http_api(local_functions: LocalFunctions) -> Iterator[LocalHttpApi]:
+def http_api(session_template: Template, local_functions: LocalFunctions) -> Iterator[LocalHttpApi]:
     """The template's routes on a free loopback port: the simulator's callbacks come in here."""
-    api = LocalHttpApi(load_template().routes(), local_functions, "127.0.0.1", 0)
+    api = LocalHttpApi(session_template.routes(), local_functions, "127.0.0.1", 0)
     api.start()
     yield api
     api.stop()
@@ -310,12 +453,36 @@ def boto_session() -> boto3.Session:
     return boto3.Session(region_name=REGION)
 
 
+@pytest.fixture(scope="session")
+def provisioned(boto_session: boto3.Session, local_functions: LocalFunctions) -> Provisioned:
+    """Every resource of template.yaml created in moto, once; the provider keys stored."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    template = load_template()
+    parameters = template.parameter_defaults()
+    original_invoke = LambdaSimpleBackend.invoke
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _fake_aws(monkeypatch)
+        mock = _mock_aws()
+        mock.start()
+        try:
+            configure_moto(local_functions.invoke)
+            provision(template, boto_session, parameters)
+            store_provider_keys(template, boto_session, SIM_KEYS)
+            state = ProvisionedMoto()
+        finally:
+            mock.stop()
+            LambdaSimpleBackend.invoke = original_invoke  # type: ignore[method-assign]
+    return Provisioned(template, parameters, state)
+
+
 @pytest.fixture
 def stack(
     request: pytest.FixtureRequest,
     boto_session: boto3.Session,
     aws_env: None,
     monkeypatch: pytest.MonkeyPatch,
+    provisioned: Provisioned,
     local_functions: LocalFunctions,
     simulator: ProviderSimulator,
     http_api: LocalHttpApi,
@@ -333,27 +500,16 @@ def stack(
         cleanup.callback(wiring.clear)
         original_invoke = LambdaSimpleBackend.invoke
         cleanup.callback(setattr, LambdaSimpleBackend, "invoke", original_invoke)
-        from moto.core.config import default_user_config
 
-        mock = moto.mock_aws(
-            config={
-                "stepfunctions": {"execute_state_machine": True},
-                "lambda": {"use_docker": False},
-                # Keep boto3's default session (and its loaded service models) between tests:
-                # reloading them for every test costs more than the test itself.
-                "core": {**default_user_config["core"], "reset_boto3_session": False},
-            }
-        )
+        mock = _mock_aws()
         mock.start()
         cleanup.callback(mock.stop)
+        provisioned.moto.install()
 
-        template = load_template()
+        template = provisioned.template_copy()
         configure_moto(local_functions.invoke)
         session = boto_session
-        parameters = template.parameter_defaults()
-        provision(template, session, parameters)
-
-        store_provider_keys(template, session, SIM_KEYS)
+        parameters = dict(provisioned.parameters)
         env: dict[str, str] = dict(TEST_TIMINGS)
         env.update({spec.variable("BASE_URL"): UNREACHABLE for spec in SPECS})
         env.update(
@@ -371,7 +527,7 @@ def stack(
             env.setdefault(spec.variable("POLL_FIRST_WAIT_SECONDS"), env["POLL_FIRST_WAIT_SECONDS"])
         local_functions.deploy(template, parameters, env)
 
-        built = Stack(template, local_functions, session, simulator, http_api)
+        built = Stack(template, local_functions, session, simulator, http_api, [simulator])
         cleanup.callback(built.stop)
         yield built
 
@@ -393,6 +549,7 @@ def other_simulators() -> Iterator[dict[str, ProviderSimulator]]:
 
 def _point_provider_at(name: str, sim: ProviderSimulator, stack: Stack) -> ProviderSimulator:
     stack.set_env(**{f"{name.upper()}_BASE_URL": sim.base_url})
+    stack.simulators.append(sim)
     return sim
 
 
