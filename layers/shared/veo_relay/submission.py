@@ -128,6 +128,19 @@ class Submitter:
         """Submits a task whose claim this caller holds, in its slot; with a `deadline` (a client
         waits), only if the provider's answer can come in time, else the submit queue makes it.
         Raises the provider's error only when the task is failed for good by it."""
+        # The callback URL first (its key is a read of the secrets cache, slow when cold), so that
+        # the lateness checked below is the lateness the provider sees.
+        provider = self.providers.get(task.provider)
+        try:
+            callback_url = self._callback_url(task, ticket) if provider.supports_callbacks else None
+        except Exception:
+            # The key could not be read (Secrets Manager failing): nothing was sent, so the claim
+            # is given back and the submit queue tries again in a fresh slot (a new attempt).
+            logger.exception(
+                "callback URL could not be made; the task goes back to the submit queue",
+                extra={"task_id": task.id, "provider": task.provider},
+            )
+            return self._requeue(task, ticket, self.reserve_slot(task.provider))
         # Later than its provider's tolerance, a submit could crowd a window past the limit: it
         # takes a fresh slot, here and now, and goes in it when that slot is near. Requeueing
         # instead would never catch up on a busy system, where every trip through the queue
@@ -142,17 +155,6 @@ class Submitter:
             # The slot's wait and the writes before it used the caller's time up: the queue's
             # worker submits now, with the full timeouts, and the client gets the task queued.
             return self._requeue(task, ticket, slot_at)
-        provider = self.providers.get(task.provider)
-        try:
-            callback_url = self._callback_url(task, ticket) if provider.supports_callbacks else None
-        except Exception:
-            # The key could not be read (Secrets Manager failing): nothing was sent, so the claim
-            # is given back and the submit queue tries again in a fresh slot (a new attempt).
-            logger.exception(
-                "callback URL could not be made; the task goes back to the submit queue",
-                extra={"task_id": task.id, "provider": task.provider},
-            )
-            return self._requeue(task, ticket, self.reserve_slot(task.provider))
         try:
             submission = self._submit(
                 task, callback_url, None if deadline is None else submit_deadline(deadline)
