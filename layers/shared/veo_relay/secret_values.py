@@ -10,9 +10,9 @@ if TYPE_CHECKING:
 
 
 class SecretValues:
-    def __init__(self, max_age_seconds: int, provider: SecretsProvider | None = None) -> None:
+    def __init__(self, max_age_seconds: int) -> None:
         self._max_age = max_age_seconds
-        self._provider: SecretsProvider | None = provider
+        self._provider: SecretsProvider | None = None
 
     def key(self, arn: str) -> bytes:
         """A secret whose whole value is a key (an HMAC key)."""

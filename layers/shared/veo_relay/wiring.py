@@ -482,10 +482,12 @@ class _LazyClient:
         return getattr(self.made(), name)
 
     def made(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                import boto3
+        # The lock only while the client is being made: every later call reads it as it is.
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import boto3
 
-                make: Any = boto3.client  # typed per service name; this one is any service's
-                self._client = make(self._service)
-            return self._client
+                    make: Any = boto3.client  # typed per service name; this one is any service's
+                    self._client = make(self._service)
+        return self._client
