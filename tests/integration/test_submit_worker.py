@@ -85,13 +85,20 @@ def test_a_task_over_the_rate_limit_is_queued_then_submitted_by_the_worker(
     assert token not in json.dumps(item)
 
 
-def test_a_ticket_delivered_twice_submits_once(stack, tickets):
-    # Given a queued task whose ticket the worker already handled
+def test_a_ticket_delivered_twice_submits_once(stack, tickets, monkeypatch):
+    # Given a loaded machine's submit, which may be later than a 1/60 s limit's 0.5 s tolerance
+    # (then the first delivery would take a fresh slot and go back to the queue: its own test
+    # covers that)
+    from veo_relay.settings import RateLimit
+
+    monkeypatch.setattr(RateLimit, "MIN_LATE_TOLERANCE", 10.0)
+    # And a queued task whose ticket the worker already submitted
     stack.create_task("first fox")
     second = response_json(stack.create_video({"prompt": "second fox"}))
     # (the first may be queued too, when the API's time budget could not wait for its slot)
     [ticket] = [t for t in tickets if t["task_id"] == second["id"]]
     stack.invoke("SubmitWorkerFunction", submit_event(ticket, time.time()))
+    assert stack.status(second["id"]) in ("in_progress", "storing")
     submitted = len(stack.simulator.submissions())
 
     # When SQS delivers the same ticket again
