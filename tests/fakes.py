@@ -17,9 +17,9 @@ from veo_relay.deadlines import Deadline
 from veo_relay.errors import TaskNotFound
 from veo_relay.providers.base import (
     CallbackNotice,
+    Capabilities,
     ExtensionRequest,
     GenerationRequest,
-    ProviderRules,
     ProviderState,
     ProviderStatus,
     Submission,
@@ -252,7 +252,7 @@ class FakeProvider:
 
     name: str = "apixo"
     supports_callbacks: bool = True
-    rules: ProviderRules = field(default_factory=ProviderRules)
+    capabilities: Capabilities = field(default_factory=Capabilities)
     statuses: list[ProviderStatus | Exception] = field(default_factory=list)
     submit_errors: list[Exception] = field(default_factory=list)
     notice_task_id: str | None = None

@@ -65,6 +65,13 @@ WEBHOOK_SECRET: dict[int, OpenAPIResponse] = {
         "content": {"application/json": {"model": WebhookSecretBody}},
     }
 }
+CAPABILITIES: dict[int, OpenAPIResponse] = {
+    200: {
+        "description": '{"providers": {"apixo": {...}, ...}}: modes, generation types, aspect '
+        "ratios, resolutions, image limits, seed range, extend rules, callbacks and pacing of "
+        "each enabled provider"
+    }
+}
 IdempotencyKey = Annotated[
     str | None, Header(alias="idempotency-key", min_length=1, max_length=255)
 ]
@@ -84,6 +91,7 @@ def create(body: CreateVideoBody, idempotency_key: IdempotencyKey = None) -> Res
             mode=body.mode,
             generation_type=body.generation_type,
             aspect_ratio=body.aspect_ratio,
+            resolution=body.resolution,
             image_urls=tuple(body.image_urls),
             seed=body.seed,
             watermark=body.watermark,
@@ -147,6 +155,21 @@ def list_(
     root_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> TaskList:
     return api().queries.list_videos(_principal(), limit, cursor, status, root_id)
+
+
+@app.get(
+    "/v1/capabilities",
+    summary="What each enabled provider can do: the table every request is checked against",
+    responses={**CAPABILITIES, **_errors(401, 422)},
+)
+def capabilities() -> Response[dict[str, Any]]:
+    _principal()  # a client route: IAM-authenticated like the others
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=api().catalog.capabilities(),
+        headers={"Cache-Control": "max-age=60"},
+    )
 
 
 @app.get(

@@ -20,7 +20,9 @@ from tests.fakes import (
 from veo_relay.callback_tokens import CallbackTokens
 from veo_relay.creation import CreateVideo, ExtendVideo, TaskCreation
 from veo_relay.errors import InvalidRequest, ProviderError, TaskConflict, TaskNotFound
-from veo_relay.providers.base import GenerationRequest, ProviderRules
+from veo_relay.providers.base import GenerationRequest
+from veo_relay.providers.capabilities import Capabilities
+from veo_relay.providers.registry import spec_of
 from veo_relay.queues import SubmitTicket
 from veo_relay.settings import ProviderSettings, RateLimit
 from veo_relay.submission import SubmitOutcome, Submitter
@@ -129,7 +131,7 @@ def test_a_create_whose_slot_is_later_is_queued_with_its_ticket():
 
 def test_a_request_a_provider_refuses_by_its_rules_costs_nothing():
     world = World()
-    world.providers.get("apixo").rules = ProviderRules(max_prompt_length=5)
+    world.providers.get("apixo").capabilities = Capabilities(max_prompt_length=5)
 
     with pytest.raises(InvalidRequest, match="prompt"):
         world.create(prompt="far too long a prompt")
@@ -138,12 +140,35 @@ def test_a_request_a_provider_refuses_by_its_rules_costs_nothing():
 
 def test_auto_skips_a_provider_whose_rules_refuse_the_request():
     world = World()
-    world.providers.get("apixo").rules = ProviderRules(accepts_seed=False)
+    world.providers.get("apixo").capabilities = Capabilities(seed_range=None)
 
     task = world.create(provider="auto", seed=7)
 
     assert task.provider == "kie"
     assert world.tasks.get(task.id).fallback_providers == ["apimart"]
+
+
+def test_auto_picks_the_first_provider_that_can_make_the_requested_resolution():
+    # Given the providers' real capability tables
+    world = World()
+    for name in NAMES:
+        world.providers.get(name).capabilities = spec_of(name).capabilities
+
+    # When `auto` is asked for 1080p
+    task = world.create(provider="auto", resolution="1080p")
+
+    # Then apixo (first, 720p only) is passed over for kie, and apimart stays its fallback
+    assert task.provider == "kie" and task.resolution == "1080p"
+    assert world.tasks.get(task.id).fallback_providers == ["apimart"]
+
+
+def test_a_resolution_the_chosen_provider_lacks_is_refused_before_anything_is_spent():
+    world = World()
+    world.providers.get("apixo").capabilities = spec_of("apixo").capabilities
+    with pytest.raises(InvalidRequest) as raised:
+        world.create(provider="apixo", resolution="4k")
+    assert raised.value.field == "resolution"
+    assert world.tasks.items == {} and world.slots.reserved == []
 
 
 def test_an_unknown_provider_is_refused_naming_the_field():

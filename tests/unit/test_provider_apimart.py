@@ -37,6 +37,7 @@ def generation(**overrides) -> GenerationRequest:
         "mode": "fast",
         "generation_type": "TEXT_2_VIDEO",
         "aspect_ratio": "16:9",
+        "resolution": "720p",
     }
     return GenerationRequest(**(fields | overrides))
 
@@ -48,6 +49,7 @@ def extension(**overrides) -> ExtensionRequest:
         "prompt": "The cat continues running on the grass",
         "mode": "fast",
         "aspect_ratio": "16:9",
+        "resolution": "720p",
     }
     return ExtensionRequest(**(fields | overrides))
 
@@ -82,6 +84,7 @@ def test_a_text_generation_posts_the_documented_body_and_no_callback():
         "prompt": "a cat running on grass",
         "duration": 8,
         "aspect_ratio": "16:9",
+        "resolution": "720p",
     }
     assert submission == Submission(TASK_ID, "veo3.1-fast")
 
@@ -115,6 +118,7 @@ def test_an_image_generation_names_its_generation_type(
         "prompt": "a cat running on grass",
         "duration": 8,
         "aspect_ratio": "9:16",
+        "resolution": "720p",
         "image_urls": list(urls),
         "generation_type": apimart_type,
     }
@@ -290,6 +294,7 @@ def test_an_extension_remixes_the_parent_with_the_parents_model():
         "model": "veo3.1-fast",
         "prompt": "The cat continues running on the grass",
         "aspect_ratio": "9:16",
+        "resolution": "720p",
         "raw": False,
     }
     assert submission == Submission("task_01JQXYZ9999NEWEXTENDID", "veo3.1-fast")
@@ -521,10 +526,10 @@ def test_apimart_sends_no_callbacks():
 
 def test_apimart_takes_no_seed_and_no_quality_reference():
     # Given the apimart adapter
-    rules = ApimartProvider(FakeHttp()).rules
+    rules = ApimartProvider(FakeHttp()).capabilities
 
     # Then a seed cannot be honoured, and REFERENCE_2_VIDEO needs fast (and 16:9)
-    assert rules.accepts_seed is False
-    assert rules.reference_requires_fast is True
-    assert rules.reference_requires_16_9 is True
+    assert rules.seed_range is None
+    assert rules.reference_modes == ("fast",)
+    assert rules.reference_aspect_ratios == ("16:9",)
     assert rules.max_prompt_length == 10000

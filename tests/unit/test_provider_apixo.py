@@ -12,9 +12,9 @@ from tests.unit.test_provider_common import FakeHttp, http_response
 from veo_relay.errors import InvalidCallback, ProviderError
 from veo_relay.providers.apixo import ApixoProvider
 from veo_relay.providers.base import (
+    Capabilities,
     ExtensionRequest,
     GenerationRequest,
-    ProviderRules,
     ProviderState,
     Submission,
     TaskKind,
@@ -477,7 +477,9 @@ def test_apixo_takes_callbacks_and_the_default_rules():
 
     # Then it takes callbacks; REFERENCE_2_VIDEO needs fast + 16:9; the seed is any uint32
     assert provider.supports_callbacks is True
-    assert provider.rules == ProviderRules(extends_extensions=False)
-    assert provider.rules.reference_requires_fast and provider.rules.reference_requires_16_9
-    assert provider.rules.seed_range == (0, 4294967295)
-    assert provider.rules.accepts_seed is True
+    assert provider.capabilities == Capabilities(extends_extensions=False)
+    assert provider.capabilities.reference_modes == ("fast",)
+    assert provider.capabilities.reference_aspect_ratios == ("16:9",)
+    assert provider.capabilities.resolutions == ("720p",)
+    assert provider.capabilities.seed_range == (0, 4294967295)
+    assert provider.capabilities.seed_range is not None

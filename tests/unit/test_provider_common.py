@@ -241,7 +241,7 @@ def test_build_provider_builds_each_adapter_without_reading_the_key(
     assert isinstance(provider, adapter)
     assert provider.name == name
     assert provider.supports_callbacks is supports_callbacks
-    assert provider.rules.max_prompt_length == 10000
+    assert provider.capabilities.max_prompt_length == 10000
 
 
 def test_build_provider_hands_kie_its_webhook_key_read_at_each_callback():

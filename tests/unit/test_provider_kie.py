@@ -121,7 +121,9 @@ def test_a_generation_with_every_option_uses_kies_field_names():
     assert submission.model == "veo3"
 
 
-@pytest.mark.parametrize(("mode", "model"), [("fast", "veo3_fast"), ("quality", "veo3")])
+@pytest.mark.parametrize(
+    ("mode", "model"), [("fast", "veo3_fast"), ("quality", "veo3"), ("lite", "veo3_lite")]
+)
 def test_the_mode_picks_kies_generate_model(mode, model):
     # Given kie accepting the task
     http = FakeHttp(http_response(200, envelope(200, "success", {"taskId": "veo_task_abc"})))
@@ -658,7 +660,7 @@ def test_kie_takes_callbacks_and_its_seed_range():
 
     # Then it takes callbacks; seeds are 10000-99999; REFERENCE_2_VIDEO needs fast (and 16:9)
     assert provider.supports_callbacks is True
-    assert provider.rules.seed_range == (10_000, 99_999)
-    assert provider.rules.reference_requires_fast is True
-    assert provider.rules.reference_requires_16_9 is True
-    assert provider.rules.accepts_seed is True
+    assert provider.capabilities.seed_range == (10_000, 99_999)
+    assert provider.capabilities.reference_modes == ("fast",)
+    assert provider.capabilities.reference_aspect_ratios == ("16:9",)
+    assert provider.capabilities.seed_range is not None

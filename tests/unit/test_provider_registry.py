@@ -97,7 +97,7 @@ def test_each_spec_builds_its_own_adapter(spec: ProviderSpec):
 
     # Then the adapter speaks for that provider, with the spec's rules and callbacks
     assert adapter.name == spec.name
-    assert adapter.rules is spec.rules
+    assert adapter.capabilities is spec.capabilities
     assert adapter.supports_callbacks is spec.supports_callbacks
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from veo_relay.errors import InvalidRequest
-from veo_relay.providers.base import GenerationRequest, ProviderRules
+from veo_relay.providers.base import GenerationRequest
+from veo_relay.providers.capabilities import Capabilities
 from veo_relay.rules import check_generation
 
-APIXO_RULES = ProviderRules()  # REFERENCE_2_VIDEO: fast and 16:9 only (providers.md §1.3)
+APIXO_RULES = Capabilities()  # REFERENCE_2_VIDEO: fast and 16:9 only (providers.md §1.3)
 IMG = "https://img.example.com/"
 
 
@@ -25,7 +26,7 @@ def request(**fields: object) -> GenerationRequest:
     return GenerationRequest(**values)  # type: ignore[arg-type]
 
 
-def violation(req: GenerationRequest, rules: ProviderRules = APIXO_RULES) -> InvalidRequest:
+def violation(req: GenerationRequest, rules: Capabilities = APIXO_RULES) -> InvalidRequest:
     with pytest.raises(InvalidRequest) as raised:
         check_generation("apixo", rules, req)
     return raised.value
@@ -131,7 +132,9 @@ def test_each_violation_names_its_field(req, field):
 
 def test_a_provider_without_the_reference_restrictions_accepts_them():
     # Given a provider whose REFERENCE_2_VIDEO takes any mode and ratio
-    relaxed = ProviderRules(reference_requires_fast=False, reference_requires_16_9=False)
+    relaxed = Capabilities(
+        reference_modes=("fast", "quality"), reference_aspect_ratios=("16:9", "9:16")
+    )
 
     # Then quality and 9:16 pass
     check_generation(
@@ -148,7 +151,7 @@ def test_a_provider_without_the_reference_restrictions_accepts_them():
 
 def test_a_provider_without_seeds_refuses_one_by_name():
     # Given a provider whose API has no seed field
-    rules = ProviderRules(accepts_seed=False)
+    rules = Capabilities(seed_range=None)
 
     # Then a seed is refused, naming the field, and no seed passes
     assert violation(request(seed=7), rules).field == "seed"

@@ -172,6 +172,7 @@ def test_every_field_is_always_present_and_null_only_where_declared():
         "provider_task_id",
         "seed",
         "parent_id",
+        "progress",
         "completed_at",
         "video",
         "error",
@@ -206,9 +207,8 @@ CONTRACT_EXAMPLE = {
     "error": {"code": "content_violation", "message": "flagged"},
 }
 CONTRACT_STATUSES = ["queued", "in_progress", "storing", "completed", "failed"]
-# In the contract's object, not yet in any task's: nothing offers a resolution, reports progress
-# or prices a task so far.
-NOT_YET_PRODUCED = {"resolution", "progress", "cost"}
+# In the contract's object, not yet in any task's: nothing prices a task so far.
+NOT_YET_PRODUCED = {"cost"}
 # In every task's object, not in the contract's: an extension of it.
 BEYOND_THE_CONTRACT = {"image_urls", "seed"}
 
@@ -351,7 +351,7 @@ def answering(api_app: Any, monkeypatch: pytest.MonkeyPatch, answer: Any) -> Non
 
 def test_an_answer_that_is_not_a_task_object_is_a_500_not_the_callers_fault(api_app, monkeypatch):
     # Given a read whose answer is not a task object (a mode the description does not know)
-    broken = {**COMPLETED.to_public("https://s3.example/x"), "mode": "lite"}
+    broken = {**COMPLETED.to_public("https://s3.example/x"), "mode": "turbo"}
     answering(api_app, monkeypatch, broken)
     event = api_event("api_get_video", path="/v1/videos/vid_completed")
 
@@ -361,7 +361,7 @@ def test_an_answer_that_is_not_a_task_object_is_a_500_not_the_callers_fault(api_
     # Then it is our error, a 500 with the usual body, and the answer is not sent
     assert response["statusCode"] == 500
     assert json.loads(response["body"])["error"]["code"] == "internal_error"
-    assert "lite" not in response["body"]
+    assert "turbo" not in response["body"]
 
 
 def test_a_task_object_is_answered_as_it_is(api_app, monkeypatch):

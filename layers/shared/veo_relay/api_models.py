@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from veo_relay.providers.registry import PROVIDER_NAMES
-from veo_relay.tasks import AspectRatio, GenerationType, Mode
+from veo_relay.tasks import AspectRatio, GenerationType, Mode, Resolution
 
 # The shape only; the domain vets each as a URL the provider will fetch (rules.check_image_url).
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[^\s/?#@]+[^\s]*$", max_length=2048)]
@@ -30,6 +30,8 @@ class CreateVideoBody(BaseModel):
     mode: Mode = "fast"
     generation_type: GenerationType = "TEXT_2_VIDEO"
     aspect_ratio: AspectRatio = "16:9"
+    # Which of these (and which modes) a provider offers: GET /v1/capabilities.
+    resolution: Resolution = "720p"
     image_urls: Annotated[list[HttpsUrl], Field(max_length=3)] = []
     seed: Annotated[StrictInt, Field(ge=0, le=4294967295)] | None = None
     watermark: Annotated[str, StringConstraints(max_length=100)] | None = None

@@ -196,7 +196,12 @@ def _since_callback(task: Task) -> float | None:
 
 def _metadata(task: Task) -> dict[str, str]:
     """The ids, on the video and on its manifest (S3 returns them as x-amz-meta-*)."""
-    metadata = {"task-id": task.id, "root-id": task.root_id, "provider": task.provider}
+    metadata = {
+        "task-id": task.id,
+        "root-id": task.root_id,
+        "provider": task.provider,
+        "resolution": task.resolution,
+    }
     if task.parent_id:
         metadata["parent-id"] = task.parent_id
     if task.provider_task_id:

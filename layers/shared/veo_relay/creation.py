@@ -14,7 +14,7 @@ from veo_relay.idempotency import KeyBinding, binding_for, bound_task, repeated_
 from veo_relay.ports import Metrics, Providers, TaskRepository
 from veo_relay.providers.base import GenerationRequest
 from veo_relay.queues import SubmitTicket
-from veo_relay.rules import check_generation, check_prompt_and_seed
+from veo_relay.rules import check_extension, check_generation, check_prompt_and_seed
 from veo_relay.submission import Submitter, submits_inline, wait_for_slot
 from veo_relay.tasks import Task, TaskStatus, new_task_id, utc_now
 
@@ -73,7 +73,7 @@ class TaskCreation:
         violations = {}
         for name in candidates:
             try:
-                check_generation(name, self.providers.get(name).rules, command.request)
+                check_generation(name, self.providers.get(name).capabilities, command.request)
             except InvalidRequest as exc:
                 violations[name] = exc
         usable = [name for name in candidates if name not in violations]
@@ -90,6 +90,7 @@ class TaskCreation:
             binding=binding,
         )
         task.fallback_providers = usable[1:]
+        task.resolution = request.resolution
         task.image_urls = list(request.image_urls)
         task.seed = request.seed
         task.watermark = request.watermark
@@ -102,8 +103,8 @@ class TaskCreation:
         callback_base_url: str,
         deadline: Deadline | None = None,
     ) -> Task:
-        """A child of a completed video, on its parent's provider (and, where that provider's
-        rules keep it, in the parent's mode)."""
+        """A child of a completed video, on its parent's provider, at its parent's resolution
+        (and, where that provider's capabilities keep it, in the parent's mode)."""
         binding = _binding("extend", command)
         if binding is not None and (bound := bound_task(self.tasks, command.owner, binding)):
             return self._repeated(bound)
@@ -116,20 +117,11 @@ class TaskCreation:
                 f"id: video {parent.id} is {parent.status.value}; "
                 "only a completed video can be extended"
             )
-        provider = self.providers.get(parent.provider)
+        capabilities = self.providers.get(parent.provider).capabilities
         mode = command.mode or parent.mode
-        if provider.rules.extension_keeps_mode and mode != parent.mode:
-            raise InvalidRequest(
-                "mode",
-                f"{parent.provider} extends a video with its own model; the parent was made in "
-                f"{parent.mode} mode",
-            )
-        if parent.parent_id is not None and not provider.rules.extends_extensions:
-            raise InvalidRequest(
-                "id", f"{parent.provider} can extend a generated video only, not an extension"
-            )
+        check_extension(capabilities, parent, mode)
         check_prompt_and_seed(
-            parent.provider, provider.rules, command.prompt, command.seed, command.watermark
+            parent.provider, capabilities, command.prompt, command.seed, command.watermark
         )
         task = _new_task(
             owner=command.owner,
@@ -142,6 +134,7 @@ class TaskCreation:
         )
         task.parent_id = parent.id
         task.root_id = parent.root_id
+        task.resolution = parent.resolution
         task.seed = command.seed
         task.watermark = command.watermark
         task.webhook_url = command.webhook_url
@@ -182,6 +175,7 @@ class TaskCreation:
         accepted, a hand-off that failed) is logged, and the task returned as this request recorded
         it, its fallback poller running. Only a refusal that failed the task for good is raised."""
         task.creation_id = secrets.token_hex(8)
+        task.callback_base_url = callback_base_url
         ticket = SubmitTicket(task.id, callback_base_url)
         slot_at = self.submitter.reserve_slot(task.provider)
         inline = submits_inline(slot_at, deadline)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from veo_relay.providers.capabilities import DEFAULT_RESOLUTION
 from veo_relay.tasks import Task, TaskObject, TaskStatus, manifest_key_for
 
 MANIFEST_VERSION = 1
@@ -39,6 +40,7 @@ def build_manifest(task: Task) -> dict[str, Any]:
         "mode": task.mode,
         "generation_type": task.generation_type,
         "aspect_ratio": task.aspect_ratio,
+        "resolution": task.resolution,
         "seed": task.seed,
         "image_urls": list(task.image_urls),
         "video": {
@@ -110,6 +112,9 @@ def task_object(manifest: dict[str, Any]) -> TaskObject:
         "seed": manifest.get("seed"),
         "parent_id": manifest.get("parent_id"),
         "root_id": manifest["root_id"],
+        # Manifests written before resolutions existed are of 720p videos.
+        "resolution": manifest.get("resolution", DEFAULT_RESOLUTION),
+        "progress": None,
         "created_at": manifest["created_at"],
         "updated_at": manifest["completed_at"],
         "completed_at": manifest["completed_at"],

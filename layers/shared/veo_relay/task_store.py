@@ -21,6 +21,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from veo_relay.errors import TaskNotFound
+from veo_relay.providers.capabilities import DEFAULT_RESOLUTION
 from veo_relay.task_states import (
     COMPARISONS,
     AllOf,
@@ -78,6 +79,9 @@ class TaskRecord(Model):
     root_id = UnicodeAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    # Records written before resolutions existed are 720p.
+    resolution = UnicodeAttribute(default=DEFAULT_RESOLUTION)
+    progress = NumberAttribute(null=True)
     image_urls = ListAttribute(of=UnicodeAttribute, default=list)
     seed = NumberAttribute(null=True)
     watermark = UnicodeAttribute(null=True)
@@ -89,6 +93,10 @@ class TaskRecord(Model):
     submit_attempt = NumberAttribute(null=True)
     creation_id = UnicodeAttribute(null=True)
     callback_received_at = UnicodeAttribute(null=True)
+    callback_base_url = UnicodeAttribute(null=True)
+    upgrade_started_at = UnicodeAttribute(null=True)
+    upgrade_task_id = UnicodeAttribute(null=True)
+    source_video_url = UnicodeAttribute(null=True)
     callbacks_quiet_until = UnicodeAttribute(null=True)
     deferred_copy_until = UnicodeAttribute(null=True)
     completed_at = UnicodeAttribute(null=True)
@@ -259,6 +267,8 @@ def _to_task(record: TaskRecord) -> Task:
         root_id=record.root_id,
         created_at=record.created_at,
         updated_at=record.updated_at,
+        resolution=record.resolution or DEFAULT_RESOLUTION,
+        progress=int(record.progress) if record.progress is not None else None,
         image_urls=[str(url) for url in record.image_urls or []],
         seed=int(record.seed) if record.seed is not None else None,
         watermark=record.watermark,
@@ -270,6 +280,10 @@ def _to_task(record: TaskRecord) -> Task:
         submit_attempt=int(record.submit_attempt or 0),
         creation_id=record.creation_id,
         callback_received_at=record.callback_received_at,
+        callback_base_url=record.callback_base_url,
+        upgrade_started_at=record.upgrade_started_at,
+        upgrade_task_id=record.upgrade_task_id,
+        source_video_url=record.source_video_url,
         callbacks_quiet_until=record.callbacks_quiet_until,
         deferred_copy_until=record.deferred_copy_until,
         completed_at=record.completed_at,

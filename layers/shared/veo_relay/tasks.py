@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal, cast
 # API function's alone; the other functions do not load it.)
 from typing_extensions import TypedDict
 
+from veo_relay.providers.capabilities import DEFAULT_RESOLUTION
 from veo_relay.providers.registry import PROVIDER_NAMES
 
 
@@ -73,6 +74,9 @@ class Task:
     root_id: str
     created_at: str
     updated_at: str
+    resolution: str = DEFAULT_RESOLUTION
+    # 0-100 while in progress, where the provider reports it; None where it does not.
+    progress: int | None = None
     image_urls: list[str] = field(default_factory=list)
     seed: int | None = None
     watermark: str | None = None
@@ -91,6 +95,15 @@ class Task:
     # finds the id taken, knows by it whether the task is its own.
     creation_id: str | None = None
     callback_received_at: str | None = None
+    # Where this task's callback URLs point (the API's public origin): an upgrade step started
+    # after the submit (kie's 4K) hands its provider a URL too.
+    callback_base_url: str | None = None
+    # A resolution made by an upgrade after the generation (Capabilities.upgraded_resolutions):
+    # when it was asked for (once: a 4K upgrade costs credits of its own), the provider's id of
+    # the upgrade task if it has one, and the generation's own result, kept for audit.
+    upgrade_started_at: str | None = None
+    upgrade_task_id: str | None = None
+    source_video_url: str | None = None
     # After a callback the provider's status did not confirm, further ones are ignored until then.
     callbacks_quiet_until: str | None = None
     # The end of the quiet time for which a copy is queued already (veo_relay.callbacks).
@@ -134,6 +147,8 @@ class Task:
             "seed": self.seed,
             "parent_id": self.parent_id,
             "root_id": self.root_id,
+            "resolution": cast(Resolution, self.resolution),
+            "progress": self.progress if self.status is TaskStatus.IN_PROGRESS else None,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "completed_at": self.completed_at,
@@ -163,9 +178,10 @@ else:
     # The registry's names: a type checker cannot see through it, pydantic documents it as if
     # it were written out.
     Provider = Literal[PROVIDER_NAMES]
-Mode = Literal["fast", "quality"]
+Mode = Literal["fast", "quality", "lite"]
 GenerationType = Literal["TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO"]
 AspectRatio = Literal["16:9", "9:16"]
+Resolution = Literal["720p", "1080p", "4k"]
 
 
 class TaskObjectVideo(TypedDict):
@@ -190,7 +206,9 @@ class TaskObjectError(TypedDict):
 
 class TaskObject(TypedDict):
     """A video task. `video` is null until `completed` (the MP4 is in our bucket, not merely
-    finished by the provider); `error` is null unless `failed`."""
+    finished by the provider); `error` is null unless `failed`. `resolution` is the video's (an
+    upgraded one is stored once it is made: the task stays `in_progress` until then); `progress`
+    is 0-100 while `in_progress` where the provider reports it, else null."""
 
     id: str
     status: TaskStatus
@@ -204,6 +222,8 @@ class TaskObject(TypedDict):
     seed: int | None
     parent_id: str | None
     root_id: str
+    resolution: Resolution
+    progress: int | None
     created_at: str
     updated_at: str
     completed_at: str | None

@@ -35,6 +35,7 @@ from veo_relay.settings import (
 if TYPE_CHECKING:
     from veo_relay.callback_tokens import CallbackTokens
     from veo_relay.callbacks import CallbackIntake
+    from veo_relay.catalog import ProviderCatalog
     from veo_relay.copying import VideoCopier
     from veo_relay.creation import TaskCreation
     from veo_relay.downloader import DownloadPolicy
@@ -84,6 +85,7 @@ class Api:
     videos: VideoStore
     creation: TaskCreation
     queries: TaskQueries
+    catalog: ProviderCatalog
     webhook_secrets: WebhookSecrets
     callback_tokens: CallbackTokens
     fallback_poller: FallbackPollerExecutions
@@ -142,6 +144,7 @@ class WebhookSenderFunction:
 
 @PerFunction
 def api() -> Api:
+    from veo_relay.catalog import ProviderCatalog
     from veo_relay.creation import TaskCreation
 
     settings = ApiSettings.from_env(environment())
@@ -176,6 +179,12 @@ def api() -> Api:
             webhook_allow_loopback=settings.webhook_allow_loopback,
         ),
         queries=_queries(tasks, videos, settings.presign_expires_seconds),
+        catalog=ProviderCatalog(
+            providers=providers,
+            provider_settings=settings.access.providers,
+            provider_preference=settings.provider_preference,
+            default_provider=settings.default_provider,
+        ),
         webhook_secrets=_webhook_secrets(
             settings.principals_table, secrets, settings.webhook_master_key_secret_arn
         ),

@@ -38,7 +38,7 @@ _FAILED = frozenset({"failed", "cancelled", "canceled"})
 class ApimartProvider:
     name = SPEC.name
     supports_callbacks = SPEC.supports_callbacks
-    rules = SPEC.rules
+    capabilities = SPEC.capabilities
 
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
@@ -57,6 +57,7 @@ class ApimartProvider:
             "prompt": request.prompt,
             "duration": VIDEO_SECONDS,
             "aspect_ratio": request.aspect_ratio,
+            "resolution": request.resolution,
         }
         if request.image_urls:
             body["image_urls"] = list(request.image_urls)
@@ -79,6 +80,8 @@ class ApimartProvider:
             "prompt": request.prompt,
             # Newer docs accept it; sent so that a 9:16 parent is not continued at the default.
             "aspect_ratio": request.aspect_ratio,
+            # The parent's, which the child keeps (the remix's default would be 720p).
+            "resolution": request.resolution,
             # The whole video (original + extension), not only the new segment.
             "raw": False,
         }
@@ -182,7 +185,14 @@ def _status_from_data(data: Mapping[str, Any]) -> ProviderStatus:
         )
         return ProviderStatus(ProviderState.FAILED, error=task_error)
     # submitted, pending, processing (and any status added later): not finished yet.
-    return ProviderStatus(ProviderState.RUNNING)
+    return ProviderStatus(ProviderState.RUNNING, progress=_progress(data.get("progress")))
+
+
+def _progress(value: Any) -> int | None:
+    """`progress` 0-100; anything else (absent, not a number) is unknown."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return max(0, min(100, int(value)))
 
 
 def _video_urls(result: Any) -> tuple[str, ...]:

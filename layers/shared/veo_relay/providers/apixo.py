@@ -37,7 +37,7 @@ _MODEL_OF = {TaskKind.GENERATE: GENERATE_MODEL, TaskKind.EXTEND: EXTEND_MODEL}
 class ApixoProvider:
     name = SPEC.name
     supports_callbacks = SPEC.supports_callbacks
-    rules = SPEC.rules
+    capabilities = SPEC.capabilities
 
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http

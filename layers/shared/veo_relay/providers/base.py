@@ -10,10 +10,10 @@ from typing import Protocol
 
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback
-from veo_relay.providers.spec import ProviderRules
+from veo_relay.providers.capabilities import DEFAULT_RESOLUTION, Capabilities
 from veo_relay.tasks import TaskError, TaskKind
 
-__all__ = ["ProviderRules", "TaskKind"]  # re-exported: adapters speak of these too
+__all__ = ["Capabilities", "TaskKind"]  # re-exported: adapters speak of these too
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class GenerationRequest:
     image_urls: tuple[str, ...] = ()
     seed: int | None = None
     watermark: str | None = None
+    resolution: str = DEFAULT_RESOLUTION
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class ExtensionRequest:
     aspect_ratio: str
     seed: int | None = None
     watermark: str | None = None
+    resolution: str = DEFAULT_RESOLUTION  # the parent's: a child is made at its parent's
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class ProviderStatus:
     state: ProviderState
     video_urls: tuple[str, ...] = ()
     error: TaskError | None = None
+    # 0-100 while running, where the provider reports it (apimart); None where it does not.
+    progress: int | None = None
 
 
 # A provider task id a callback may name: visible ASCII, as every provider's ids are, and short
@@ -83,7 +87,7 @@ class CallbackNotice:
 class Provider(Protocol):
     name: str
     supports_callbacks: bool
-    rules: ProviderRules
+    capabilities: Capabilities
 
     # `deadline`: when a caller waiting for the submit (the API) needs the provider's answer by;
     # None: the full timeouts (providers.http.SUBMIT_TIMEOUT).

@@ -31,7 +31,7 @@ from veo_relay.providers.specs.kie import SPEC
 from veo_relay.providers.taxonomy import code_for_failure, describe, error_for_status
 from veo_relay.tasks import TaskError
 
-_GENERATE_MODELS = {"fast": "veo3_fast", "quality": "veo3"}
+_GENERATE_MODELS = {"fast": "veo3_fast", "quality": "veo3", "lite": "veo3_lite"}
 # The extend route names its models differently from generate (newer spec; default "fast").
 _EXTEND_MODELS = {"fast": "fast", "quality": "quality"}
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -43,7 +43,7 @@ _SIGNATURE_HEADER = "X-Webhook-Signature"
 class KieProvider:
     name = SPEC.name
     supports_callbacks = SPEC.supports_callbacks
-    rules = SPEC.rules
+    capabilities = SPEC.capabilities
 
     def __init__(
         self,

@@ -1,9 +1,9 @@
 """What the relay knows of a provider before it talks to it: one `ProviderSpec` per provider
 (`veo_relay.providers.specs.<name>`), listed in `veo_relay.providers.registry`.
 
-A spec module imports nothing but this one: settings, the API's request models and the offline
-stack read the registry at import, and the adapter (with requests) loads only when its factory
-runs, when the provider is first used.
+A spec module imports nothing but this one and the capability table it fills in: settings, the
+API's request models and the offline stack read the registry at import, and the adapter (with
+requests) loads only when its factory runs, when the provider is first used.
 """
 
 from __future__ import annotations
@@ -13,26 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from veo_relay.providers.capabilities import Capabilities
+
 if TYPE_CHECKING:
     from veo_relay.providers.base import Provider
     from veo_relay.providers.http import ProviderHttp
-
-
-@dataclass(frozen=True)
-class ProviderRules:
-    """What the provider accepts, checked before any credit is spent."""
-
-    reference_requires_fast: bool = True
-    reference_requires_16_9: bool = True
-    seed_range: tuple[int, int] = (0, 4294967295)
-    max_prompt_length: int = 10000
-    # False when the provider's API has no seed field, so a requested seed cannot be honoured.
-    accepts_seed: bool = True
-    accepts_watermark: bool = True
-    # False when only a generated video, not an extension, can be extended again.
-    extends_extensions: bool = True
-    # True when an extension runs on its parent's model, so it cannot change the parent's mode.
-    extension_keeps_mode: bool = False
 
 
 # Builds the adapter on the transport to the provider's base URL. The second argument reads the
@@ -48,7 +33,8 @@ _NAME_FORM = re.compile(r"[a-z][a-z0-9]*")
 class ProviderSpec:
     name: str
     build_adapter: AdapterFactory
-    rules: ProviderRules
+    # What it can do: the request checks, `auto` and GET /v1/capabilities read this.
+    capabilities: Capabilities
     # False: the provider never calls back, and only polling finds a task's end.
     supports_callbacks: bool
     # The documented defaults of the provider's settings (settings.ProviderSettings), each of

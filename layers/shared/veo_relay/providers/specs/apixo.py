@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from veo_relay.providers.spec import ProviderRules, ProviderSpec
+from veo_relay.providers.capabilities import Capabilities
+from veo_relay.providers.spec import ProviderSpec
 
 if TYPE_CHECKING:
     from veo_relay.providers.base import Provider
@@ -22,8 +23,9 @@ SPEC = ProviderSpec(
     name="apixo",
     build_adapter=_adapter,
     # REFERENCE_2_VIDEO needs mode=fast and 16:9 (documented). `seed` has no documented range,
-    # so the defaults' unsigned 32-bit range stands. Extend takes veo-3-1 task ids only.
-    rules=ProviderRules(extends_extensions=False),
+    # so the defaults' unsigned 32-bit range stands. Extend takes veo-3-1 task ids only. No
+    # resolution field and no upgrade are documented: 720p only, and no lite model.
+    capabilities=Capabilities(extends_extensions=False),
     supports_callbacks=True,
     base_url="https://api.apixo.ai",
     download_origins=("https://r2.apixo.ai", "https://cdn.apixo.ai"),
