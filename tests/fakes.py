@@ -13,8 +13,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from veo_relay.callback_tokens import CallbackTokens
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import TaskNotFound
+from veo_relay.provider_results import ProviderResults
 from veo_relay.providers.base import (
     CallbackNotice,
     Capabilities,
@@ -23,6 +25,7 @@ from veo_relay.providers.base import (
     ProviderState,
     ProviderStatus,
     Submission,
+    UpgradeStarted,
 )
 from veo_relay.queues import SubmitTicket
 from veo_relay.settings import RateLimit
@@ -260,6 +263,8 @@ class FakeProvider:
         default_factory=list
     )
     status_reads: list[str] = field(default_factory=list)
+    # Set for a provider with upgraded resolutions (Capabilities.upgraded_resolutions).
+    upgrades: FakeUpgrades | None = None
 
     def submit_generation(
         self, request: GenerationRequest, callback_url: str | None, deadline: Deadline | None = None
@@ -288,6 +293,38 @@ class FakeProvider:
             raise self.submit_errors.pop(0)
         self.submitted.append((request, callback_url))
         return Submission(f"{self.name}-task-{len(self.submitted)}", "veo3_fast")
+
+
+@dataclass
+class FakeUpgrades:
+    """Upgrades whose answers a test sets: `started` is the start's answer (or its error),
+    `statuses` are returned in turn by read_upgrade (then: running)."""
+
+    started: UpgradeStarted | Exception = field(
+        default_factory=lambda: UpgradeStarted(
+            "upgrade-task-1", ProviderStatus(ProviderState.RUNNING)
+        )
+    )
+    statuses: list[ProviderStatus | Exception] = field(default_factory=list)
+    starts: list[tuple[str, str, str | None]] = field(default_factory=list)
+    reads: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+    def start_upgrade(
+        self, provider_task_id: str, resolution: str, callback_url: str | None
+    ) -> UpgradeStarted:
+        self.starts.append((provider_task_id, resolution, callback_url))
+        if isinstance(self.started, Exception):
+            raise self.started
+        return self.started
+
+    def read_upgrade(
+        self, provider_task_id: str, resolution: str, upgrade_task_id: str | None
+    ) -> ProviderStatus:
+        self.reads.append((provider_task_id, resolution, upgrade_task_id))
+        answer = self.statuses.pop(0) if self.statuses else ProviderStatus(ProviderState.RUNNING)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 @dataclass
@@ -328,3 +365,8 @@ def make_task(status: TaskStatus = TaskStatus.QUEUED, **fields: Any) -> Task:
         task.submit_claimed_at = now
         task.submit_attempt = 1
     return replace(task, **fields)
+
+
+def results_of(tasks: FakeTasks, providers: FakeProviders) -> ProviderResults:
+    """The providers' results as the copy and the poller read them, with a test token key."""
+    return ProviderResults(tasks, providers, CallbackTokens(lambda: b"k" * 32))

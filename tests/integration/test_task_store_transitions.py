@@ -36,6 +36,9 @@ VALUES: dict[str, Any] = {
     "video": StoredVideo("bucket", "videos/vid_root/vid_1.mp4", 123, "ab" * 32, "video/mp4"),
     "expires_at": datetime(2027, 2, 19, tzinfo=UTC),
     "to": TaskStatus.IN_PROGRESS,
+    "source_video_url": "https://tempfile.aiquickdraw.com/v/720p.mp4",
+    "upgrade_task_id": "task_4k_1",
+    "progress": 42,
 }
 # Each shape sets the fields one guard reads, on either side of it.
 SHAPES: dict[str, dict[str, Any]] = {
@@ -51,6 +54,8 @@ SHAPES: dict[str, dict[str, Any]] = {
         "callbacks_quiet_until": VALUES["quiet_until"],
         "deferred_copy_until": "2026-11-21T10:15:00.000Z",
     },
+    "upgrade started": {"upgrade_started_at": T.format(0)},
+    "upgrade task known": {"upgrade_started_at": T.format(0), "upgrade_task_id": "task_4k_0"},
     "quiet, copy deferred": {
         "callbacks_quiet_until": VALUES["quiet_until"],
         "deferred_copy_until": VALUES["quiet_until"],
@@ -58,7 +63,13 @@ SHAPES: dict[str, dict[str, Any]] = {
 }
 # The choices the callers also make: a submit learnt from a callback names no model (the task
 # keeps the one it has), and a lease taken from `queued` goes back there.
-OTHER_VALUES = {**VALUES, "provider_model": None, "to": TaskStatus.QUEUED}
+# A generation's result may name no URL to keep.
+OTHER_VALUES = {
+    **VALUES,
+    "provider_model": None,
+    "to": TaskStatus.QUEUED,
+    "source_video_url": None,
+}
 
 
 def a_task(task_id: str, status: TaskStatus, **changes: Any) -> Task:

@@ -17,6 +17,7 @@ from tests.fakes import (
     FakeVideos,
     failed,
     make_task,
+    results_of,
     succeeded,
 )
 from veo_relay.copying import CopyOutcome, VideoCopier
@@ -42,7 +43,7 @@ class Copy:
         return VideoCopier(
             tasks=self.tasks,
             videos=self.videos,
-            providers=self.providers,
+            results=results_of(self.tasks, self.providers),
             metrics=self.metrics,
             sources=self.sources,
             copy_lease=timedelta(seconds=360),

@@ -142,7 +142,9 @@ def run_schedule(provider: str, finishes_at: float | None = None) -> Run:
     copies = VirtualCopyQueue(clock)
     poller = Poller(
         tasks=tasks,  # type: ignore[arg-type]
-        providers=SimpleNamespace(get=lambda name: source),  # type: ignore[arg-type]
+        results=SimpleNamespace(  # type: ignore[arg-type]
+            read=lambda task: source.read_status(task.provider_task_id, task.kind)
+        ),
         copy_queue=copies,
         metrics=FakeMetrics(),
         poll=POLL,

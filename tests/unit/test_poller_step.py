@@ -13,6 +13,7 @@ from tests.fakes import (
     FakeTasks,
     failed,
     make_task,
+    results_of,
     succeeded,
 )
 from veo_relay.errors import ProviderError
@@ -33,7 +34,8 @@ class Step:
     metrics: FakeMetrics = field(default_factory=FakeMetrics)
 
     def poll(self, now: datetime | None = None) -> str:
-        poller = Poller(self.tasks, self.providers, self.copies, self.metrics, POLL, LEASE)
+        results = results_of(self.tasks, self.providers)
+        poller = Poller(self.tasks, results, self.copies, self.metrics, POLL, LEASE)
         return poller.poll_task(TASK_ID, 0, now=now).outcome
 
     @property

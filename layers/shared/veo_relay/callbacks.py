@@ -64,8 +64,8 @@ class CallbackIntake:
             # later callback may name it.
             assert notice.provider_task_id is not None
             self.tasks.mark_submitted(task.id, notice.provider_task_id, None)
-        elif notice.provider_task_id not in (None, task.provider_task_id):
-            raise InvalidCallback("callback names another provider task")
+        elif (named := notice.provider_task_id) is not None and named != task.provider_task_id:
+            self._check_upgrade_task(task, named)
         quiet_until = task.callbacks_quiet_until
         if quiet_until is not None and quiet_until > utc_now():
             self._defer_copy(task.id, quiet_until)
@@ -76,6 +76,17 @@ class CallbackIntake:
         self.copy_queue.request_copy(task.id, reason="callback", lease=leased.updated_at)
         logger.info("callback accepted", extra={"task_id": task.id})
         return CallbackOutcome.QUEUED
+
+    def _check_upgrade_task(self, task: Task, named: str) -> None:
+        """A callback naming another task than the generation may be its upgrade's (kie's 4K
+        task calls the same URL back): the one the task knows, or, when the start's answer was
+        lost, the one its callback names (recorded: no later callback may name it)."""
+        if task.upgrade_started_at is None:
+            raise InvalidCallback("callback names another provider task")
+        if task.upgrade_task_id is None:
+            self.tasks.record_upgrade_task(task.id, named)
+        elif named != task.upgrade_task_id:
+            raise InvalidCallback("callback names another provider task")
 
     def _task_of_token(self, provider: str, token: str) -> Task:
         """The task whose latest submit to `provider` was handed `token`; InvalidCallback for any

@@ -17,7 +17,8 @@ from veo_relay.manifests import (
     encode_manifest,
     manifest_key,
 )
-from veo_relay.ports import Metrics, Providers, TaskRepository, VideoSource, VideoStorage
+from veo_relay.ports import Metrics, TaskRepository, VideoSource, VideoStorage
+from veo_relay.provider_results import ProviderResults
 from veo_relay.provider_status import Remains, apply_provider_status
 from veo_relay.tasks import StoredVideo, Task, TaskError, TaskStatus, parse_timestamp
 
@@ -35,7 +36,7 @@ class CopyOutcome(StrEnum):
 class VideoCopier:
     tasks: TaskRepository
     videos: VideoStorage
-    providers: Providers
+    results: ProviderResults
     metrics: Metrics
     # The provider's video, each provider's under its own policy (veo_relay.downloader).
     sources: VideoSource
@@ -77,8 +78,14 @@ class VideoCopier:
             # starts the copy.
             self._forget_callback(held)
             return CopyOutcome.STILL_RUNNING
-        status = self.providers.get(task.provider).read_status(task.provider_task_id, task.kind)
+        status = self.results.read(task)
         applied = apply_provider_status(task, status, self.tasks, self.metrics)
+        if applied.remains is Remains.UPGRADING:
+            # Confirmed, but its video is being upgraded (the poller watches the upgrade): the
+            # lease is given back without quiet time, so that the upgrade's callback copies it.
+            if held is not None:
+                self.tasks.answer_callback(held.id, held.updated_at)
+            return CopyOutcome.STILL_RUNNING
         if applied.remains is Remains.RUNNING:
             # Nothing to copy yet (an early callback); the fallback poller keeps watching the task.
             self._forget_callback(held)

@@ -10,12 +10,16 @@ from datetime import UTC, datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from veo_relay.errors import ProviderError
-from veo_relay.ports import CopyRequests, Metrics, Providers, TaskRepository
+from veo_relay.ports import CopyRequests, Metrics, TaskRepository
+from veo_relay.provider_results import ProviderResults
 from veo_relay.provider_status import Remains, apply_provider_status
 from veo_relay.settings import PollSettings
 from veo_relay.tasks import Task, TaskError, TaskStatus, parse_timestamp
 
 logger = Logger(child=True)
+
+# The longest wait between two reads of an upgrade under way (kie: "retry every 20-30 s").
+UPGRADE_POLL_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class Poller:
     """One step of the fallback poller, for the state machine's PollProvider state."""
 
     tasks: TaskRepository
-    providers: Providers
+    results: ProviderResults
     copy_queue: CopyRequests
     metrics: Metrics
     poll: PollSettings
@@ -51,41 +55,46 @@ class Poller:
         if now >= deadline and not self._copy_under_way(task, now):
             self.tasks.mark_failed(task.id, _deadline_error(task, poll.deadline_seconds))
             return closed
-        if self._check_provider(task) == "closed":
+        checked = self._check_provider(task)
+        if checked is Remains.CLOSED:
             return closed
-        return PollResult("open", next_wait_seconds(poll, attempt, now, deadline), attempt + 1)
+        wait = next_wait_seconds(poll, attempt, now, deadline)
+        if checked is Remains.UPGRADING:
+            # An upgrade is asked after every 20-30 s (kie's advice), not at the poll's backoff.
+            wait = min(wait, UPGRADE_POLL_SECONDS)
+        return PollResult("open", wait, attempt + 1)
 
-    def _check_provider(self, task: Task) -> str:
+    def _check_provider(self, task: Task) -> Remains:
         if task.status is TaskStatus.STORING:
             if not self._copy_under_way(task, datetime.now(UTC)):
                 # The copy's worker is gone without a word (a crash, a timeout): ask for it again.
                 self.copy_queue.request_copy(task.id, reason="stalled copy")
-            return "open"
+            return Remains.RUNNING
         if task.provider_task_id is None:
-            return "open"  # not submitted yet: only the task's own state can change
+            return Remains.RUNNING  # not submitted yet: only the task's own state can change
         try:
-            status = self.providers.get(task.provider).read_status(task.provider_task_id, task.kind)
+            status = self.results.read(task)
         except ProviderError as exc:
             self.metrics.provider_error(task.provider, exc.code)
             if exc.retryable:
                 logger.warning(
                     "provider status unavailable", extra={"task_id": task.id, "code": exc.code}
                 )
-                return "open"
+                return Remains.RUNNING
             self.tasks.mark_failed(
                 task.id,
                 TaskError(
                     exc.code, str(exc), provider_code=exc.raw_code, provider_message=exc.raw_message
                 ),
             )
-            return "closed"
+            return Remains.CLOSED
+        if status.progress is not None and status.progress != task.progress:
+            self.tasks.note_progress(task.id, status.progress)
         applied = apply_provider_status(task, status, self.tasks, self.metrics)
-        if applied.remains is Remains.CLOSED:
-            return "closed"
         if applied.remains is Remains.COPY:
             # The same copy path as a callback; the poller goes on until the video is stored.
             self.copy_queue.request_copy(task.id, reason="poller")
-        return "open"
+        return applied.remains
 
     def _copy_under_way(self, task: Task, now: datetime) -> bool:
         """A copy holding its lease is let finish, even past the deadline: failing the task under it
@@ -96,6 +105,13 @@ class Poller:
 
 
 def _deadline_error(task: Task, deadline_seconds: int) -> TaskError:
+    if task.upgrade_started_at is not None:
+        # The generation's own video stays on the record (source_video_url) for audit.
+        return TaskError(
+            "timeout",
+            f"the video was generated, but its {task.resolution} version was not ready within "
+            f"{deadline_seconds} seconds",
+        )
     if task.provider_task_id is None and task.submit_claimed_at is not None:
         return TaskError(
             "timeout",

@@ -22,6 +22,8 @@ class CountsProviderErrors(Protocol):
 
 class Remains(StrEnum):
     RUNNING = "running"  # nothing to copy yet
+    # The provider confirmed the task, and is upgrading its video to the task's resolution.
+    UPGRADING = "upgrading"
     COPY = "copy"  # the provider succeeded: the video at `video_urls` is to be stored
     CLOSED = "closed"  # the provider failed the task; it is failed here too
 
@@ -37,6 +39,8 @@ def apply_provider_status(
 ) -> StatusApplied:
     if status.state is ProviderState.RUNNING:
         return StatusApplied(Remains.RUNNING)
+    if status.state is ProviderState.UPGRADING:
+        return StatusApplied(Remains.UPGRADING)
     if status.state is ProviderState.SUCCEEDED:
         return StatusApplied(Remains.COPY, status.video_urls)
     assert status.error is not None  # every adapter's FAILED status carries its error

@@ -226,6 +226,8 @@ class CopyWorkerSettings:
     tasks_table: str
     video_bucket: str
     access: ProviderAccess
+    # An upgrade started here (kie's 4K) is handed the task's callback URL, token and all.
+    callback_token_key_secret_arn: str
     download: DownloadSettings
     copy_lease_seconds: int
     # After a callback the provider's status did not confirm (early or forged), further callbacks
@@ -244,6 +246,7 @@ class CopyWorkerSettings:
             tasks_table=reader.required("TASKS_TABLE"),
             video_bucket=reader.required("VIDEO_BUCKET"),
             access=_provider_access(reader, calls_providers=True),
+            callback_token_key_secret_arn=reader.required("CALLBACK_TOKEN_KEY_SECRET_ARN"),
             download=DownloadSettings(
                 max_bytes=reader.integer("DOWNLOAD_MAX_BYTES", 4 * 1024**3, minimum=1),
                 # A CDN sends megabytes a second; 64 KiB/s is far below any working one.
@@ -272,6 +275,8 @@ class PollerSettings:
     tasks_table: str
     copy_queue_url: str
     access: ProviderAccess
+    # An upgrade started here (kie's 4K) is handed the task's callback URL, token and all.
+    callback_token_key_secret_arn: str
     poll: PollSettings
     # A `storing` task whose copy holds its lease is let finish, even past the deadline.
     copy_lease_seconds: int
@@ -295,6 +300,7 @@ class PollerSettings:
             tasks_table=reader.required("TASKS_TABLE"),
             copy_queue_url=reader.required("COPY_QUEUE_URL"),
             access=_provider_access(reader, calls_providers=True),
+            callback_token_key_secret_arn=reader.required("CALLBACK_TOKEN_KEY_SECRET_ARN"),
             poll=poll,
             copy_lease_seconds=_copy_lease_seconds(reader),
             secrets_cache_seconds=_secrets_cache_seconds(reader),

@@ -206,6 +206,9 @@ NO_COPY_DEFERRED_FOR_IT = AnyOf(
 LEASE_UNCHANGED = Compare("updated_at", "=", "taken_at")
 # The lease ran out (`stale_before` is now minus a lease): its copy's worker crashed or timed out.
 LEASE_RUN_OUT = Compare("updated_at", "<", "stale_before")
+# An upgrade to the task's resolution is asked for once (a 4K costs credits of its own).
+UPGRADE_NOT_STARTED = Missing("upgrade_started_at")
+UPGRADE_TASK_UNKNOWN = Missing("upgrade_task_id")
 
 # --- the transitions -----------------------------------------------------------------------------
 
@@ -283,6 +286,42 @@ CALLBACK_FORGOTTEN = Transition(
     guards=(LEASE_UNCHANGED,),
     effects=(Remove("callback_received_at"), Set("callbacks_quiet_until", "quiet_until")),
 )
+# ...or answers a callback the provider's status confirmed, when there is nothing to copy yet (the
+# generation is being upgraded): the upgrade's own callback may start the copy then.
+CALLBACK_ANSWERED = Transition(
+    "callback answered",
+    start={_S: None},
+    to=(_P,),
+    guards=(LEASE_UNCHANGED,),
+    effects=(Remove("callback_received_at"),),
+)
+# The generation succeeded and its upgrade is asked for (by the copy or the poller that found it
+# so, whichever is first); its result stays on the task for audit.
+UPGRADE_STARTED = Transition(
+    "upgrade started",
+    start={_P: None, _S: None},
+    guards=(UPGRADE_NOT_STARTED,),
+    effects=(Set("upgrade_started_at", "now"), Set("source_video_url", "source_video_url")),
+)
+# A refusal that proves the provider started nothing: the upgrade may be asked for again.
+UPGRADE_RELEASED = Transition(
+    "upgrade released",
+    start={_P: None, _S: None},
+    effects=(Remove("upgrade_started_at"),),
+)
+# The upgrade's own task, from the start's answer or, when that was lost, its callback.
+UPGRADE_TASK_RECORDED = Transition(
+    "upgrade task recorded",
+    start={_P: None, _S: None},
+    guards=(UPGRADE_TASK_UNKNOWN,),
+    effects=(Set("upgrade_task_id", "upgrade_task_id"),),
+)
+# How far the provider says it is (apimart's 0-100), while it works.
+PROGRESS_NOTED = Transition(
+    "progress noted",
+    start={_P: None},
+    effects=(Set("progress", "progress"),),
+)
 COMPLETED = Transition(
     "completed",
     start={_S: None},
@@ -313,6 +352,11 @@ TRANSITIONS = (
     LEASE_RENEWED,
     LEASE_RELEASED,
     CALLBACK_FORGOTTEN,
+    CALLBACK_ANSWERED,
+    UPGRADE_STARTED,
+    UPGRADE_RELEASED,
+    UPGRADE_TASK_RECORDED,
+    PROGRESS_NOTED,
     COMPLETED,
     FAILED,
     FAILED_BY_POLLER,
@@ -403,6 +447,26 @@ class TaskWrites(ABC):
             return
         values["quiet_until"] = format_timestamp(datetime.now(UTC) + forget_callback_for)
         self.apply(task_id, CALLBACK_FORGOTTEN, values)
+
+    def answer_callback(self, task_id: str, taken_at: str) -> None:
+        """Gives back the lease of a callback the provider confirmed when there is nothing to copy
+        yet (its video is being upgraded), so that the upgrade's callback can take one again."""
+        self.apply(task_id, CALLBACK_ANSWERED, {"taken_at": taken_at})
+
+    def start_upgrade(self, task_id: str, source_video_url: str | None) -> Task | None:
+        """Takes the one request of the task's upgrade; None when it was taken already."""
+        return self.apply(
+            task_id, UPGRADE_STARTED, {"now": utc_now(), "source_video_url": source_video_url}
+        )
+
+    def release_upgrade(self, task_id: str) -> None:
+        self.apply(task_id, UPGRADE_RELEASED, {})
+
+    def record_upgrade_task(self, task_id: str, upgrade_task_id: str) -> Task | None:
+        return self.apply(task_id, UPGRADE_TASK_RECORDED, {"upgrade_task_id": upgrade_task_id})
+
+    def note_progress(self, task_id: str, progress: int) -> None:
+        self.apply(task_id, PROGRESS_NOTED, {"progress": progress})
 
     def mark_completed(self, task_id: str, video: StoredVideo) -> Task | None:
         return self.apply(task_id, COMPLETED, {"now": utc_now(), "video": video})

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from veo_relay.failure_announcement import FailureAnnouncer
     from veo_relay.fallback_poller import FallbackPollerExecutions
     from veo_relay.polling import Poller
+    from veo_relay.provider_results import ProviderResults
     from veo_relay.providers import ProviderDirectory
     from veo_relay.queries import TaskQueries
     from veo_relay.secret_values import SecretValues
@@ -243,6 +244,7 @@ def copy_worker() -> CopyWorker:
     tasks = _task_store(settings.tasks_table)
     videos = _video_store(settings.video_bucket)
     providers = settings.access.providers
+    secrets = _secret_values(settings.secrets_cache_seconds)
     return CopyWorker(
         settings=settings,
         tasks=tasks,
@@ -250,7 +252,9 @@ def copy_worker() -> CopyWorker:
         copier=VideoCopier(
             tasks=tasks,
             videos=videos,
-            providers=_providers(settings.access, _secret_values(settings.secrets_cache_seconds)),
+            results=_provider_results(
+                tasks, settings.access, secrets, settings.callback_token_key_secret_arn
+            ),
             metrics=_metrics(settings.metrics_namespace),
             # The policy is looked up at each call: a test may replace it in a built function.
             sources=ProviderVideos(
@@ -269,12 +273,15 @@ def poller() -> PollerStep:
 
     settings = PollerSettings.from_env(environment())
     tasks = _task_store(settings.tasks_table)
+    secrets = _secret_values(settings.secrets_cache_seconds)
     return PollerStep(
         settings=settings,
         tasks=tasks,
         poller=Poller(
             tasks=tasks,
-            providers=_providers(settings.access, _secret_values(settings.secrets_cache_seconds)),
+            results=_provider_results(
+                tasks, settings.access, secrets, settings.callback_token_key_secret_arn
+            ),
             copy_queue=CopyQueue(_client("sqs"), settings.copy_queue_url),
             metrics=_metrics(settings.metrics_namespace),
             poll=settings.poll,
@@ -454,6 +461,18 @@ def _providers(access: ProviderAccess, secrets: SecretValues) -> ProviderDirecto
     from veo_relay.providers import ProviderDirectory
 
     return ProviderDirectory(access, secrets)
+
+
+def _provider_results(
+    tasks: TaskStore, access: ProviderAccess, secrets: SecretValues, token_key_secret_arn: str
+) -> ProviderResults:
+    from veo_relay.provider_results import ProviderResults
+
+    return ProviderResults(
+        tasks=tasks,
+        providers=_providers(access, secrets),
+        callback_tokens=_callback_tokens(secrets, token_key_secret_arn),
+    )
 
 
 def _callback_tokens(secrets: SecretValues, key_secret_arn: str) -> CallbackTokens:

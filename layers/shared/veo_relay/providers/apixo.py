@@ -38,6 +38,7 @@ class ApixoProvider:
     name = SPEC.name
     supports_callbacks = SPEC.supports_callbacks
     capabilities = SPEC.capabilities
+    upgrades = None  # every resolution it offers is made by the generation itself
 
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http

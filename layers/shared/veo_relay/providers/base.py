@@ -51,6 +51,9 @@ class Submission:
 
 class ProviderState(StrEnum):
     RUNNING = "running"
+    # The generation succeeded and the upgrade to the task's resolution runs (set by
+    # veo_relay.provider_results, never by an adapter): the provider has confirmed the task.
+    UPGRADING = "upgrading"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
@@ -62,6 +65,30 @@ class ProviderStatus:
     error: TaskError | None = None
     # 0-100 while running, where the provider reports it (apimart); None where it does not.
     progress: int | None = None
+
+
+@dataclass(frozen=True)
+class UpgradeStarted:
+    """A provider's answer to an upgrade request: the upgrade's own task id, where it has one
+    (kie's 4K), and the upgrade's status now."""
+
+    upgrade_task_id: str | None
+    status: ProviderStatus
+
+
+class ResolutionUpgrades(Protocol):
+    """How a provider makes the resolutions of its Capabilities.upgraded_resolutions from a
+    generation that succeeded."""
+
+    def start_upgrade(
+        self, provider_task_id: str, resolution: str, callback_url: str | None
+    ) -> UpgradeStarted: ...
+
+    def read_upgrade(
+        self, provider_task_id: str, resolution: str, upgrade_task_id: str | None
+    ) -> ProviderStatus:
+        """`upgrade_task_id` None: the start's answer was lost (only its callback can name it)."""
+        ...
 
 
 # A provider task id a callback may name: visible ASCII, as every provider's ids are, and short
@@ -88,6 +115,11 @@ class Provider(Protocol):
     name: str
     supports_callbacks: bool
     capabilities: Capabilities
+
+    @property
+    def upgrades(self) -> ResolutionUpgrades | None:
+        """None for a provider without upgraded resolutions."""
+        ...
 
     # `deadline`: when a caller waiting for the submit (the API) needs the provider's answer by;
     # None: the full timeouts (providers.http.SUBMIT_TIMEOUT).

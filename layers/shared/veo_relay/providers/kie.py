@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import requests
-
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback, InvalidRequest, ProviderError
 from veo_relay.json_input import parse_json
@@ -21,15 +19,14 @@ from veo_relay.providers.base import (
     CallbackNotice,
     ExtensionRequest,
     GenerationRequest,
-    ProviderState,
     ProviderStatus,
     Submission,
     TaskKind,
 )
-from veo_relay.providers.http import ProviderHttp, json_body
+from veo_relay.providers.http import ProviderHttp
+from veo_relay.providers.kie_protocol import envelope_body, status_from_record
+from veo_relay.providers.kie_upgrades import KieUpgrades
 from veo_relay.providers.specs.kie import SPEC
-from veo_relay.providers.taxonomy import code_for_failure, describe, error_for_status
-from veo_relay.tasks import TaskError
 
 _GENERATE_MODELS = {"fast": "veo3_fast", "quality": "veo3", "lite": "veo3_lite"}
 # The extend route names its models differently from generate (newer spec; default "fast").
@@ -44,6 +41,7 @@ class KieProvider:
     name = SPEC.name
     supports_callbacks = SPEC.supports_callbacks
     capabilities = SPEC.capabilities
+    upgrades: KieUpgrades
 
     def __init__(
         self,
@@ -52,6 +50,7 @@ class KieProvider:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._http = http
+        self.upgrades = KieUpgrades(http)
         self._webhook_hmac_key = webhook_hmac_key
         self._clock = clock
 
@@ -93,10 +92,10 @@ class KieProvider:
         # One route for every task kind. An unknown task is a body 422 "record is null", which
         # the taxonomy maps to task_not_found.
         response = self._http.get("/api/v1/veo/record-info", {"taskId": provider_task_id})
-        data = _envelope(response).get("data")
+        data = envelope_body(response).get("data")
         if not isinstance(data, dict):
             raise ProviderError("provider_error", "kie answered record-info without data")
-        return _status_from_record(data, kind)
+        return status_from_record(data, kind)
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> CallbackNotice:
         try:
@@ -135,7 +134,7 @@ class KieProvider:
             raise InvalidCallback("kie callback signature does not match")
 
     def _submit(self, path: str, body: dict[str, Any], deadline: Deadline | None) -> str:
-        data = _envelope(self._http.post(path, body, deadline)).get("data")
+        data = envelope_body(self._http.post(path, body, deadline)).get("data")
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:
             raise ProviderError("provider_error", "kie accepted the task but sent no taskId")
@@ -163,112 +162,3 @@ def _add_optional(
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     wanted = name.lower()
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
-
-
-def _envelope(response: requests.Response) -> dict[str, Any]:
-    """The body when both the HTTP status and the body `code` are 200; otherwise the refusal.
-
-    kie reports errors as HTTP 200 with the code in the body; a real non-200 status still
-    happens (a 404 route, a gateway error, Cloudflare's bare-text 403 "error code: 1010").
-    """
-    if response.status_code != 200:
-        try:
-            body: dict[str, Any] | None = json_body(response)
-        except ProviderError:
-            body = None
-        if body is not None:
-            raise error_for_status(response.status_code, _text(body.get("msg")), _code(body))
-        text = response.text.strip()[:200]
-        if response.status_code == 403 and text.lower().startswith("error code"):
-            text = f"Cloudflare refused the request ({text})"
-        raise error_for_status(response.status_code, text or None)
-    body = json_body(response)
-    code = _int(body.get("code"))
-    if code == 200:
-        return body
-    if code is None:
-        raise ProviderError("provider_error", "kie answered without an envelope code")
-    raise error_for_status(code, _text(body.get("msg")))
-
-
-def _status_from_record(data: Mapping[str, Any], kind: TaskKind) -> ProviderStatus:
-    flag = _int(data.get("successFlag"))
-    if flag == 1:
-        return ProviderStatus(ProviderState.SUCCEEDED, video_urls=_result_urls(data, kind))
-    if flag in (2, 3):
-        # errorCode is documented as int or null; live answers also send the string "null".
-        raw_code = _error_code(data.get("errorCode"))
-        message = _text(data.get("errorMessage"))
-        code = code_for_failure(raw_code, message)
-        error = TaskError(
-            code=code,
-            message=describe(code),
-            provider_code=raw_code,
-            provider_message=message,
-        )
-        return ProviderStatus(ProviderState.FAILED, error=error)
-    # 0: generating. kie has no separate pending state.
-    return ProviderStatus(ProviderState.RUNNING)
-
-
-def _result_urls(data: Mapping[str, Any], kind: TaskKind) -> tuple[str, ...]:
-    response = data.get("response")
-    response = response if isinstance(response, dict) else {}
-    if kind is TaskKind.EXTEND:
-        # Undocumented, but third-party clients read it for extend tasks: the stitched full video
-        # (original + extension). The full video is what an extension's task must hold, as with
-        # apimart's remix (whole video by default); resultUrls stays the fallback.
-        full = _url_list(response.get("fullResultUrls"))
-        if full:
-            return full
-    # originUrls (the pre-crop render when not 16:9) is never the result.
-    urls = _url_list(response.get("resultUrls"))
-    if not urls:
-        # The quickstart's stale pattern put them at data.resultUrls (as a JSON string).
-        urls = _url_list(data.get("resultUrls"))
-    if not urls:
-        raise ProviderError("provider_error", "kie reported success without response.resultUrls")
-    return urls
-
-
-def _url_list(value: Any) -> tuple[str, ...]:
-    """An array of URLs, or the same array as a JSON string (the callback schema's type), or a
-    bare URL."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = parse_json(text)
-            except ValueError:
-                return ()
-        else:
-            value = [text] if text.startswith(("https://", "http://")) else []
-    if not isinstance(value, list):
-        return ()
-    return tuple(url for url in value if isinstance(url, str) and url)
-
-
-def _error_code(value: Any) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    text = str(value).strip()
-    return None if text.lower() in ("", "null", "none") else text
-
-
-def _code(body: Mapping[str, Any]) -> str | None:
-    code = body.get("code")
-    return None if code is None else str(code)
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
