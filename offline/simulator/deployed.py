@@ -70,8 +70,9 @@ class DynamoTaskStore(TaskStore):
         return _task(item["Item"]) if "Item" in item else None
 
     def file(self, name: str) -> tuple[VideoFile, SimTask] | None:
-        # Files are named after their task ({id}.mp4, {id}-origin.mp4: see TaskEngine._video).
-        stem = name.removesuffix(".mp4")
+        # Files are named after their task ({id}.mp4, {id}-origin.mp4, 1080p/{id}.mp4, ...: see
+        # TaskEngine._video).
+        stem = name.removesuffix(".mp4").rpartition("/")[2]
         for task_id in (stem, stem.removesuffix("-origin")):
             task = self.get(task_id)
             if task is None:
@@ -279,7 +280,7 @@ def _video(video: VideoFile | None, method: str) -> dict[str, Any]:
     headers = {"Content-Type": "video/mp4", "Content-Length": str(video.size)}
     if method == "HEAD":
         return {"statusCode": 200, "headers": headers, "body": ""}
-    content = b"".join(iter_mp4(video.size, video.seed))
+    content = b"".join(iter_mp4(video.size, video.seed, resolution=video.resolution))
     return {
         "statusCode": 200,
         "headers": headers,

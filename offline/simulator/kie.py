@@ -16,7 +16,7 @@ from . import validation as check
 from .callbacks import CallbackPlan
 from .protocol import ProviderProtocol
 from .ratelimit import RateLimit
-from .tasks import Phase, SimTask, TaskKind
+from .tasks import Phase, Resolution, SimTask, TaskKind
 from .validation import InvalidInput
 from .web import Route, SimRequest, SimResponse, route
 
@@ -24,7 +24,7 @@ _MODELS = ("veo3", "veo3_fast", "veo3_lite")
 _EXTEND_MODELS = ("fast", "quality")
 _GENERATION_TYPES = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO")
 _ASPECT_RATIOS = ("16:9", "9:16", "Auto")
-_RESOLUTIONS = ("720p", "1080p", "4k")
+_RESOLUTIONS: tuple[Resolution, ...] = ("720p", "1080p", "4k")
 _SEEDS_RANGE = (10_000, 99_999)
 _CALLBACK_MAX_ATTEMPTS = 3  # "after 3 consecutive retry failures, the system will stop"
 _VALIDATION_ERROR = 422
@@ -89,7 +89,7 @@ class KieProtocol(ProviderProtocol):
         if body is None:
             return _envelope(_VALIDATION_ERROR, "Request body must be a JSON object")
         try:
-            model, aspect_ratio, callback_url = _check_generate(body)
+            model, aspect_ratio, resolution, callback_url = _check_generate(body)
         except InvalidInput as error:
             return _envelope(_VALIDATION_ERROR, error.message)
         return self._create(
@@ -100,6 +100,7 @@ class KieProtocol(ProviderProtocol):
             kind="generate",
             parent_id=None,
             with_origin_video=aspect_ratio != "16:9",
+            resolution=resolution,
         )
 
     def _extend(self, request: SimRequest, _match: re.Match[str]) -> SimResponse:
@@ -135,6 +136,7 @@ class KieProtocol(ProviderProtocol):
         kind: TaskKind,
         parent_id: str | None,
         with_origin_video: bool,
+        resolution: Resolution = "720p",
     ) -> SimResponse:
         # Counted only when a task would be created: "excess → 429, not queued".
         if not self.limiter.try_acquire():
@@ -154,6 +156,7 @@ class KieProtocol(ProviderProtocol):
                 else None
             ),
             with_origin_video=with_origin_video,
+            resolution=resolution,
         )
         return _envelope(200, "success", {"taskId": task.task_id}, task.task_id)
 
@@ -190,7 +193,7 @@ def _result_urls(task: SimTask) -> dict[str, Any]:
     return {
         "resultUrls": [task.video.url],
         "originUrls": [task.origin_video.url] if task.origin_video else [],
-        "resolution": task.request.get("resolution", "720p"),
+        "resolution": task.video.resolution,
     }
 
 
@@ -226,8 +229,8 @@ def _check_common(body: dict[str, Any]) -> str | None:
     return check.optional_url(body, "callBackUrl", "callBackUrl")
 
 
-def _check_generate(body: dict[str, Any]) -> tuple[str, str, str | None]:
-    """Returns (model, aspect ratio, callback URL)."""
+def _check_generate(body: dict[str, Any]) -> tuple[str, str, Resolution, str | None]:
+    """Returns (model, aspect ratio, resolution, callback URL)."""
     callback_url = _check_common(body)
     model = check.choice(body, "model", "model", _MODELS, "veo3_fast")
     image_urls = check.url_list(body, "imageUrls", "imageUrls")
@@ -238,7 +241,7 @@ def _check_generate(body: dict[str, Any]) -> tuple[str, str, str | None]:
         _GENERATION_TYPES,
         _inferred_generation_type(image_urls),
     )
-    check.choice(body, "resolution", "resolution", _RESOLUTIONS, "720p")
+    resolution = check.choice(body, "resolution", "resolution", _RESOLUTIONS, "720p")
     check.optional_boolean(body, "enableTranslation", "enableTranslation")
     # Current docs say aspect_ratio; older ones (and promptJson echoes) aspectRatio.
     aspect_ratio = body.get("aspect_ratio", body.get("aspectRatio", "16:9"))
@@ -250,7 +253,7 @@ def _check_generate(body: dict[str, Any]) -> tuple[str, str, str | None]:
         check.count_between(image_urls, "imageUrls", 1, 3, generation_type)
         if model == "veo3" or aspect_ratio != "16:9":
             raise InvalidInput("REFERENCE_2_VIDEO supports only the fast models and 16:9")
-    return model, aspect_ratio, callback_url
+    return model, aspect_ratio, resolution, callback_url
 
 
 def _check_extend(body: dict[str, Any]) -> tuple[str, str | None]:

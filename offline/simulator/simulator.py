@@ -186,7 +186,7 @@ class ProviderSimulator:
     def video_sha256(self, task_id: str) -> str:
         """SHA-256 of the task's result video, without downloading it."""
         video = self.task(task_id).video
-        return mp4_bytes_sha256(video.size, video.seed)
+        return mp4_bytes_sha256(video.size, video.seed, video.resolution)
 
     def wait_for(
         self, condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.05

@@ -5,8 +5,8 @@
 | `[sim:fail=CODE]`          | the task fails with that provider failure code            |
 | `[sim:duplicate-callback]` | sends the same callback three times                       |
 | `[sim:delay=S]`            | finishes after S seconds (float)                          |
-| `[sim:size=BYTES]`         | the result video has that size (under 156 bytes, a cut-off |
-|                            | MP4, which the downloader refuses as not an MP4)           |
+| `[sim:size=BYTES]`         | the result video has that size (under SMALLEST_MP4_SIZE,   |
+|                            | 479 bytes, a cut-off MP4, which the downloader refuses)    |
 | `[sim:status-errors=N]`    | the first N status reads of the task answer 500/503       |
 
 Unknown tags and malformed values are ignored, so a typo degrades to default behaviour.

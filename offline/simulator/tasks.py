@@ -13,6 +13,7 @@ from typing import Any, Literal
 from .tags import SimTags
 
 TaskKind = Literal["generate", "extend"]
+Resolution = Literal["720p", "1080p", "4k"]
 
 # Share of the delay a task spends "pending" before it turns "processing".
 _PENDING_SHARE = 0.3
@@ -29,8 +30,9 @@ class Phase(StrEnum):
 class VideoFile:
     name: str  # served at {origin}/files/{name}
     size: int
-    seed: str  # iter_mp4(size, seed) gives its bytes
+    seed: str  # iter_mp4(size, seed, resolution=resolution) gives its bytes
     url: str
+    resolution: Resolution = "720p"
 
 
 @dataclass(frozen=True)

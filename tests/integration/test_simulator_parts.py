@@ -6,10 +6,17 @@ import time
 
 import pytest
 
-from offline.simulator import RateLimit, SimTags, iter_mp4, mp4_bytes_sha256, parse_tags
+from offline.simulator import (
+    SMALLEST_MP4_SIZE,
+    RateLimit,
+    SimTags,
+    iter_mp4,
+    mp4_bytes_sha256,
+    parse_tags,
+)
 from offline.simulator.ratelimit import SlidingWindowLimiter
 
-HEADER_SIZE = 156  # ftyp (32) + moov/mvhd (116) + mdat header (8)
+HEADER_SIZE = SMALLEST_MP4_SIZE  # ftyp (32) + moov: mvhd (108) and a video trak (323) + mdat (8)
 
 
 def boxes(data: bytes) -> list[tuple[bytes, int]]:
@@ -53,7 +60,7 @@ def test_iter_mp4_uses_a_64_bit_mdat_size_beyond_4_gib():
     header = next(iter_mp4(size, "big"))
 
     # Then mdat announces a 64-bit largesize that ends exactly at the file's end
-    mdat_at = 148
+    mdat_at = HEADER_SIZE - 8
     assert header[mdat_at : mdat_at + 8] == struct.pack(">I", 1) + b"mdat"
     (largesize,) = struct.unpack(">Q", header[mdat_at + 8 : mdat_at + 16])
     assert mdat_at + largesize == size
