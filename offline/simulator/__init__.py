@@ -9,7 +9,7 @@ from .mp4 import SMALLEST_MP4_SIZE, iter_mp4, mp4_bytes_sha256, resolution_of
 from .ratelimit import RateLimit
 from .simulator import PROTOCOLS, ProviderSimulator, start_simulators
 from .tags import SimTags, parse_tags
-from .tasks import CallbackAttempt, SubmitAttempt, TaskSnapshot
+from .tasks import CallbackAttempt, SubmitAttempt, TaskSnapshot, UpgradeRequest
 
 __all__ = [
     "PROTOCOLS",
@@ -20,6 +20,7 @@ __all__ = [
     "SimTags",
     "SubmitAttempt",
     "TaskSnapshot",
+    "UpgradeRequest",
     "iter_mp4",
     "mp4_bytes_sha256",
     "parse_tags",

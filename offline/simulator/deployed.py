@@ -30,6 +30,7 @@ from .tasks import (
     SubmitAttempt,
     TaskSnapshot,
     TaskStore,
+    UpgradeRequest,
     VideoFile,
     snapshot,
 )
@@ -54,7 +55,7 @@ class DynamoTaskStore(TaskStore):
 
     def add(self, task: SimTask) -> None:
         record = asdict(task)
-        for transient in ("created_monotonic", "status_reads", "callbacks"):
+        for transient in ("created_monotonic", "status_reads", "callbacks", "upgrade_requests"):
             del record[transient]
         self._table.put_item(
             Item={
@@ -62,6 +63,7 @@ class DynamoTaskStore(TaskStore):
                 "data": json.dumps(record),
                 "status_reads": 0,
                 "callbacks": [],
+                "upgrade_requests": [],
             }
         )
 
@@ -103,6 +105,14 @@ class DynamoTaskStore(TaskStore):
             ExpressionAttributeValues={":attempt": [json.dumps(asdict(attempt))]},
         )
         task.callbacks.append(attempt)
+
+    def note_upgrade_request(self, task: SimTask, request: UpgradeRequest) -> None:
+        self._table.update_item(
+            Key={"pk": self._pk("task", task.task_id)},
+            UpdateExpression="SET upgrade_requests = list_append(upgrade_requests, :request)",
+            ExpressionAttributeValues={":request": [json.dumps(asdict(request))]},
+        )
+        task.upgrade_requests.append(request)
 
     def note_submission(self, submission: SubmitAttempt) -> None:
         self._table.put_item(
@@ -166,6 +176,9 @@ def _task(item: Mapping[str, Any]) -> SimTask:
             "created_monotonic": time.monotonic() - (time.time() - data["created_at"]),
             "status_reads": int(item.get("status_reads", 0)),
             "callbacks": [CallbackAttempt(**json.loads(c)) for c in item.get("callbacks", [])],
+            "upgrade_requests": [
+                UpgradeRequest(**json.loads(r)) for r in item.get("upgrade_requests", [])
+            ],
         }
     )
 

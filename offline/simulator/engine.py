@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .callbacks import CallbackPlan
-from .tags import parse_tags
+from .tags import SimTags, parse_tags
 from .tasks import Resolution, SimTask, TaskKind, TaskStore, VideoFile
 
 
@@ -43,8 +43,10 @@ class TaskEngine:
         callback: CallbackPlan | None = None,
         with_origin_video: bool = False,
         resolution: Resolution = "720p",
+        tags: SimTags | None = None,
     ) -> SimTask:
-        tags = parse_tags(prompt)
+        """`tags` replace those of `prompt` (an upgrade: the upgraded task's, adjusted)."""
+        tags = tags if tags is not None else parse_tags(prompt)
         size = tags.size_bytes if tags.size_bytes is not None else self._default_size
         delay = tags.delay_seconds if tags.delay_seconds is not None else self._default_delay
         task = SimTask(

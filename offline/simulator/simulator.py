@@ -19,7 +19,15 @@ from .mp4 import mp4_bytes_sha256
 from .protocol import ProviderProtocol
 from .ratelimit import RateLimit
 from .scheduler import Scheduler
-from .tasks import Phase, SimTask, SubmitAttempt, TaskSnapshot, TaskStore, VideoFile
+from .tasks import (
+    Phase,
+    SimTask,
+    SubmitAttempt,
+    TaskSnapshot,
+    TaskStore,
+    UpgradeResolution,
+    VideoFile,
+)
 from .web import SimRequest, SimResponse
 
 log = logging.getLogger(__name__)
@@ -178,6 +186,15 @@ class ProviderSimulator:
             if snapshot.task_id == task_id:
                 return snapshot
         raise KeyError(task_id)
+
+    def upgrade_task(self, task_id: str, resolution: UpgradeResolution) -> TaskSnapshot:
+        """The task that upgrades `task_id` (kie's get-1080p-video / get-4k-video) to
+        `resolution`; KeyError while there is none."""
+        original = self.task(task_id)
+        upgrade_id = original.task_id_4k if resolution == "4k" else original.task_id_1080p
+        if upgrade_id is None:
+            raise KeyError(f"{task_id} has no {resolution} upgrade")
+        return self.task(upgrade_id)
 
     def submissions(self) -> list[SubmitAttempt]:
         """Every create request (generate/extend), accepted or rejected, oldest first."""

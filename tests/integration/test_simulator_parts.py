@@ -82,7 +82,8 @@ def test_parse_tags_reads_every_documented_tag():
     # Given a prompt carrying every tag
     prompt = (
         "a cat [sim:no-callback] [sim:fail=CONTENT_VIOLATION] [sim:duplicate-callback] "
-        "[sim:delay=1.5] [sim:size=1048576] [sim:status-errors=2]"
+        "[sim:delay=1.5] [sim:size=1048576] [sim:status-errors=2] [sim:upgrade-never] "
+        "[sim:4k-fail] [sim:4k-callback=snake]"
     )
 
     # When it is parsed
@@ -96,6 +97,9 @@ def test_parse_tags_reads_every_documented_tag():
         delay_seconds=1.5,
         size_bytes=1_048_576,
         status_errors=2,
+        upgrade_never=True,
+        fail_4k=True,
+        snake_case_4k_callback=True,
     )
 
 
@@ -103,7 +107,14 @@ def test_parse_tags_ignores_untagged_unknown_and_malformed_text():
     # Given prompts without valid tags
     # When they are parsed
     # Then nothing changes the defaults
-    for prompt in ("a cat", "[sim:colour=red]", "[sim:delay=soon] [sim:size=-5]", "[sim:fail=]"):
+    for prompt in (
+        "a cat",
+        "[sim:colour=red]",
+        "[sim:delay=soon] [sim:size=-5]",
+        "[sim:fail=]",
+        "[sim:4k-callback=kebab]",
+        "[sim:4k-callback=snake] [sim:4k-callback=camel]",
+    ):
         assert parse_tags(prompt) == SimTags()
 
 
