@@ -15,13 +15,13 @@ from typing import Any
 from . import validation as check
 from .protocol import ProviderProtocol
 from .ratelimit import RateLimit
-from .tasks import Phase, SimTask, TaskKind
+from .tasks import Phase, Resolution, SimTask, TaskKind
 from .validation import InvalidInput
 from .web import Route, SimRequest, SimResponse, route
 
 _MODELS = ("veo3.1-fast", "veo3.1-quality", "veo3.1-lite")
 _ASPECT_RATIOS = ("16:9", "9:16")
-_RESOLUTIONS = ("720p", "1080p", "4k")
+_RESOLUTIONS: tuple[Resolution, ...] = ("720p", "1080p", "4k")
 _GENERATION_TYPES = ("frame", "reference")
 _VIDEO_SECONDS = 8
 _URL_LIFETIME_SECONDS = 24 * 3600
@@ -75,10 +75,12 @@ class ApimartProtocol(ProviderProtocol):
         if body is None:
             return _error(400, "Request body must be a JSON object")
         try:
-            model = _check_generate(body)
+            model, resolution = _check_generate(body)
         except InvalidInput as error:
             return _error(400, error.message)
-        return self._create(request, body, model=model, kind="generate", parent_id=None)
+        return self._create(
+            request, body, model=model, resolution=resolution, kind="generate", parent_id=None
+        )
 
     def _remix(self, request: SimRequest, match: re.Match[str]) -> SimResponse:
         source = self.engine.store.get(match["task_id"])
@@ -88,14 +90,21 @@ class ApimartProtocol(ProviderProtocol):
         if body is None:
             return _error(400, "Request body must be a JSON object")
         try:
-            model = _check_remix(body)
+            model, resolution = _check_remix(body)
         except InvalidInput as error:
             return _error(400, error.message)
         if model != source.model:
             return _error(400, f"model must match the original task's model ({source.model})")
         if source.phase() != Phase.SUCCEEDED:
             return _error(400, "The original video task status must be success")
-        return self._create(request, body, model=model, kind="extend", parent_id=source.task_id)
+        return self._create(
+            request,
+            body,
+            model=model,
+            resolution=resolution,
+            kind="extend",
+            parent_id=source.task_id,
+        )
 
     def _create(
         self,
@@ -103,6 +112,7 @@ class ApimartProtocol(ProviderProtocol):
         body: dict[str, Any],
         *,
         model: str,
+        resolution: Resolution,
         kind: TaskKind,
         parent_id: str | None,
     ) -> SimResponse:
@@ -116,6 +126,7 @@ class ApimartProtocol(ProviderProtocol):
             request=body,
             fingerprint=request.fingerprint,
             parent_task_id=parent_id,
+            resolution=resolution,
         )
         submitted = [{"status": "submitted", "task_id": task.task_id}]
         return SimResponse(200, {"code": 200, "data": submitted}, task.task_id)
@@ -152,8 +163,8 @@ def _task_data(task: SimTask) -> dict[str, Any]:
     return data
 
 
-def _check_generate(body: dict[str, Any]) -> str:
-    """Returns the model."""
+def _check_generate(body: dict[str, Any]) -> tuple[str, Resolution]:
+    """Returns the model and the video's resolution."""
     model = check.choice(body, "model", "model", _MODELS, "veo3.1-fast")
     check.prompt(body, "prompt", "prompt")
     duration = body.get("duration", _VIDEO_SECONDS)
@@ -175,16 +186,16 @@ def _check_generate(body: dict[str, Any]) -> str:
             raise InvalidInput("veo3.1-quality does not support generation_type reference")
     elif "generation_type" in body or image_urls:
         check.count_between(image_urls, "image_urls", 1, 2, "frame")
-    return model
+    return model, resolution
 
 
-def _check_remix(body: dict[str, Any]) -> str:
-    """Returns the model."""
+def _check_remix(body: dict[str, Any]) -> tuple[str, Resolution]:
+    """Returns the model and the video's resolution."""
     if "model" not in body:
         raise InvalidInput("Missing required field: model")
     model = check.choice(body, "model", "model", _MODELS, "")
     check.prompt(body, "prompt", "prompt")
     check.optional_boolean(body, "raw", "raw")
     check.choice(body, "aspect_ratio", "aspect_ratio", _ASPECT_RATIOS, "16:9")
-    check.choice(body, "resolution", "resolution", _RESOLUTIONS, "720p")
-    return model
+    resolution = check.choice(body, "resolution", "resolution", _RESOLUTIONS, "720p")
+    return model, resolution

@@ -30,6 +30,7 @@ from .tasks import (
     SubmitAttempt,
     TaskSnapshot,
     TaskStore,
+    UpgradeRequest,
     VideoFile,
     snapshot,
 )
@@ -54,7 +55,7 @@ class DynamoTaskStore(TaskStore):
 
     def add(self, task: SimTask) -> None:
         record = asdict(task)
-        for transient in ("created_monotonic", "status_reads", "callbacks"):
+        for transient in ("created_monotonic", "status_reads", "callbacks", "upgrade_requests"):
             del record[transient]
         self._table.put_item(
             Item={
@@ -62,6 +63,7 @@ class DynamoTaskStore(TaskStore):
                 "data": json.dumps(record),
                 "status_reads": 0,
                 "callbacks": [],
+                "upgrade_requests": [],
             }
         )
 
@@ -70,8 +72,9 @@ class DynamoTaskStore(TaskStore):
         return _task(item["Item"]) if "Item" in item else None
 
     def file(self, name: str) -> tuple[VideoFile, SimTask] | None:
-        # Files are named after their task ({id}.mp4, {id}-origin.mp4: see TaskEngine._video).
-        stem = name.removesuffix(".mp4")
+        # Files are named after their task ({id}.mp4, {id}-origin.mp4, 1080p/{id}.mp4, ...: see
+        # TaskEngine._video).
+        stem = name.removesuffix(".mp4").rpartition("/")[2]
         for task_id in (stem, stem.removesuffix("-origin")):
             task = self.get(task_id)
             if task is None:
@@ -102,6 +105,14 @@ class DynamoTaskStore(TaskStore):
             ExpressionAttributeValues={":attempt": [json.dumps(asdict(attempt))]},
         )
         task.callbacks.append(attempt)
+
+    def note_upgrade_request(self, task: SimTask, request: UpgradeRequest) -> None:
+        self._table.update_item(
+            Key={"pk": self._pk("task", task.task_id)},
+            UpdateExpression="SET upgrade_requests = list_append(upgrade_requests, :request)",
+            ExpressionAttributeValues={":request": [json.dumps(asdict(request))]},
+        )
+        task.upgrade_requests.append(request)
 
     def note_submission(self, submission: SubmitAttempt) -> None:
         self._table.put_item(
@@ -165,6 +176,9 @@ def _task(item: Mapping[str, Any]) -> SimTask:
             "created_monotonic": time.monotonic() - (time.time() - data["created_at"]),
             "status_reads": int(item.get("status_reads", 0)),
             "callbacks": [CallbackAttempt(**json.loads(c)) for c in item.get("callbacks", [])],
+            "upgrade_requests": [
+                UpgradeRequest(**json.loads(r)) for r in item.get("upgrade_requests", [])
+            ],
         }
     )
 
@@ -279,7 +293,7 @@ def _video(video: VideoFile | None, method: str) -> dict[str, Any]:
     headers = {"Content-Type": "video/mp4", "Content-Length": str(video.size)}
     if method == "HEAD":
         return {"statusCode": 200, "headers": headers, "body": ""}
-    content = b"".join(iter_mp4(video.size, video.seed))
+    content = b"".join(iter_mp4(video.size, video.seed, resolution=video.resolution))
     return {
         "statusCode": 200,
         "headers": headers,

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .callbacks import CallbackPlan
-from .tags import parse_tags
-from .tasks import SimTask, TaskKind, TaskStore, VideoFile
+from .tags import SimTags, parse_tags
+from .tasks import Resolution, SimTask, TaskKind, TaskStore, VideoFile
 
 
 class TaskEngine:
@@ -42,8 +42,11 @@ class TaskEngine:
         parent_task_id: str | None = None,
         callback: CallbackPlan | None = None,
         with_origin_video: bool = False,
+        resolution: Resolution = "720p",
+        tags: SimTags | None = None,
     ) -> SimTask:
-        tags = parse_tags(prompt)
+        """`tags` replace those of `prompt` (an upgrade: the upgraded task's, adjusted)."""
+        tags = tags if tags is not None else parse_tags(prompt)
         size = tags.size_bytes if tags.size_bytes is not None else self._default_size
         delay = tags.delay_seconds if tags.delay_seconds is not None else self._default_delay
         task = SimTask(
@@ -60,16 +63,20 @@ class TaskEngine:
             created_at=time.time(),
             created_monotonic=time.monotonic(),
             delay_seconds=delay,
-            video=self._video(task_id, size),
-            origin_video=self._video(f"{task_id}-origin", size) if with_origin_video else None,
+            video=self._video(task_id, size, resolution),
+            origin_video=(
+                self._video(f"{task_id}-origin", size, resolution) if with_origin_video else None
+            ),
         )
         self.store.add(task)
         if callback and not tags.no_callback:
             self._schedule_callback(task, callback)
         return task
 
-    def _video(self, seed: str, size: int) -> VideoFile:
+    def _video(self, seed: str, size: int, resolution: Resolution) -> VideoFile:
         # The seed is the provider task id (plus a suffix for extra renders): unique per task and
         # known to tests, which can then compute the expected bytes with mp4_bytes_sha256.
-        name = f"{seed}.mp4"
-        return VideoFile(name=name, size=size, seed=seed, url=f"{self._origin()}/files/{name}")
+        # Above 720p the path names the resolution: {origin}/files/1080p/{seed}.mp4.
+        name = f"{seed}.mp4" if resolution == "720p" else f"{resolution}/{seed}.mp4"
+        url = f"{self._origin()}/files/{name}"
+        return VideoFile(name=name, size=size, seed=seed, url=url, resolution=resolution)

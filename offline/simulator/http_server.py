@@ -90,7 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
         if head_only:
             return
         try:
-            for chunk in iter_mp4(video.size, video.seed):
+            for chunk in iter_mp4(video.size, video.seed, resolution=video.resolution):
                 self.wfile.write(chunk)
         except ConnectionError:  # the client hung up mid-download; nothing left to do
             self.close_connection = True

@@ -19,7 +19,15 @@ from .mp4 import mp4_bytes_sha256
 from .protocol import ProviderProtocol
 from .ratelimit import RateLimit
 from .scheduler import Scheduler
-from .tasks import Phase, SimTask, SubmitAttempt, TaskSnapshot, TaskStore, VideoFile
+from .tasks import (
+    Phase,
+    SimTask,
+    SubmitAttempt,
+    TaskSnapshot,
+    TaskStore,
+    UpgradeResolution,
+    VideoFile,
+)
 from .web import SimRequest, SimResponse
 
 log = logging.getLogger(__name__)
@@ -179,6 +187,15 @@ class ProviderSimulator:
                 return snapshot
         raise KeyError(task_id)
 
+    def upgrade_task(self, task_id: str, resolution: UpgradeResolution) -> TaskSnapshot:
+        """The task that upgrades `task_id` (kie's get-1080p-video / get-4k-video) to
+        `resolution`; KeyError while there is none."""
+        original = self.task(task_id)
+        upgrade_id = original.task_id_4k if resolution == "4k" else original.task_id_1080p
+        if upgrade_id is None:
+            raise KeyError(f"{task_id} has no {resolution} upgrade")
+        return self.task(upgrade_id)
+
     def submissions(self) -> list[SubmitAttempt]:
         """Every create request (generate/extend), accepted or rejected, oldest first."""
         return self._store.submissions()
@@ -186,7 +203,7 @@ class ProviderSimulator:
     def video_sha256(self, task_id: str) -> str:
         """SHA-256 of the task's result video, without downloading it."""
         video = self.task(task_id).video
-        return mp4_bytes_sha256(video.size, video.seed)
+        return mp4_bytes_sha256(video.size, video.seed, video.resolution)
 
     def wait_for(
         self, condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.05

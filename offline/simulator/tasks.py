@@ -12,7 +12,11 @@ from typing import Any, Literal
 
 from .tags import SimTags
 
-TaskKind = Literal["generate", "extend"]
+# kie's upgrades are tasks of their own: a 4K one has an id the client sees; a 1080p one is the
+# simulator's way to give the upgrade its delay and file.
+TaskKind = Literal["generate", "extend", "upgrade_1080p", "upgrade_4k"]
+Resolution = Literal["720p", "1080p", "4k"]
+UpgradeResolution = Literal["1080p", "4k"]
 
 # Share of the delay a task spends "pending" before it turns "processing".
 _PENDING_SHARE = 0.3
@@ -29,8 +33,9 @@ class Phase(StrEnum):
 class VideoFile:
     name: str  # served at {origin}/files/{name}
     size: int
-    seed: str  # iter_mp4(size, seed) gives its bytes
+    seed: str  # iter_mp4(size, seed, resolution=resolution) gives its bytes
     url: str
+    resolution: Resolution = "720p"
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,16 @@ class SubmitAttempt:
     received_at: float
 
 
+@dataclass(frozen=True)
+class UpgradeRequest:
+    """One kie get-1080p-video or get-4k-video request for a task, as answered."""
+
+    resolution: UpgradeResolution
+    response_code: int  # the envelope's code
+    task_id: str | None  # the upgrade's task, once there is one
+    received_at: float
+
+
 @dataclass
 class SimTask:
     task_id: str
@@ -74,6 +89,7 @@ class SimTask:
     origin_video: VideoFile | None = None  # kie's originUrls (non-16:9 renders)
     status_reads: int = 0
     callbacks: list[CallbackAttempt] = field(default_factory=list)
+    upgrade_requests: list[UpgradeRequest] = field(default_factory=list)
 
     @property
     def finishes_at(self) -> float:
@@ -129,10 +145,38 @@ class TaskSnapshot:
     callbacks: tuple[CallbackAttempt, ...]
     video: VideoFile
     origin_video: VideoFile | None
+    upgrade_requests: tuple[UpgradeRequest, ...]  # kie's get-1080p-video / get-4k-video calls
+
+    @property
+    def requests_1080p(self) -> int:
+        return sum(request.resolution == "1080p" for request in self.upgrade_requests)
+
+    @property
+    def requests_4k(self) -> int:
+        return sum(request.resolution == "4k" for request in self.upgrade_requests)
+
+    @property
+    def task_id_1080p(self) -> str | None:
+        return self._upgrade_task_id("1080p")
+
+    @property
+    def task_id_4k(self) -> str | None:
+        return self._upgrade_task_id("4k")
+
+    def _upgrade_task_id(self, resolution: UpgradeResolution) -> str | None:
+        return next(
+            (
+                request.task_id
+                for request in self.upgrade_requests
+                if request.resolution == resolution and request.task_id
+            ),
+            None,
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["callbacks"] = list(data["callbacks"])  # as JSON would give it back
+        for listed in ("callbacks", "upgrade_requests"):
+            data[listed] = list(data[listed])  # as JSON would give it back
         return data
 
 
@@ -174,6 +218,10 @@ class TaskStore:
         with self._lock:
             task.callbacks.append(attempt)
 
+    def note_upgrade_request(self, task: SimTask, request: UpgradeRequest) -> None:
+        with self._lock:
+            task.upgrade_requests.append(request)
+
     def note_submission(self, submission: SubmitAttempt) -> None:
         with self._lock:
             self._submissions.append(submission)
@@ -214,4 +262,5 @@ def snapshot(task: SimTask, submit_count: int) -> TaskSnapshot:
         callbacks=tuple(task.callbacks),
         video=task.video,
         origin_video=task.origin_video,
+        upgrade_requests=tuple(task.upgrade_requests),
     )

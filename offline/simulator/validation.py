@@ -2,7 +2,9 @@
 its own error envelope."""
 
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
+
+Choice = TypeVar("Choice", bound=str)
 
 MAX_PROMPT_LENGTH = 10_000
 
@@ -25,12 +27,12 @@ def prompt(body: Mapping[str, Any], key: str, label: str) -> str:
 
 
 def choice(
-    body: Mapping[str, Any], key: str, label: str, allowed: Collection[str], default: str
-) -> str:
+    body: Mapping[str, Any], key: str, label: str, allowed: Collection[Choice], default: Choice
+) -> Choice:
     value = body.get(key, default)
     if value not in allowed:
         raise InvalidInput(f"{label} must be one of {', '.join(allowed)}")
-    return value
+    return cast(Choice, value)
 
 
 def optional_text(body: Mapping[str, Any], key: str, label: str) -> str | None:

@@ -6,10 +6,17 @@ import time
 
 import pytest
 
-from offline.simulator import RateLimit, SimTags, iter_mp4, mp4_bytes_sha256, parse_tags
+from offline.simulator import (
+    SMALLEST_MP4_SIZE,
+    RateLimit,
+    SimTags,
+    iter_mp4,
+    mp4_bytes_sha256,
+    parse_tags,
+)
 from offline.simulator.ratelimit import SlidingWindowLimiter
 
-HEADER_SIZE = 156  # ftyp (32) + moov/mvhd (116) + mdat header (8)
+HEADER_SIZE = SMALLEST_MP4_SIZE  # ftyp (32) + moov: mvhd (108) and a video trak (323) + mdat (8)
 
 
 def boxes(data: bytes) -> list[tuple[bytes, int]]:
@@ -53,7 +60,7 @@ def test_iter_mp4_uses_a_64_bit_mdat_size_beyond_4_gib():
     header = next(iter_mp4(size, "big"))
 
     # Then mdat announces a 64-bit largesize that ends exactly at the file's end
-    mdat_at = 148
+    mdat_at = HEADER_SIZE - 8
     assert header[mdat_at : mdat_at + 8] == struct.pack(">I", 1) + b"mdat"
     (largesize,) = struct.unpack(">Q", header[mdat_at + 8 : mdat_at + 16])
     assert mdat_at + largesize == size
@@ -75,7 +82,8 @@ def test_parse_tags_reads_every_documented_tag():
     # Given a prompt carrying every tag
     prompt = (
         "a cat [sim:no-callback] [sim:fail=CONTENT_VIOLATION] [sim:duplicate-callback] "
-        "[sim:delay=1.5] [sim:size=1048576] [sim:status-errors=2]"
+        "[sim:delay=1.5] [sim:size=1048576] [sim:status-errors=2] [sim:upgrade-never] "
+        "[sim:4k-fail] [sim:4k-callback=snake]"
     )
 
     # When it is parsed
@@ -89,6 +97,9 @@ def test_parse_tags_reads_every_documented_tag():
         delay_seconds=1.5,
         size_bytes=1_048_576,
         status_errors=2,
+        upgrade_never=True,
+        fail_4k=True,
+        snake_case_4k_callback=True,
     )
 
 
@@ -96,7 +107,14 @@ def test_parse_tags_ignores_untagged_unknown_and_malformed_text():
     # Given prompts without valid tags
     # When they are parsed
     # Then nothing changes the defaults
-    for prompt in ("a cat", "[sim:colour=red]", "[sim:delay=soon] [sim:size=-5]", "[sim:fail=]"):
+    for prompt in (
+        "a cat",
+        "[sim:colour=red]",
+        "[sim:delay=soon] [sim:size=-5]",
+        "[sim:fail=]",
+        "[sim:4k-callback=kebab]",
+        "[sim:4k-callback=snake] [sim:4k-callback=camel]",
+    ):
         assert parse_tags(prompt) == SimTags()
 
 

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from urllib3.exceptions import InvalidHeader, NewConnectionError, ReadTimeoutError, SSLError
 
-from offline.simulator.mp4 import iter_mp4
+from offline.simulator.mp4 import SMALLEST_MP4_SIZE, iter_mp4
 from tests.helpers import FakeDns
 from veo_relay import downloader
 from veo_relay.deadlines import Deadline
@@ -815,11 +815,14 @@ def test_an_unannounced_body_ending_inside_a_box_is_truncated_and_asked_again(
 
 
 @pytest.mark.parametrize(
-    "size", [156, 157, 300_000, 1_000_003], ids=["smallest", "one-byte-mdat", "300k", "1m"]
+    "size",
+    [SMALLEST_MP4_SIZE, SMALLEST_MP4_SIZE + 1, 300_000, 1_000_003],
+    ids=["smallest", "one-byte-mdat", "300k", "1m"],
 )
-def test_the_simulators_mp4_passes_the_box_check(web: FakeWeb, size: int) -> None:
-    # Given the simulator's MP4 bytes (ftyp, moov with an mvhd, mdat to the end)
-    body = b"".join(iter_mp4(size, "seed"))
+@pytest.mark.parametrize("resolution", ["720p", "1080p", "4k"])
+def test_the_simulators_mp4_passes_the_box_check(web: FakeWeb, size: int, resolution: str) -> None:
+    # Given the simulator's MP4 bytes (ftyp, moov with an mvhd and a trak, mdat to the end)
+    body = b"".join(iter_mp4(size, "seed", resolution=resolution))
     web.video(f"{CDN}/v.mp4", body)
     # When downloaded / Then accepted whole
     assert download(f"{CDN}/v.mp4") == body

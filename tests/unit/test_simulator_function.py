@@ -279,3 +279,36 @@ def test_kies_second_render_is_served_beside_the_first(table: Any, invocations: 
     # Then both renders are served, and the unknown one is a 404
     assert (main["statusCode"], origin["statusCode"], missing["statusCode"]) == (200, 200, 404)
     assert main["body"] != origin["body"]
+
+
+def _kie(simulators: FunctionUrlSimulators, method: str, path: str, **request: Any) -> Any:
+    answer = simulators.handle(_event(method, f"/kie/api/v1/veo/{path}", key="key-k", **request))
+    return json.loads(answer["body"])
+
+
+def test_kies_upgrades_live_in_the_table_across_instances(
+    table: Any, invocations: list, callbacks: Callbacks
+) -> None:
+    # Given a finished kie task
+    body = {"prompt": "a fox [sim:delay=0] [sim:size=1024]"}
+    task_id = _kie(_fresh(table, invocations), "POST", "generate", body=body)["data"]["taskId"]
+
+    # When its 1080p and its 4K are asked for, each request on a fresh instance
+    hd = _kie(_fresh(table, invocations), "GET", "get-1080p-video", query={"taskId": task_id})
+    uhd_body = {"taskId": task_id, "callBackUrl": CALLBACK_URL}
+    first_4k = _kie(_fresh(table, invocations), "POST", "get-4k-video", body=uhd_body)
+    again_4k = _kie(_fresh(table, invocations), "POST", "get-4k-video", body=uhd_body)
+    (invocation,) = invocations
+    _fresh(table, []).handle(invocation)
+
+    # Then the upgrades are served from the table, one 4K task called back by name
+    uhd_id = first_4k["data"]["taskId"]
+    assert hd["data"]["resultUrl"] == f"https://{DOMAIN}/kie/files/1080p/{task_id}-1080p.mp4"
+    assert (first_4k["code"], again_4k["code"], again_4k["data"]["taskId"]) == (200, 422, uhd_id)
+    ((url, callback),) = callbacks.sent
+    assert url == CALLBACK_URL and callback["data"]["taskId"] == uhd_id
+    file = _fresh(table, []).handle(_event("GET", f"/kie/files/4k/{uhd_id}.mp4", key=None))
+    assert file["statusCode"] == 200
+    state = json.loads(_fresh(table, []).handle(_event("GET", "/kie/_sim/tasks"))["body"])
+    (original,) = [task for task in state["tasks"] if task["task_id"] == task_id]
+    assert [r["resolution"] for r in original["upgrade_requests"]] == ["1080p", "4k", "4k"]
