@@ -110,6 +110,43 @@ def test_a_callback_naming_another_provider_task_is_refused():
     assert given.copies.sent == []
 
 
+STARTED = "2026-12-02T10:00:00.000Z"
+
+
+def test_an_upgrades_callback_naming_its_own_task_queues_the_copy():
+    # Given a task whose 4K upgrade runs as kie's task "veo_4k_1"
+    given = waiting(upgrade_started_at=STARTED, upgrade_task_id="veo_4k_1")
+    given.providers.get("apixo").notice_task_id = "veo_4k_1"
+
+    # When the 4K's callback comes to the task's URL, Then it takes the lease like any callback
+    assert given.call() is CallbackOutcome.QUEUED
+    assert given.tasks.get(TASK_ID).status is TaskStatus.STORING
+
+
+def test_an_upgrades_callback_after_a_lost_start_answer_records_the_upgrade_task():
+    # Given a task whose upgrade was asked for but whose answer (the 4K's task id) was lost
+    given = waiting(upgrade_started_at=STARTED)
+    given.providers.get("apixo").notice_task_id = "veo_4k_9"
+
+    # When the 4K's callback names its task, Then that task is the upgrade's from now on
+    assert given.call() is CallbackOutcome.QUEUED
+    assert given.tasks.get(TASK_ID).upgrade_task_id == "veo_4k_9"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"upgrade_started_at": STARTED, "upgrade_task_id": "veo_4k_1"}],
+    ids=["no upgrade", "another upgrade task"],
+)
+def test_a_callback_naming_neither_the_generation_nor_its_upgrade_is_refused(fields):
+    given = waiting(**fields)
+    given.providers.get("apixo").notice_task_id = "veo_4k_2"
+    with pytest.raises(InvalidCallback):
+        given.call()
+    assert given.copies.sent == []
+    assert given.tasks.get(TASK_ID).upgrade_task_id == fields.get("upgrade_task_id")
+
+
 def test_within_the_quiet_time_only_the_first_callback_defers_one_copy_to_its_end():
     # Given a task whose callbacks are quiet for another 20 s
     until = format_timestamp(datetime.now(UTC) + timedelta(seconds=20))

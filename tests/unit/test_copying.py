@@ -14,6 +14,7 @@ from tests.fakes import (
     FakeProviders,
     FakeSources,
     FakeTasks,
+    FakeUpgrades,
     FakeVideos,
     failed,
     make_task,
@@ -22,6 +23,8 @@ from tests.fakes import (
 )
 from veo_relay.copying import CopyOutcome, VideoCopier
 from veo_relay.downloader import NotMp4Error, TruncatedDownloadError
+from veo_relay.providers.base import ProviderState, ProviderStatus, UpgradeStarted
+from veo_relay.providers.registry import spec_of
 from veo_relay.tasks import Task, TaskStatus
 
 URL = "https://cdn.apixo.ai/output/video.mp4"
@@ -115,6 +118,53 @@ def test_an_early_callbacks_copy_gives_the_lease_back_and_quiets_callbacks():
     assert task.status is TaskStatus.IN_PROGRESS
     assert task.callback_received_at is None and task.callbacks_quiet_until is not None
     assert given.videos.objects == {}
+
+
+def test_a_confirmed_callback_whose_video_is_being_upgraded_gives_the_lease_back_unquieted():
+    # Given a 1080p kie task whose generation's callback took the lease, the generation done
+    given = Copy(FakeTasks(make_task(TaskStatus.IN_PROGRESS, provider="kie", resolution="1080p")))
+    kie = given.providers.get("kie")
+    kie.capabilities = spec_of("kie").capabilities
+    kie.upgrades = FakeUpgrades(started=UpgradeStarted(None, ProviderStatus(ProviderState.RUNNING)))
+    kie.statuses = [succeeded(URL)]
+    task_id = "vid_" + "a" * 24
+    leased = given.tasks.record_callback(task_id)
+    assert leased is not None
+
+    # When its copy runs
+    outcome = given.copier.copy(task_id, lease_taken_at=leased.updated_at)
+
+    # Then the upgrade is asked for, nothing is stored, and the task is back in progress with
+    # its callback answered but callbacks not quieted: the upgrade's own may copy it
+    assert outcome is CopyOutcome.STILL_RUNNING
+    assert kie.upgrades.starts == [("provider-task-1", "1080p", None)]
+    task = given.task(task_id)
+    assert task.status is TaskStatus.IN_PROGRESS
+    assert task.callback_received_at is None and task.callbacks_quiet_until is None
+    assert task.source_video_url == URL
+    assert given.videos.objects == {}
+    assert given.tasks.record_callback(task_id) is not None
+
+
+def test_an_upgraded_video_is_stored_with_its_resolution():
+    given = Copy(
+        FakeTasks(
+            make_task(
+                TaskStatus.IN_PROGRESS,
+                provider="kie",
+                resolution="4k",
+                upgrade_started_at="2026-12-02T10:00:00.000Z",
+                upgrade_task_id="veo_4k_1",
+            )
+        )
+    )
+    kie = given.providers.get("kie")
+    kie.capabilities = spec_of("kie").capabilities
+    kie.upgrades = FakeUpgrades(statuses=[succeeded(URL)])
+
+    assert given.copier.copy("vid_" + "a" * 24) is CopyOutcome.COMPLETED
+    task = given.task("vid_" + "a" * 24)
+    assert given.videos.objects[task.video_key][1]["resolution"] == "4k"
 
 
 def test_a_provider_failure_fails_the_task_with_its_error():

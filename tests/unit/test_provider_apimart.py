@@ -368,8 +368,27 @@ def test_an_unfinished_task_is_running(status):
     # When its status is read
     result = ApimartProvider(http).read_status(TASK_ID, TaskKind.GENERATE)
 
-    # Then it is running
+    # Then it is running, as far along as apimart says
     assert (result.state, result.video_urls, result.error) == (ProviderState.RUNNING, (), None)
+    assert result.progress == 40
+
+
+@pytest.mark.parametrize(
+    "progress, read", [(0, 0), (99.6, 99), (150, 100), (-3, 0), (None, None), ("40", None)]
+)
+def test_progress_is_0_to_100_or_unknown(progress, read):
+    http = FakeHttp(http_response(200, task("processing", progress=progress)))
+    assert ApimartProvider(http).read_status(TASK_ID, TaskKind.GENERATE).progress == read
+
+
+@pytest.mark.parametrize("resolution", ["1080p", "4k"])
+def test_the_resolution_is_a_field_of_the_generation_and_of_the_remix(resolution):
+    answer = {"code": 200, "data": [{"status": "submitted", "task_id": TASK_ID}]}
+    http = FakeHttp(http_response(200, answer), http_response(200, answer))
+    provider = ApimartProvider(http)
+    provider.submit_generation(generation(resolution=resolution), None)
+    provider.submit_extension(extension(resolution=resolution), None)
+    assert [call.body["resolution"] for call in http.calls] == [resolution, resolution]
 
 
 def test_a_completed_task_reads_the_url_array():
