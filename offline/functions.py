@@ -39,10 +39,16 @@ class LocalContext:
 
 class LocalFunctions:
     """Loads each function's `app.py` (the shared layer on the path, as Lambda would: see
-    offline/__init__.py) and invokes its handler by logical id, function name or ARN."""
+    offline/__init__.py) and invokes its handler by logical id, function name or ARN.
+
+    As in Lambda, an invocation has its execution environment to itself: concurrent invocations
+    of a function each run in a copy of its module of their own (its Powertools resolver holds
+    the current event), made when every copy is busy and reused once its invocation is over."""
 
     def __init__(self, template: Template) -> None:
-        self._modules: dict[str, ModuleType] = {}
+        # The idle execution environments of each function, and how many were made.
+        self._idle: dict[str, list[ModuleType]] = {}
+        self._made: dict[str, int] = {}
         self._physical_names: dict[str, str] = {}  # logical id -> FunctionName, once provisioned
         self._lock = threading.Lock()
         self._specs = _specs_of(template)
@@ -59,7 +65,12 @@ class LocalFunctions:
         """Each function's environment (the template's variables, then the local choices in
         `local_env`, which every function sees), role and settings (Timeout, MemorySize), from
         the provisioned `template`."""
-        self._specs = _specs_of(template)
+        specs = _specs_of(template)
+        with self._lock:
+            for name, spec in specs.items():
+                if self._specs.get(name, spec)[:2] != spec[:2]:
+                    self._idle.pop(name, None)  # other code: its environments are new ones
+        self._specs = specs
         self._parameters = parameters
         self._local_env = dict(local_env)
         self._physical_names = {name: template.names.get(name, name) for name in self._specs}
@@ -116,17 +127,35 @@ class LocalFunctions:
         }
 
     def handler(self, name: str) -> Callable[[dict[str, Any], Any], Any]:
-        code_uri, handler, _, _ = self._specs[name]
-        module_name, function_name = handler.rsplit(".", 1)
+        """The handler of one of the function's environments (made, if it has none yet)."""
+        environment = self._take_environment(name)
+        self._give_back(name, environment)
+        return self._handler_of(name, environment)
+
+    def _take_environment(self, name: str) -> ModuleType:
         with self._lock:
-            if name not in self._modules:
-                path = ROOT / code_uri / f"{module_name}.py"
-                spec = importlib.util.spec_from_file_location(f"veo_relay_fn_{name}", path)
-                assert spec and spec.loader
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                self._modules[name] = module
-        return getattr(self._modules[name], function_name)
+            idle = self._idle.setdefault(name, [])
+            if idle:
+                return idle.pop()
+            self._made[name] = number = self._made.get(name, 0) + 1
+        code_uri, handler, _, _ = self._specs[name]
+        module_name = handler.rsplit(".", 1)[0]
+        path = ROOT / code_uri / f"{module_name}.py"
+        spec = importlib.util.spec_from_file_location(f"veo_relay_fn_{name}_{number}", path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    def _give_back(self, name: str, environment: ModuleType) -> None:
+        with self._lock:
+            self._idle[name].append(environment)
+
+    def _handler_of(
+        self, name: str, environment: ModuleType
+    ) -> Callable[[dict[str, Any], Any], Any]:
+        function_name = self._specs[name][1].rsplit(".", 1)[1]
+        return getattr(environment, function_name)  # type: ignore[no-any-return]
 
     def invoke(self, name_or_arn: str, event: dict[str, Any]) -> Any:
         """The handler's result, or its exception; `FunctionTimedOut` once the function's
@@ -144,11 +173,16 @@ class LocalFunctions:
 
         def run() -> None:
             with isolation.running(invocation):
+                # A new environment imports its module here, under the function's own settings.
+                environment = self._take_environment(name)
                 try:
-                    outcome["result"] = self.handler(name)(event, context)
+                    outcome["result"] = self._handler_of(name, environment)(event, context)
                 except BaseException as exc:  # handed to the caller, as Lambda reports it
                     outcome["error"] = exc
                 finally:
+                    # Only once the handler has returned (past a Timeout too): no two
+                    # invocations share an environment's state.
+                    self._give_back(name, environment)
                     with self._lock:
                         self._running.discard(worker)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -70,6 +71,44 @@ def test_each_function_sees_its_own_variables_and_no_other_functions(stack):
         # And none that only other functions have
         others = set().union(*(v for k, v in declared.items() if k != function)) - own
         assert not others & set(seen), (function, others & set(seen))
+
+
+def test_concurrent_invocations_of_a_function_do_not_share_its_modules_state(
+    stack, tmp_path, monkeypatch
+):
+    # Given a function whose handler keeps the event in a module global and waits for a second
+    # invocation to have done the same (a Powertools resolver keeps its current event so)
+    (tmp_path / "app.py").write_text(
+        "import veo_relay_probe\n"
+        "seen = {}\n"
+        "def lambda_handler(event, context):\n"
+        "    seen['n'] = event['n']\n"
+        "    veo_relay_probe.both_in.wait(timeout=10)\n"
+        "    return seen['n']\n"
+    )
+    probe = type(os)("veo_relay_probe")
+    probe.both_in = threading.Barrier(2)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "veo_relay_probe", probe)
+
+    def probe_code(body: dict[str, Any]) -> None:
+        function_props(body, "VideoConsumerFunction")["CodeUri"] = str(tmp_path)
+
+    stack.functions.redeploy(changed_template(stack, probe_code))
+
+    # When two invocations run at once
+    answers: dict[int, Any] = {}
+
+    def invoke(n: int) -> None:
+        answers[n] = stack.invoke("VideoConsumerFunction", {"n": n})
+
+    threads = [threading.Thread(target=invoke, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+
+    # Then each saw its own event, as each has an execution environment of its own in Lambda
+    assert answers == {1: 1, 2: 2}
 
 
 def test_a_variable_removed_from_the_template_fails_the_function_naming_it(stack):
