@@ -25,9 +25,7 @@ def stored_resolution(stack, task_id: str) -> str:
 
 
 def public(stack, task_id: str) -> dict:
-    response = stack.invoke(
-        "ApiFunction", api_event("api_get_video", path=f"/v1/videos/{task_id}")
-    )
+    response = stack.invoke("ApiFunction", api_event("api_get_video", path=f"/v1/videos/{task_id}"))
     assert response["statusCode"] == 200, response
     return response_json(response)
 
@@ -87,7 +85,9 @@ def test_an_upgrade_never_ready_ends_failed_at_the_deadline_with_the_720p_url_ke
     stack.start_queue_pollers()
 
     # When a 1080p video is created whose upgrade never becomes ready
-    task = stack.create_task(unique("a fox [sim:upgrade-never]"), provider="kie", resolution="1080p")
+    task = stack.create_task(
+        unique("a fox [sim:upgrade-never]"), provider="kie", resolution="1080p"
+    )
 
     # Then the deadline ends it failed for time; the generation's URL stays on the record
     stack.wait_for_status(task["id"], "failed", timeout=30)
@@ -96,9 +96,12 @@ def test_an_upgrade_never_ready_ends_failed_at_the_deadline_with_the_720p_url_ke
     assert answer["video"] is None
     item = stack.item(task["id"])
     assert item["source_video_url"]["S"] == kie.task(task["provider_task_id"]).video.url
-    assert stack.client("s3").list_objects_v2(
-        Bucket=stack.bucket, Prefix=f"videos/{task['root_id']}/"
-    ).get("KeyCount") == 0
+    assert (
+        stack.client("s3")
+        .list_objects_v2(Bucket=stack.bucket, Prefix=f"videos/{task['root_id']}/")
+        .get("KeyCount")
+        == 0
+    )
 
 
 def test_a_failed_4k_fails_the_task(stack, kie):
@@ -123,10 +126,10 @@ def test_apimart_makes_1080p_itself_and_reports_its_progress(stack, apimart):
         what="apimart's progress on the task",
     )
     assert 0 < progress < 100
-    # and it completes stored in 1080p, sent to apimart as the request's resolution
+    # and it completes stored in 1080p, the resolution apimart was asked to render
     stack.wait_for_status(task["id"], "completed", timeout=30)
     assert stored_resolution(stack, task["id"]) == "1080p"
-    assert apimart.task(task["provider_task_id"]).request["resolution"] == "1080p"
+    assert apimart.task(task["provider_task_id"]).video.resolution == "1080p"
     assert public(stack, task["id"])["progress"] is None
 
 
