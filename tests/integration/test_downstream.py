@@ -354,6 +354,7 @@ def test_a_completed_task_has_its_manifest_beside_the_video(stack):
         "root-id": task["id"],
         "provider": "apixo",
         "provider-task-id": task["provider_task_id"],
+        "resolution": "720p",
     }
     assert video_object["Metadata"] == expected_metadata
 
@@ -424,6 +425,7 @@ def test_an_extensions_manifest_and_metadata_name_its_parent(stack):
         "parent-id": parent["id"],
         "provider": "apixo",
         "provider-task-id": sim_id,
+        "resolution": "720p",
     }
     assert manifest_object["Metadata"] == expected
     video_object = stack.client("s3").head_object(Bucket=stack.bucket, Key=manifest["video"]["key"])
