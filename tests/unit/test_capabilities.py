@@ -225,3 +225,8 @@ def test_a_provider_offering_more_shows_it_in_its_entry():
     relaxed = replace(spec_of("apixo").capabilities, resolutions=("720p", "1080p"))
     entry = relaxed.to_public(calls_back=True, rate_limit=(1, 1))
     assert set(entry["resolutions"]) == {"720p", "1080p"}
+
+
+def test_an_upgraded_resolution_the_provider_does_not_offer_is_refused():
+    with pytest.raises(ValueError, match="upgraded resolution"):
+        Capabilities(resolutions=("720p",), upgraded_resolutions=("4k",))

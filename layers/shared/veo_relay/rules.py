@@ -18,10 +18,7 @@ def check_generation(provider: str, capabilities: Capabilities, request: Generat
     check_prompt_and_seed(provider, caps, request.prompt, request.seed, request.watermark)
     _check_offered("mode", request.mode, caps.modes, provider)
     _check_offered("aspect_ratio", request.aspect_ratio, caps.aspect_ratios, provider)
-    if request.generation_type not in caps.image_counts:
-        _check_offered(
-            "generation_type", request.generation_type, tuple(caps.image_counts), provider
-        )
+    _check_offered("generation_type", request.generation_type, tuple(caps.image_counts), provider)
     _check_offered("resolution", request.resolution, caps.resolutions, provider)
     if request.resolution not in caps.resolutions_for(request.mode):
         raise InvalidRequest(

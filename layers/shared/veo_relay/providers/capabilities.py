@@ -63,8 +63,10 @@ class Capabilities:
             | set(self.resolutions) - set(RESOLUTIONS)
             | set(self.image_counts) - set(GENERATION_TYPES)
         )
-        if unknown or not set(self.upgraded_resolutions) <= set(self.resolutions):
+        if unknown:
             raise ValueError(f"capabilities name values the relay does not know: {unknown}")
+        if not set(self.upgraded_resolutions) <= set(self.resolutions):
+            raise ValueError("an upgraded resolution must be one of the resolutions offered")
 
     def resolutions_for(self, mode: str) -> tuple[str, ...]:
         return self.mode_resolutions.get(mode, self.resolutions)

@@ -77,8 +77,7 @@ class KieUpgrades:
             "/api/v1/veo/get-1080p-video", {"taskId": provider_task_id, "index": "0"}
         )
         if response.status_code == 200:
-            answer = json_body(response)
-            code = int_value(answer.get("code"))
+            code = int_value(json_body(response).get("code"))
             if code not in (200, *_1080P_REFUSALS):
                 return _RUNNING  # "1080P is processing": asked again at the next poll
         data = envelope_body(response).get("data")
