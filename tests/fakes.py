@@ -16,6 +16,7 @@ from typing import Any
 from veo_relay.callback_tokens import CallbackTokens
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import TaskNotFound
+from veo_relay.pricing import PriceTable
 from veo_relay.provider_results import ProviderResults
 from veo_relay.providers.base import (
     CallbackNotice,
@@ -29,6 +30,7 @@ from veo_relay.providers.base import (
 )
 from veo_relay.queues import SubmitTicket
 from veo_relay.settings import RateLimit
+from veo_relay.spending import BudgetPolicy, Spending
 from veo_relay.task_states import TaskWrites, Transition
 from veo_relay.tasks import (
     StoredVideo,
@@ -94,6 +96,13 @@ class FakeTasks(TaskWrites):
                 **{k: {"S": v} for k, v in partition.items()},
             }
         return [copy.deepcopy(t) for t in page], last
+
+    def count_by_status(self, owner: str, month: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for task in self.items.values():
+            if task.owner == owner and task.created_at.startswith(month):
+                counts[task.status.value] = counts.get(task.status.value, 0) + 1
+        return counts
 
     def apply(self, task_id: str, transition: Transition, values: Mapping[str, Any]) -> Task | None:
         task = self.items.get(task_id)
@@ -232,8 +241,11 @@ class FakeMetrics:
         size_bytes: int,
         copy_seconds: float,
         callback_to_stored_seconds: float | None,
+        cost_usd: float | None = None,
     ) -> None:
         self.recorded.append(("task_completed", (provider, size_bytes)))
+        if cost_usd is not None:
+            self.recorded.append(("task_cost", (provider, cost_usd)))
 
     def task_failed(self, provider: str) -> None:
         self.recorded.append(("task_failed", (provider,)))
@@ -370,3 +382,72 @@ def make_task(status: TaskStatus = TaskStatus.QUEUED, **fields: Any) -> Task:
 def results_of(tasks: FakeTasks, providers: FakeProviders) -> ProviderResults:
     """The providers' results as the copy and the poller read them, with a test token key."""
     return ProviderResults(tasks, providers, CallbackTokens(lambda: b"k" * 32))
+
+
+def default_prices() -> PriceTable:
+    """The template's PriceTable default, as the functions parse it."""
+    from offline.template import load_template
+    from veo_relay.providers.registry import SPECS
+
+    raw = load_template().parameter_defaults()["PriceTable"]
+    return PriceTable.parse(raw, {spec.name: spec.capabilities for spec in SPECS})
+
+
+class FakeSpendLedger:
+    """The spend# items in memory: a reservation is refused, and changes nothing, when it would
+    pass the budget, as the conditional UpdateItem is."""
+
+    def __init__(self) -> None:
+        self.months: dict[tuple[str, str], list[int]] = {}  # -> [committed, spent]
+        self.settled: set[str] = set()
+
+    def reserve(self, owner: str, month: str, micros: int, budget_micros: int | None) -> bool:
+        counters = self.months.setdefault((owner, month), [0, 0])
+        if budget_micros is not None and counters[0] + micros > budget_micros:
+            return False
+        counters[0] += micros
+        return True
+
+    def adjust(self, owner: str, month: str, committed_micros: int, spent_micros: int) -> None:
+        counters = self.months.setdefault((owner, month), [0, 0])
+        counters[0] += committed_micros
+        counters[1] += spent_micros
+
+    def read(self, owner: str, month: str) -> tuple[int, int]:
+        committed, spent = self.months.get((owner, month), [0, 0])
+        return committed, spent
+
+    def mark_settled(self, task_id: str) -> bool:
+        if task_id in self.settled:
+            return False
+        self.settled.add(task_id)
+        return True
+
+
+@dataclass
+class FakeCreationCounts:
+    """A minute that never ends unless the test says so."""
+
+    taken: dict[str, int] = field(default_factory=dict)
+
+    def take(self, owner: str, per_minute: int) -> float | None:
+        if self.taken.get(owner, 0) >= per_minute:
+            return 42.0
+        self.taken[owner] = self.taken.get(owner, 0) + 1
+        return None
+
+
+def spending(
+    ledger: FakeSpendLedger | None = None,
+    budget_micros: int | None = None,
+    overrides: Mapping[str, int] | None = None,
+    creates_per_minute: int | None = None,
+    counts: FakeCreationCounts | None = None,
+) -> Spending:
+    return Spending(
+        ledger=ledger or FakeSpendLedger(),
+        counts=counts or FakeCreationCounts(),
+        prices=default_prices(),
+        budgets=BudgetPolicy(budget_micros, dict(overrides or {})),
+        creates_per_minute=creates_per_minute,
+    )

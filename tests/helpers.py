@@ -236,6 +236,7 @@ def _function_wiring() -> dict[str, Any]:
         "PollerFunction": (wiring.poller, settings.PollerSettings),
         "VideoConsumerFunction": (wiring.video_consumer, settings.VideoConsumerSettings),
         "FailureAnnouncerFunction": (wiring.failure_announcer, settings.FailureAnnouncerSettings),
+        "SpendSettlerFunction": (wiring.spend_settler, settings.SpendSettlerSettings),
         "WebhookSenderFunction": (wiring.webhook_sender, settings.WebhookSenderSettings),
     }
 

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from veo_relay.api_models import CreateVideoBody, ErrorBody, ExtendVideoBody, WebhookSecretBody
 from veo_relay.creation import CreateVideo, ExtendVideo
 from veo_relay.deadlines import Deadline, api_deadline
-from veo_relay.errors import VeoRelayError
+from veo_relay.errors import CreatesThrottled, VeoRelayError
 from veo_relay.http_errors import error_body, status_for, unexpected_error, validation_message
 from veo_relay.json_input import parse_json
 from veo_relay.principals import owner_of
@@ -24,6 +24,7 @@ from veo_relay.providers.base import GenerationRequest
 from veo_relay.queries import TaskList
 from veo_relay.raw_requests import refuse_raw_request
 from veo_relay.tasks import Task, TaskObject
+from veo_relay.usage import parse_month
 from veo_relay.wiring import api
 
 logger = Logger()
@@ -37,11 +38,13 @@ def _errors(*statuses: int) -> dict[int, OpenAPIResponse]:
     descriptions = {
         400: "Malformed JSON",
         401: "No caller identity",
+        402: "The caller's monthly budget would be passed; the message names budget and spend",
         404: "Unknown, or not the caller's",
         409: "Conflict: Idempotency-Key reused with another body, or the parent is not completed",
         413: "Body too large",
         415: "Content-Type is not application/json",
         422: "Invalid input; the message names the field",
+        429: "Too many creates this minute; Retry-After says when to try again",
         502: "The provider refused or failed",
         503: "The provider is unavailable",
     }
@@ -72,6 +75,13 @@ CAPABILITIES: dict[int, OpenAPIResponse] = {
         "each enabled provider"
     }
 }
+USAGE: dict[int, OpenAPIResponse] = {
+    200: {
+        "description": '{"month", "spent_usd", "reserved_usd", "budget_usd", "tasks"}: the '
+        "caller's month (UTC): the cost of its ended tasks, what is reserved for those not ended, "
+        "its budget (null: none) and its tasks by status"
+    }
+}
 IdempotencyKey = Annotated[
     str | None, Header(alias="idempotency-key", min_length=1, max_length=255)
 ]
@@ -80,7 +90,7 @@ IdempotencyKey = Annotated[
 @app.post(
     "/v1/videos",
     summary="Create a generation",
-    responses={**TASK_ACCEPTED, **_errors(400, 401, 409, 413, 415, 422, 502, 503)},
+    responses={**TASK_ACCEPTED, **_errors(400, 401, 402, 409, 413, 415, 422, 429, 502, 503)},
 )
 def create(body: CreateVideoBody, idempotency_key: IdempotencyKey = None) -> Response[TaskObject]:
     command = CreateVideo(
@@ -105,7 +115,10 @@ def create(body: CreateVideoBody, idempotency_key: IdempotencyKey = None) -> Res
 @app.post(
     "/v1/videos/<task_id>/extend",
     summary="Continue a completed video; the child stays on its parent's provider",
-    responses={**TASK_ACCEPTED, **_errors(400, 401, 404, 409, 413, 415, 422, 502, 503)},
+    responses={
+        **TASK_ACCEPTED,
+        **_errors(400, 401, 402, 404, 409, 413, 415, 422, 429, 502, 503),
+    },
 )
 def extend(
     task_id: str, body: ExtendVideoBody, idempotency_key: IdempotencyKey = None
@@ -173,6 +186,23 @@ def capabilities() -> Response[dict[str, Any]]:
 
 
 @app.get(
+    "/v1/usage",
+    summary="The caller's spending and tasks in a month",
+    responses={**USAGE, **_errors(401, 422)},
+)
+def usage(
+    month: Annotated[str | None, Query(min_length=7, max_length=7)] = None,
+) -> Response[dict[str, Any]]:
+    owner = _principal()
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=api().usage.usage(owner, parse_month(month)),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@app.get(
     "/v1/webhook-secret",
     summary="The secret the caller's webhook receivers verify its deliveries with",
     # 422 as every route has it (the resolver's validation declares one; this is its body).
@@ -218,7 +248,10 @@ def _handles(exc_class: type[Exception]) -> Callable[[Handler], Handler]:
 
 @_handles(VeoRelayError)
 def domain_error(exc: VeoRelayError) -> Response[dict[str, Any]]:
-    return _error(status_for(exc), exc.code, str(exc))
+    response = _error(status_for(exc), exc.code, str(exc))
+    if isinstance(exc, CreatesThrottled):
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+    return response
 
 
 @_handles(Exception)

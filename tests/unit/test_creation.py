@@ -13,9 +13,12 @@ from tests.fakes import (
     FakeMetrics,
     FakeProviders,
     FakeSlots,
+    FakeSpendLedger,
     FakeSubmitQueue,
     FakeTasks,
+    default_prices,
     make_task,
+    spending,
 )
 from veo_relay.callback_tokens import CallbackTokens
 from veo_relay.creation import CreateVideo, ExtendVideo, TaskCreation
@@ -53,6 +56,8 @@ class World:
     poller: FakeFallbackPoller = field(default_factory=FakeFallbackPoller)
     metrics: FakeMetrics = field(default_factory=FakeMetrics)
     preference: tuple[str, ...] = NAMES
+    ledger: FakeSpendLedger = field(default_factory=FakeSpendLedger)
+    budget_micros: int | None = None
 
     @property
     def submitter(self) -> Submitter:
@@ -65,6 +70,7 @@ class World:
             fallback_poller=self.poller,
             callback_tokens=CallbackTokens(lambda: b"k" * 32),
             metrics=self.metrics,
+            prices=default_prices(),
         )
 
     @property
@@ -74,6 +80,7 @@ class World:
             providers=self.providers,
             submitter=self.submitter,
             metrics=self.metrics,
+            spending=spending(self.ledger, self.budget_micros),
             provider_names=frozenset(NAMES),
             default_provider="apixo",
             provider_preference=self.preference,

@@ -25,6 +25,7 @@ API_EVENTS = {
     "api_get_video": ("GET", "/v1/videos/{id}"),
     "api_list_videos": ("GET", "/v1/videos"),
     "api_get_capabilities": ("GET", "/v1/capabilities"),
+    "api_get_usage": ("GET", "/v1/usage"),
     "api_get_webhook_secret": ("GET", "/v1/webhook-secret"),
     "api_rotate_webhook_secret": ("POST", "/v1/webhook-secret/rotate"),
     "api_unmatched_route": ("ANY", "$default"),
@@ -36,7 +37,10 @@ QUEUE_EVENTS = {
     "stored_video_queue": "VideoConsumerFunction",
     "webhook_video_completed": "WebhookSenderFunction",
 }
-STREAM_EVENTS = {"task_failed_stream": "FailureAnnouncerFunction"}
+STREAM_EVENTS = {
+    "task_failed_stream": "FailureAnnouncerFunction",
+    "task_completed_stream": "SpendSettlerFunction",
+}
 # Invoked directly: by the state machine, or (for `sam local invoke -e`) the consumer with the
 # EventBridge event or the S3 notification that its queue would carry; and the provider simulator
 # (Simulate=true) through its function URL.

@@ -40,6 +40,7 @@ TASK_OBJECT_KEYS = {
     "root_id",
     "resolution",
     "progress",
+    "cost",
     "created_at",
     "updated_at",
     "completed_at",
@@ -70,6 +71,9 @@ def completed_task(**changes: Any) -> Task:
         parent_id="vid_111111111111111111111111",
         provider_task_id="task_kie_9f8e7d",
         provider_model="veo3_quality",
+        cost_usd=1.275,  # kie's quality at 1080p: 250 + 5 credits at $0.005
+        cost_source="price_table",
+        reserved_micros=1_275_000,
         creation_id="not-for-manifests",
         callback_received_at="2026-11-21T10:02:00.000Z",
         completed_at="2026-11-21T10:02:05.120Z",
@@ -109,6 +113,7 @@ def test_the_manifest_holds_every_field_consumers_need():
         "resolution": "1080p",
         "seed": 4294967295,
         "image_urls": ["https://img.example.com/a.png", "https://img.example.com/b.png"],
+        "cost": {"usd": 1.275, "source": "price_table"},
         "video": {
             "bucket": "veo-relay-videos",
             "key": "videos/vid_000000000000000000000000/vid_222222222222222222222222.mp4",

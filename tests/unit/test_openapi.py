@@ -22,6 +22,7 @@ def test_it_describes_every_client_route_and_no_callback_route():
         "/v1/videos/{task_id}",
         "/v1/videos/{task_id}/extend",
         "/v1/capabilities",
+        "/v1/usage",
         "/v1/webhook-secret",
         "/v1/webhook-secret/rotate",
     }

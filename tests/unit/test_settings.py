@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from offline.template import load_template
 from veo_relay import wiring
 from veo_relay.errors import ConfigurationError
 from veo_relay.providers.registry import SPECS
@@ -19,6 +20,7 @@ from veo_relay.settings import (
     FailureAnnouncerSettings,
     PollerSettings,
     RateLimit,
+    SpendSettlerSettings,
     SubmitWorkerSettings,
     VideoConsumerSettings,
     WebhookSenderSettings,
@@ -37,6 +39,7 @@ DEPLOYED = {
     "CALLBACK_TOKEN_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:t",
     "WEBHOOK_MASTER_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:w",
     "EVENT_BUS_NAME": "videos",
+    "PRICE_TABLE": load_template().parameter_defaults()["PriceTable"],
 }
 MODELS = (
     ApiSettings,
@@ -46,6 +49,7 @@ MODELS = (
     PollerSettings,
     VideoConsumerSettings,
     FailureAnnouncerSettings,
+    SpendSettlerSettings,
     WebhookSenderSettings,
 )
 

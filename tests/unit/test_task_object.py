@@ -173,6 +173,7 @@ def test_every_field_is_always_present_and_null_only_where_declared():
         "seed",
         "parent_id",
         "progress",
+        "cost",
         "completed_at",
         "video",
         "error",
@@ -207,8 +208,6 @@ CONTRACT_EXAMPLE = {
     "error": {"code": "content_violation", "message": "flagged"},
 }
 CONTRACT_STATUSES = ["queued", "in_progress", "storing", "completed", "failed"]
-# In the contract's object, not yet in any task's: nothing prices a task so far.
-NOT_YET_PRODUCED = {"cost"}
 # In every task's object, not in the contract's: an extension of it.
 BEYOND_THE_CONTRACT = {"image_urls", "seed"}
 
@@ -219,7 +218,7 @@ def test_the_declared_fields_are_the_contracts_and_its_extensions():
     declared = set(schemas["TaskObject"]["properties"])
 
     # Then the fields declared are the contract's, with its statuses, video and error
-    assert declared - BEYOND_THE_CONTRACT == {*CONTRACT_EXAMPLE, "status"} - NOT_YET_PRODUCED
+    assert declared - BEYOND_THE_CONTRACT == {*CONTRACT_EXAMPLE, "status"}
     assert schemas["TaskStatus"]["enum"] == CONTRACT_STATUSES
     assert set(schemas["TaskObjectVideo"]["properties"]) == set(CONTRACT_EXAMPLE["video"])
     assert set(schemas["TaskObjectError"]["properties"]) == set(CONTRACT_EXAMPLE["error"])
@@ -230,8 +229,8 @@ def test_the_contracts_example_is_a_task_object(status):
     # Given the contract's example in any of its statuses, with this service's extensions
     example = {**CONTRACT_EXAMPLE, "status": status, "image_urls": [], "seed": None}
 
-    # Then it is a task object, but for the fields nothing produces yet
-    assert_described({k: v for k, v in example.items() if k not in NOT_YET_PRODUCED}, "TaskObject")
+    # Then it is a task object
+    assert_described(example, "TaskObject")
 
 
 # ----------------------------------------------------------------------------- the producers

@@ -92,7 +92,7 @@ class VideoCopier:
             return CopyOutcome.STILL_RUNNING
         if applied.remains is Remains.CLOSED:
             return CopyOutcome.FAILED
-        return self._store_video(task, held, applied.video_urls, deadline)
+        return self._store_video(task, held, applied.video_urls, deadline, status.cost_usd)
 
     def _closed_already(self, task: Task) -> CopyOutcome:
         if task.status is TaskStatus.COMPLETED:
@@ -107,6 +107,7 @@ class VideoCopier:
         held: Task | None,
         urls: tuple[str, ...],
         deadline: Deadline | None,
+        provider_cost_usd: float | None,
     ) -> CopyOutcome:
         """Takes the copy's lease (unless this request holds it already), streams the video into the
         bucket and records the task completed."""
@@ -125,15 +126,25 @@ class VideoCopier:
             raise
         if stored is None:
             return CopyOutcome.FAILED
-        return self._complete(task, stored, copy_seconds=time.monotonic() - started)
+        return self._complete(task, stored, time.monotonic() - started, provider_cost_usd)
 
-    def _complete(self, task: Task, stored: StoredVideo, copy_seconds: float) -> CopyOutcome:
-        completed = self.tasks.mark_completed(task.id, stored)
+    def _complete(
+        self,
+        task: Task,
+        stored: StoredVideo,
+        copy_seconds: float,
+        provider_cost_usd: float | None,
+    ) -> CopyOutcome:
+        completed = self.tasks.mark_completed(task.id, stored, provider_cost_usd)
         if completed is None:
             return CopyOutcome.ALREADY_CLOSED
         # Counted at the completed write, before the manifest (whose failure is retried without it).
         self.metrics.task_completed(
-            task.provider, stored.size_bytes, copy_seconds, _since_callback(completed)
+            task.provider,
+            stored.size_bytes,
+            copy_seconds,
+            _since_callback(completed),
+            cost_usd=completed.cost_usd,
         )
         self._publish_manifest(completed)
         logger.info("video stored", extra={"task_id": task.id, "size_bytes": stored.size_bytes})

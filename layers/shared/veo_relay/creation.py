@@ -15,6 +15,7 @@ from veo_relay.ports import Metrics, Providers, TaskRepository
 from veo_relay.providers.base import GenerationRequest
 from veo_relay.queues import SubmitTicket
 from veo_relay.rules import check_extension, check_generation, check_prompt_and_seed
+from veo_relay.spending import Spending, month_of
 from veo_relay.submission import Submitter, submits_inline, wait_for_slot
 from veo_relay.tasks import Task, TaskStatus, new_task_id, utc_now
 
@@ -52,6 +53,7 @@ class TaskCreation:
     providers: Providers
     submitter: Submitter
     metrics: Metrics
+    spending: Spending
     provider_names: Collection[str]
     default_provider: str
     provider_preference: tuple[str, ...]
@@ -95,7 +97,8 @@ class TaskCreation:
         task.seed = request.seed
         task.watermark = request.watermark
         task.webhook_url = command.webhook_url
-        return self._record_and_submit(task, callback_base_url, deadline)
+        hold = self.spending.hold_for(usable, request.mode, request.resolution)
+        return self._record_and_submit(task, callback_base_url, deadline, hold)
 
     def extend(
         self,
@@ -138,7 +141,8 @@ class TaskCreation:
         task.seed = command.seed
         task.watermark = command.watermark
         task.webhook_url = command.webhook_url
-        return self._record_and_submit(task, callback_base_url, deadline)
+        hold = self.spending.hold_for([task.provider], task.mode, task.resolution)
+        return self._record_and_submit(task, callback_base_url, deadline, hold)
 
     def _check_webhook_url(self, url: str | None) -> None:
         if url is not None:
@@ -164,9 +168,11 @@ class TaskCreation:
         return task
 
     def _record_and_submit(
-        self, task: Task, callback_base_url: str, deadline: Deadline | None
+        self, task: Task, callback_base_url: str, deadline: Deadline | None, hold: int
     ) -> Task:
-        """Submits at once when the provider has a slot within a second and, for a caller with a
+        """Counts the create against its caller's minute and reserves `hold` (micro-dollars) of
+        its month's budget, before anything is recorded or sent (veo_relay.spending). Then
+        submits at once when the provider has a slot within a second and, for a caller with a
         `deadline`, can answer in time (the task is created already claimed: one write); otherwise
         leaves the task `queued` for the submit queue.
 
@@ -174,6 +180,10 @@ class TaskCreation:
         create it again: a fault after that write (a state write throttled after the provider
         accepted, a hand-off that failed) is logged, and the task returned as this request recorded
         it, its fallback poller running. Only a refusal that failed the task for good is raised."""
+        self.spending.admit(task.owner)
+        month = month_of(task.created_at)
+        self.spending.reserve(task.owner, month, hold)
+        task.reserved_micros = hold
         task.creation_id = secrets.token_hex(8)
         task.callback_base_url = callback_base_url
         ticket = SubmitTicket(task.id, callback_base_url)
@@ -182,11 +192,15 @@ class TaskCreation:
         if inline:
             task.submit_claimed_at = utc_now()
             task.submit_attempt = 1
+        # A write that fails here keeps its reservation: the task may exist (its answer lost), and
+        # a reservation given back for a task that then settles would let the month overspend.
         if not self.tasks.create(task):
             # The id is taken: by a request with the same Idempotency-Key a moment earlier, or by
             # this very write (its answer lost, the SDK's retry found the item; creation_id tells).
             stored = self.tasks.get(task.id)
             if stored.creation_id != task.creation_id:
+                # Not this request's task: its own reservation has no task to settle it.
+                self.spending.release(task.owner, month, hold)
                 return self._repeated(repeated_by(stored, task.owner, task.request_hash))
         try:
             if not inline:

@@ -43,6 +43,22 @@ class TaskConflict(VeoRelayError):
     code = "conflict"
 
 
+class BudgetExceeded(VeoRelayError):
+    """A create or extend whose price would take its principal's month past the budget."""
+
+    code = "budget_exceeded"
+
+
+class CreatesThrottled(VeoRelayError):
+    """More creates this minute than the principal's CREATES_PER_MINUTE."""
+
+    code = "throttled"
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class InvalidCallback(VeoRelayError):
     """A callback we cannot attribute to a task: wrong provider, token or body."""
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from veo_relay.errors import (
+    BudgetExceeded,
+    CreatesThrottled,
     InvalidCallback,
     InvalidRequest,
     ProviderError,
@@ -30,6 +32,10 @@ def status_for(exc: VeoRelayError) -> int:
         return 404
     if isinstance(exc, TaskConflict):
         return 409
+    if isinstance(exc, BudgetExceeded):
+        return 402
+    if isinstance(exc, CreatesThrottled):
+        return 429
     if isinstance(exc, InvalidCallback):
         return 401
     if isinstance(exc, ProviderError):

@@ -10,11 +10,12 @@ import json
 from typing import Any
 
 from veo_relay.providers.capabilities import DEFAULT_RESOLUTION
-from veo_relay.tasks import Task, TaskObject, TaskStatus, manifest_key_for
+from veo_relay.tasks import Task, TaskObject, TaskObjectCost, TaskStatus, manifest_key_for
 
 MANIFEST_VERSION = 1
 MANIFEST_CONTENT_TYPE = "application/json"
 MAX_MANIFEST_BYTES = 64 * 1024  # a prompt is at most 10,000 characters
+_COST_SOURCES = ("price_table", "provider")
 
 
 class ManifestError(ValueError):
@@ -43,6 +44,8 @@ def build_manifest(task: Task) -> dict[str, Any]:
         "resolution": task.resolution,
         "seed": task.seed,
         "image_urls": list(task.image_urls),
+        # What the video cost: the provider's figure or the price table's (null: not known).
+        "cost": task.cost,
         "video": {
             "bucket": video.bucket,
             "key": video.key,
@@ -95,6 +98,16 @@ def parse_manifest(raw: bytes) -> dict[str, Any]:
     return manifest
 
 
+def _cost(value: Any) -> TaskObjectCost | None:
+    """The manifest's cost; None for one written before costs existed, or not of its form."""
+    if not isinstance(value, dict):
+        return None
+    usd, source = value.get("usd"), value.get("source")
+    if isinstance(usd, bool) or not isinstance(usd, int | float) or source not in _COST_SOURCES:
+        return None
+    return {"usd": float(usd), "source": source}
+
+
 def task_object(manifest: dict[str, Any]) -> TaskObject:
     """The contract's task object for a stored video, from its manifest alone (no download URL:
     whoever holds the bucket's permissions reads `video.bucket`/`video.key`)."""
@@ -115,6 +128,7 @@ def task_object(manifest: dict[str, Any]) -> TaskObject:
         # Manifests written before resolutions existed are of 720p videos.
         "resolution": manifest.get("resolution", DEFAULT_RESOLUTION),
         "progress": None,
+        "cost": _cost(manifest.get("cost")),
         "created_at": manifest["created_at"],
         "updated_at": manifest["completed_at"],
         "completed_at": manifest["completed_at"],

@@ -37,6 +37,8 @@ class TaskRepository(Protocol):
         root_id: str | None = None,
     ) -> tuple[list[Task], dict[str, Any] | None]: ...
 
+    def count_by_status(self, owner: str, month: str) -> dict[str, int]: ...
+
     def claim_submit(self, task_id: str) -> Task | None: ...
 
     def release_submit(
@@ -44,8 +46,14 @@ class TaskRepository(Protocol):
     ) -> None: ...
 
     def mark_submitted(
-        self, task_id: str, provider_task_id: str, provider_model: str | None
+        self,
+        task_id: str,
+        provider_task_id: str,
+        provider_model: str | None,
+        cost_usd: float | None = None,
     ) -> Task | None: ...
+
+    def note_cost(self, task_id: str, cost_usd: float) -> None: ...
 
     def record_callback(self, task_id: str) -> Task | None: ...
 
@@ -73,9 +81,31 @@ class TaskRepository(Protocol):
 
     def note_progress(self, task_id: str, progress: int) -> None: ...
 
-    def mark_completed(self, task_id: str, video: StoredVideo) -> Task | None: ...
+    def mark_completed(
+        self, task_id: str, video: StoredVideo, provider_cost_usd: float | None = None
+    ) -> Task | None: ...
 
-    def mark_failed(self, task_id: str, error: TaskError) -> Task | None: ...
+    def mark_failed(
+        self, task_id: str, error: TaskError, cost_usd: float | None = None
+    ) -> Task | None: ...
+
+
+class SpendRecords(Protocol):
+    """Each principal's spending per month (veo_relay.spend_ledger), in micro-dollars."""
+
+    def reserve(self, owner: str, month: str, micros: int, budget_micros: int | None) -> bool: ...
+
+    def adjust(self, owner: str, month: str, committed_micros: int, spent_micros: int) -> None: ...
+
+    def read(self, owner: str, month: str) -> tuple[int, int]: ...
+
+    def mark_settled(self, task_id: str) -> bool: ...
+
+
+class CreationCounts(Protocol):
+    """Creates per principal and minute (veo_relay.creation_quota)."""
+
+    def take(self, owner: str, per_minute: int) -> float | None: ...
 
 
 class VideoStorage(Protocol):
@@ -159,6 +189,7 @@ class Metrics(Protocol):
         size_bytes: int,
         copy_seconds: float,
         callback_to_stored_seconds: float | None,
+        cost_usd: float | None = None,
     ) -> None: ...
 
     def task_failed(self, provider: str) -> None: ...

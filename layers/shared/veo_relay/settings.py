@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
-from veo_relay.errors import ConfigurationError
+from veo_relay.errors import ConfigurationError, Unauthenticated
+from veo_relay.pricing import PriceTable, to_micros
+from veo_relay.principals import owner_of
 from veo_relay.providers.registry import PROVIDER_NAMES, SPECS
 from veo_relay.providers.spec import ProviderSpec
 from veo_relay.safe_urls import parse_url
@@ -147,6 +151,7 @@ class ApiSettings:
     # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
     secrets_cache_seconds: int
     metrics_namespace: str
+    money: MoneySettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiSettings:
@@ -169,6 +174,7 @@ class ApiSettings:
             webhook_allow_loopback=_webhook_allow_loopback(reader),
             secrets_cache_seconds=_secrets_cache_seconds(reader),
             metrics_namespace=_metrics_namespace(reader),
+            money=_money_settings(reader),
         )
 
 
@@ -206,6 +212,8 @@ class SubmitWorkerSettings:
     # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
     secrets_cache_seconds: int
     metrics_namespace: str
+    # A submit records what the task costs.
+    prices: PriceTable
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SubmitWorkerSettings:
@@ -218,6 +226,7 @@ class SubmitWorkerSettings:
             access=_provider_access(reader, calls_providers=True),
             secrets_cache_seconds=_secrets_cache_seconds(reader),
             metrics_namespace=_metrics_namespace(reader),
+            prices=_price_table(reader),
         )
 
 
@@ -371,6 +380,81 @@ class WebhookSenderSettings:
 # Standard Webhooks' recommended schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h,
 # 10 h, 10 h (about 28 hours in all).
 _WEBHOOK_RETRY_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+@dataclass(frozen=True)
+class MoneySettings:
+    """What videos cost and what each principal may spend (veo_relay.spending)."""
+
+    prices: PriceTable
+    # Micro-dollars per calendar month (UTC): the default (None: no budget) and, by owner,
+    # overrides.
+    monthly_budget_micros: int | None
+    budget_overrides_micros: Mapping[str, int]
+    # None: no limit.
+    creates_per_minute: int | None
+
+
+@dataclass(frozen=True)
+class SpendSettlerSettings:
+    tasks_table: str
+    prices: PriceTable
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SpendSettlerSettings:
+        reader = _EnvReader(env)
+        return cls(tasks_table=reader.required("TASKS_TABLE"), prices=_price_table(reader))
+
+
+def _money_settings(reader: _EnvReader) -> MoneySettings:
+    per_minute = reader.integer("CREATES_PER_MINUTE", default=0, minimum=0)
+    budget = reader.optional("MONTHLY_BUDGET_USD")
+    return MoneySettings(
+        prices=_price_table(reader),
+        monthly_budget_micros=None if budget is None else _usd("MONTHLY_BUDGET_USD", budget),
+        budget_overrides_micros=_budget_overrides(reader.optional("BUDGET_OVERRIDES_USD")),
+        creates_per_minute=per_minute or None,
+    )
+
+
+def _price_table(reader: _EnvReader) -> PriceTable:
+    return PriceTable.parse(
+        reader.required("PRICE_TABLE"), {spec.name: spec.capabilities for spec in SPECS}
+    )
+
+
+def _budget_overrides(raw: str | None) -> dict[str, int]:
+    """`{"<IAM principal ARN>": usd, ...}`, each principal reduced to its owner as the API names
+    it (a role's sessions are the role)."""
+    if raw is None:
+        return {}
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise ConfigurationError("BUDGET_OVERRIDES_USD must be a JSON object of ARN: USD")
+    overrides = {}
+    for principal, usd in document.items():
+        try:
+            owner = owner_of(principal)
+        except Unauthenticated:
+            raise ConfigurationError(
+                f"BUDGET_OVERRIDES_USD: {principal!r} is not an IAM principal's ARN"
+            ) from None
+        overrides[owner] = _usd(f"BUDGET_OVERRIDES_USD[{principal!r}]", usd)
+    return overrides
+
+
+def _usd(name: str, value: object) -> int:
+    """An amount of USD (at least 0), in micro-dollars."""
+    try:
+        amount = Decimal(str(value)) if not isinstance(value, bool) else None
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or amount < 0:
+        raise ConfigurationError(f"{name} must be an amount of USD of at least 0, got {value!r}")
+    return to_micros(amount)
 
 
 def _provider_settings(spec: ProviderSpec, reader: _EnvReader) -> ProviderSettings:

@@ -29,6 +29,7 @@ from veo_relay.ports import (
     SubmitSchedule,
     TaskRepository,
 )
+from veo_relay.pricing import PriceTable, to_usd
 from veo_relay.providers.base import ExtensionRequest, GenerationRequest, Submission
 from veo_relay.queues import SubmitTicket
 from veo_relay.settings import ProviderSettings
@@ -84,6 +85,7 @@ class Submitter:
     fallback_poller: FallbackPoller
     callback_tokens: CallbackTokenMint
     metrics: Metrics
+    prices: PriceTable
 
     def reserve_slot(self, provider: str) -> float:
         return self.slots.reserve(provider, self.provider_settings[provider].rate_limit)
@@ -162,7 +164,9 @@ class Submitter:
         except ProviderError as exc:
             return self._after_refusal(task, ticket, exc)
         try:
-            self.tasks.mark_submitted(task.id, submission.provider_task_id, submission.model)
+            self.tasks.mark_submitted(
+                task.id, submission.provider_task_id, submission.model, self._price(task)
+            )
         finally:
             # The provider has the task: whatever happens to this write, the poller must watch it.
             self.start_fallback_poller(task)
@@ -240,7 +244,7 @@ class Submitter:
             self.queue_for_later(task, ticket, self.reserve_slot(task.provider))
             return SubmitOutcome.QUEUED
         logger.warning("provider refused the task", extra=extra)
-        self.tasks.mark_failed(task.id, _task_error(exc))
+        self.tasks.mark_failed(task.id, _task_error(exc), cost_usd=0.0)
         raise exc
 
     def _outcome_unknown(self, task: Task, exc: ProviderError) -> SubmitOutcome:
@@ -249,9 +253,12 @@ class Submitter:
             "submit outcome unknown; not repeating it",
             extra={"task_id": task.id, "provider": task.provider, "code": exc.code},
         )
+        # The provider may have created the task, and charged for it.
+        cost = self._price(task)
         if provider.supports_callbacks:
             # The provider calls the task's own URL if it did create the task; the poller's
             # deadline ends the task otherwise.
+            self.tasks.note_cost(task.id, cost)
             self.start_fallback_poller(task)
             return SubmitOutcome.OUTCOME_UNKNOWN
         self.tasks.mark_failed(
@@ -263,8 +270,13 @@ class Submitter:
                 provider_code=exc.raw_code,
                 provider_message=exc.raw_message,
             ),
+            cost_usd=cost,
         )
         return SubmitOutcome.FAILED
+
+    def _price(self, task: Task) -> float:
+        """The price table's figure for the task on its current provider."""
+        return to_usd(self.prices.price(task.provider, task.mode, task.resolution))
 
 
 def _task_error(exc: ProviderError) -> TaskError:

@@ -239,7 +239,16 @@ SUBMITTED = Transition(
         Set("updated_at", "now"),
         Set("provider_task_id", "provider_task_id"),
         Set("provider_model", "provider_model"),
+        Set("cost_usd", "cost_usd"),
+        Set("cost_source", "cost_source"),
     ),
+)
+# What the task costs when it is known before the end: the price of a submit whose answer was lost
+# (the provider may have created, and charged for, the task).
+COST_NOTED = Transition(
+    "cost noted",
+    start=_OPEN,
+    effects=(Set("cost_usd", "cost_usd"), Set("cost_source", "cost_source")),
 )
 # The first callback of an open task takes the lease of the copy it queues, in the same write.
 CALLBACK_RECORDED = Transition(
@@ -326,7 +335,14 @@ COMPLETED = Transition(
     "completed",
     start={_S: None},
     to=(TaskStatus.COMPLETED,),
-    effects=(Set("updated_at", "now"), Set("video", "video"), Set("completed_at", "now")),
+    effects=(
+        Set("updated_at", "now"),
+        Set("video", "video"),
+        Set("completed_at", "now"),
+        # The provider's own figure, where its status reports one (None: the price table's stays).
+        Set("cost_usd", "cost_usd"),
+        Set("cost_source", "cost_source"),
+    ),
 )
 # Failed tasks hold no video: their records expire (`expires_at`, FAILED_TASK_RETENTION).
 FAILED = Transition(
@@ -334,6 +350,12 @@ FAILED = Transition(
     start=_OPEN,
     to=(TaskStatus.FAILED,),
     effects=(Set("updated_at", "now"), Set("error", "error"), Set("expires_at", "expires_at")),
+)
+# A refusal that proves nothing was created: the task costs nothing.
+FAILED_REFUSED = replace(
+    FAILED,
+    name="failed by a refusal",
+    effects=(*FAILED.effects, Set("cost_usd", "cost_usd"), Set("cost_source", "cost_source")),
 )
 # The state machine's own closing writes, when the poller kept failing (FailTask, then
 # FailStalledCopy): a task being stored is left to its copy while the copy holds a lease that
@@ -357,8 +379,10 @@ TRANSITIONS = (
     UPGRADE_RELEASED,
     UPGRADE_TASK_RECORDED,
     PROGRESS_NOTED,
+    COST_NOTED,
     COMPLETED,
     FAILED,
+    FAILED_REFUSED,
     FAILED_BY_POLLER,
     FAILED_STALLED_COPY,
 )
@@ -388,8 +412,13 @@ class TaskWrites(ABC):
         )
 
     def mark_submitted(
-        self, task_id: str, provider_task_id: str, provider_model: str | None
+        self,
+        task_id: str,
+        provider_task_id: str,
+        provider_model: str | None,
+        cost_usd: float | None = None,
     ) -> Task | None:
+        """The provider has the task; `cost_usd`: the price table's figure for it."""
         return self.apply(
             task_id,
             SUBMITTED,
@@ -397,8 +426,12 @@ class TaskWrites(ABC):
                 "now": utc_now(),
                 "provider_task_id": provider_task_id,
                 "provider_model": provider_model,
+                **_cost(cost_usd, "price_table"),
             },
         )
+
+    def note_cost(self, task_id: str, cost_usd: float) -> None:
+        self.apply(task_id, COST_NOTED, _cost(cost_usd, "price_table"))
 
     def record_callback(self, task_id: str) -> Task | None:
         """Notes the first callback of an open task and takes the lease of the copy it queues, in
@@ -468,16 +501,32 @@ class TaskWrites(ABC):
     def note_progress(self, task_id: str, progress: int) -> None:
         self.apply(task_id, PROGRESS_NOTED, {"progress": progress})
 
-    def mark_completed(self, task_id: str, video: StoredVideo) -> Task | None:
-        return self.apply(task_id, COMPLETED, {"now": utc_now(), "video": video})
-
-    def mark_failed(self, task_id: str, error: TaskError) -> Task | None:
+    def mark_completed(
+        self, task_id: str, video: StoredVideo, provider_cost_usd: float | None = None
+    ) -> Task | None:
+        """`provider_cost_usd`: what the provider reports the video cost, where it does."""
         return self.apply(
             task_id,
-            FAILED,
-            {
-                "now": utc_now(),
-                "error": error,
-                "expires_at": datetime.now(UTC) + FAILED_TASK_RETENTION,
-            },
+            COMPLETED,
+            {"now": utc_now(), "video": video, **_cost(provider_cost_usd, "provider")},
         )
+
+    def mark_failed(
+        self, task_id: str, error: TaskError, cost_usd: float | None = None
+    ) -> Task | None:
+        """`cost_usd`: what the task costs, when the failure proves it (0 for a refusal that
+        created nothing)."""
+        values = {
+            "now": utc_now(),
+            "error": error,
+            "expires_at": datetime.now(UTC) + FAILED_TASK_RETENTION,
+        }
+        if cost_usd is None:
+            return self.apply(task_id, FAILED, values)
+        return self.apply(task_id, FAILED_REFUSED, {**values, **_cost(cost_usd, "price_table")})
+
+
+def _cost(usd: float | None, source: str) -> dict[str, Any]:
+    """A write's cost values: none (None leaves the task's as they are) or the figure and its
+    source."""
+    return {"cost_usd": usd, "cost_source": None if usd is None else source}

@@ -102,6 +102,9 @@ class TaskRecord(Model):
     completed_at = UnicodeAttribute(null=True)
     video = MapAttribute(null=True)  # type: ignore[var-annotated]
     error = MapAttribute(null=True)  # type: ignore[var-annotated]
+    cost_usd = NumberAttribute(null=True)
+    cost_source = UnicodeAttribute(null=True)
+    reserved_micros = NumberAttribute(null=True)
     webhook_url = UnicodeAttribute(null=True)
     request_hash = UnicodeAttribute(null=True)
     # Only failed tasks expire: they hold no video, and a completed task's record is kept forever.
@@ -168,6 +171,19 @@ class TaskStore(TaskWrites):
         )
         tasks = [_to_task(record) for record in _take(query, limit)]
         return tasks, query.last_evaluated_key
+
+    def count_by_status(self, owner: str, month: str) -> dict[str, int]:
+        """The owner's tasks created in `month` (YYYY-MM), counted by status: only their status
+        is read."""
+        counts: dict[str, int] = {}
+        query = TaskRecord.owner_index.query(
+            owner,
+            TaskRecord.created_at.startswith(month),
+            attributes_to_get=["status"],
+        )
+        for record in query:
+            counts[record.status] = counts.get(record.status, 0) + 1
+        return counts
 
     def apply(self, task_id: str, transition: Transition, values: Mapping[str, Any]) -> Task | None:
         """`transition` in one conditional UpdateItem, its condition and actions rendered from the
@@ -289,6 +305,9 @@ def _to_task(record: TaskRecord) -> Task:
         completed_at=record.completed_at,
         video=StoredVideo(**_plain(video)) if video else None,
         error=TaskError(**_plain(error)) if error else None,
+        cost_usd=float(record.cost_usd) if record.cost_usd is not None else None,
+        cost_source=record.cost_source,
+        reserved_micros=int(record.reserved_micros) if record.reserved_micros is not None else None,
         webhook_url=record.webhook_url,
         request_hash=record.request_hash,
     )

@@ -111,6 +111,14 @@ class Task:
     completed_at: str | None = None
     video: StoredVideo | None = None
     error: TaskError | None = None
+    # What the video costs, once the provider has (or may have) the task: the price table's
+    # figure, or the provider's own where it reports one (`cost_source`). 0 for a refusal that
+    # proves nothing was created.
+    cost_usd: float | None = None
+    cost_source: str | None = None
+    # What the create reserved against its principal's monthly spending (veo_relay.spending),
+    # in micro-dollars; settled once the task ends. None: nothing was reserved.
+    reserved_micros: int | None = None
     # Where `video.completed` / `video.failed` are delivered. Not in the task object: the object
     # travels in events and manifests, and a client's endpoint is its own business.
     webhook_url: str | None = None
@@ -149,12 +157,30 @@ class Task:
             "root_id": self.root_id,
             "resolution": cast(Resolution, self.resolution),
             "progress": self.progress if self.status is TaskStatus.IN_PROGRESS else None,
+            "cost": self.cost,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "completed_at": self.completed_at,
             "video": video,
             "error": error,
         }
+
+    @property
+    def cost(self) -> TaskObjectCost | None:
+        """The task object's `cost`: known once the provider has (or may have) the task; 0 for a
+        task that ended before any submit reached a provider (cancelled, refused, never sent)."""
+        if self.cost_usd is not None:
+            if self.cost_source == "provider":
+                return {"usd": self.cost_usd, "source": "provider"}
+            return {"usd": self.cost_usd, "source": "price_table"}
+        if self.status is TaskStatus.FAILED and self.never_sent:
+            return {"usd": 0.0, "source": "price_table"}
+        return None
+
+    @property
+    def never_sent(self) -> bool:
+        """No submit of this task was ever under way: no provider can have created it."""
+        return self.submit_claimed_at is None and self.provider_task_id is None
 
     @property
     def kind(self) -> TaskKind:
@@ -204,6 +230,15 @@ class TaskObjectError(TypedDict):
     message: str
 
 
+class TaskObjectCost(TypedDict):
+    """What the video costs in USD: `price_table` (veo-relay's configured prices) or `provider`
+    (the provider's own figure, where its protocol reports one). Null until the provider has the
+    task; 0 when it ended before any provider had it."""
+
+    usd: float
+    source: Literal["price_table", "provider"]
+
+
 class TaskObject(TypedDict):
     """A video task. `video` is null until `completed` (the MP4 is in our bucket, not merely
     finished by the provider); `error` is null unless `failed`. `resolution` is the video's (an
@@ -224,6 +259,7 @@ class TaskObject(TypedDict):
     root_id: str
     resolution: Resolution
     progress: int | None
+    cost: TaskObjectCost | None
     created_at: str
     updated_at: str
     completed_at: str | None

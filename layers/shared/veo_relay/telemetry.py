@@ -22,8 +22,12 @@ class Telemetry:
         size_bytes: int,
         copy_seconds: float,
         callback_to_stored_seconds: float | None,
+        cost_usd: float | None = None,
     ) -> None:
         self._emit("TasksCompleted", MetricUnit.Count, 1, provider=provider)
+        if cost_usd is not None:
+            # CloudWatch has no currency unit: the name says it.
+            self._emit("TaskCostUsd", MetricUnit.NoUnit, cost_usd, provider=provider)
         self._emit("BytesCopied", MetricUnit.Bytes, size_bytes, provider=provider)
         self._emit("CopyDuration", MetricUnit.Milliseconds, copy_seconds * 1000, provider=provider)
         if callback_to_stored_seconds is not None:

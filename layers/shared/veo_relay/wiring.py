@@ -25,6 +25,7 @@ from veo_relay.settings import (
     PollerSettings,
     ProviderAccess,
     ProviderSettings,
+    SpendSettlerSettings,
     SubmitWorkerSettings,
     VideoConsumerSettings,
     WebhookSenderSettings,
@@ -42,13 +43,17 @@ if TYPE_CHECKING:
     from veo_relay.failure_announcement import FailureAnnouncer
     from veo_relay.fallback_poller import FallbackPollerExecutions
     from veo_relay.polling import Poller
+    from veo_relay.pricing import PriceTable
     from veo_relay.provider_results import ProviderResults
     from veo_relay.providers import ProviderDirectory
     from veo_relay.queries import TaskQueries
     from veo_relay.secret_values import SecretValues
+    from veo_relay.spend_ledger import SpendLedger
+    from veo_relay.spend_settlement import SpendSettler
     from veo_relay.submission import Submitter
     from veo_relay.task_store import TaskStore
     from veo_relay.telemetry import Telemetry
+    from veo_relay.usage import UsageReport
     from veo_relay.video_check import StoredVideoCheck
     from veo_relay.video_store import VideoStore
     from veo_relay.webhook_secrets import WebhookSecrets
@@ -87,6 +92,7 @@ class Api:
     creation: TaskCreation
     queries: TaskQueries
     catalog: ProviderCatalog
+    usage: UsageReport
     webhook_secrets: WebhookSecrets
     callback_tokens: CallbackTokens
     fallback_poller: FallbackPollerExecutions
@@ -136,6 +142,12 @@ class FailureAnnouncerFunction:
 
 
 @dataclass(frozen=True)
+class SpendSettlerFunction:
+    settings: SpendSettlerSettings
+    settler: SpendSettler
+
+
+@dataclass(frozen=True)
 class WebhookSenderFunction:
     settings: WebhookSenderSettings
     tasks: TaskStore
@@ -147,8 +159,12 @@ class WebhookSenderFunction:
 def api() -> Api:
     from veo_relay.catalog import ProviderCatalog
     from veo_relay.creation import TaskCreation
+    from veo_relay.creation_quota import CreationQuota
+    from veo_relay.spending import BudgetPolicy, Spending
+    from veo_relay.usage import UsageReport
 
     settings = ApiSettings.from_env(environment())
+    money = settings.money
     secrets = _secret_values(settings.secrets_cache_seconds)
     tasks = _task_store(settings.tasks_table)
     videos = _video_store(settings.video_bucket)
@@ -164,7 +180,10 @@ def api() -> Api:
         fallback_poller,
         tokens,
         settings.metrics_namespace,
+        money.prices,
     )
+    ledger = _spend_ledger(settings.tasks_table)
+    budgets = BudgetPolicy(money.monthly_budget_micros, money.budget_overrides_micros)
     return Api(
         settings=settings,
         tasks=tasks,
@@ -174,6 +193,13 @@ def api() -> Api:
             providers=providers,
             submitter=submitter,
             metrics=submitter.metrics,
+            spending=Spending(
+                ledger=ledger,
+                counts=CreationQuota(settings.tasks_table),  # counted in the tasks table too
+                prices=money.prices,
+                budgets=budgets,
+                creates_per_minute=money.creates_per_minute,
+            ),
             provider_names=frozenset(settings.access.providers),
             default_provider=settings.default_provider,
             provider_preference=settings.provider_preference,
@@ -186,6 +212,7 @@ def api() -> Api:
             provider_preference=settings.provider_preference,
             default_provider=settings.default_provider,
         ),
+        usage=UsageReport(ledger=ledger, tasks=tasks, budgets=budgets),
         webhook_secrets=_webhook_secrets(
             settings.principals_table, secrets, settings.webhook_master_key_secret_arn
         ),
@@ -231,6 +258,7 @@ def submit_worker() -> SubmitWorker:
         _fallback_poller(settings.fallback_poller),
         _callback_tokens(secrets, settings.callback_token_key_secret_arn),
         settings.metrics_namespace,
+        settings.prices,
     )
     return SubmitWorker(settings=settings, tasks=tasks, submitter=submitter)
 
@@ -321,6 +349,17 @@ def failure_announcer() -> FailureAnnouncerFunction:
 
 
 @PerFunction
+def spend_settler() -> SpendSettlerFunction:
+    from veo_relay.spend_settlement import SpendSettler
+
+    settings = SpendSettlerSettings.from_env(environment())
+    return SpendSettlerFunction(
+        settings=settings,
+        settler=SpendSettler(ledger=_spend_ledger(settings.tasks_table), prices=settings.prices),
+    )
+
+
+@PerFunction
 def webhook_sender() -> WebhookSenderFunction:
     from veo_relay.webhook_messages import WebhookQueue
     from veo_relay.webhooks import WebhookSender
@@ -405,6 +444,7 @@ def _submitter(
     fallback_poller: FallbackPollerExecutions,
     tokens: CallbackTokens,
     metrics_namespace: str,
+    prices: PriceTable,
 ) -> Submitter:
     from veo_relay.queues import SubmitQueue
     from veo_relay.submission import Submitter
@@ -419,7 +459,14 @@ def _submitter(
         fallback_poller=fallback_poller,
         callback_tokens=tokens,
         metrics=_metrics(metrics_namespace),
+        prices=prices,
     )
+
+
+def _spend_ledger(table: str) -> SpendLedger:
+    from veo_relay.spend_ledger import SpendLedger
+
+    return SpendLedger(table)  # each principal's month is an item of the tasks table
 
 
 def _task_store(table: str) -> TaskStore:

@@ -170,7 +170,11 @@ def _submitted_task_id(body: Mapping[str, Any]) -> str:
 def _status_from_data(data: Mapping[str, Any]) -> ProviderStatus:
     status = str(data.get("status") or "").lower()
     if status in _SUCCEEDED:
-        return ProviderStatus(ProviderState.SUCCEEDED, video_urls=_video_urls(data.get("result")))
+        return ProviderStatus(
+            ProviderState.SUCCEEDED,
+            video_urls=_video_urls(data.get("result")),
+            cost_usd=_cost(data.get("cost")),
+        )
     if status in _FAILED:
         error = data.get("error")
         details: Mapping[str, Any] = error if isinstance(error, dict) else {}
@@ -194,6 +198,14 @@ def _progress(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return max(0, min(100, int(value)))
+
+
+def _cost(value: Any) -> float | None:
+    """`cost`, USD (seen in a third-party fixture, not in apimart's docs): a positive number, or
+    unknown."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return None
+    return round(float(value), 6)
 
 
 def _video_urls(result: Any) -> tuple[str, ...]:

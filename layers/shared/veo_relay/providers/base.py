@@ -65,6 +65,8 @@ class ProviderStatus:
     error: TaskError | None = None
     # 0-100 while running, where the provider reports it (apimart); None where it does not.
     progress: int | None = None
+    # What the provider says the task cost, in USD, where its status reports it (apimart).
+    cost_usd: float | None = None
 
 
 @dataclass(frozen=True)
