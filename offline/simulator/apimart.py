@@ -140,6 +140,9 @@ class ApimartProtocol(ProviderProtocol):
         return SimResponse(200, {"code": 200, "data": _task_data(task)})
 
 
+SIMULATED_COST_USD = 0.123
+
+
 def _task_data(task: SimTask) -> dict[str, Any]:
     phase = task.phase()
     data: dict[str, Any] = {
@@ -156,6 +159,9 @@ def _task_data(task: SimTask) -> dict[str, Any]:
             "result": {"videos": [video]},
             "completed": completed,
             "actual_time": math.ceil(task.delay_seconds),
+            # What the task cost, as a third-party fixture shows apimart reporting it: a figure
+            # of the simulator's own, unlike any price table's, so that its source can be told.
+            "cost": SIMULATED_COST_USD,
         }
     elif phase == Phase.FAILED:
         message = f"Video generation failed: {task.fail_code}"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.fakes import (
+    FakeCreationCounts,
     FakeFallbackPoller,
     FakeMetrics,
     FakeProviders,
@@ -22,14 +23,21 @@ from tests.fakes import (
 )
 from veo_relay.callback_tokens import CallbackTokens
 from veo_relay.creation import CreateVideo, ExtendVideo, TaskCreation
-from veo_relay.errors import InvalidRequest, ProviderError, TaskConflict, TaskNotFound
+from veo_relay.errors import (
+    BudgetExceeded,
+    CreatesThrottled,
+    InvalidRequest,
+    ProviderError,
+    TaskConflict,
+    TaskNotFound,
+)
 from veo_relay.providers.base import GenerationRequest
 from veo_relay.providers.capabilities import Capabilities
 from veo_relay.providers.registry import spec_of
 from veo_relay.queues import SubmitTicket
 from veo_relay.settings import ProviderSettings, RateLimit
 from veo_relay.submission import SubmitOutcome, Submitter
-from veo_relay.tasks import TaskStatus
+from veo_relay.tasks import TaskStatus, utc_now
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
 BASE_URL = "https://relay.example"
@@ -58,6 +66,8 @@ class World:
     preference: tuple[str, ...] = NAMES
     ledger: FakeSpendLedger = field(default_factory=FakeSpendLedger)
     budget_micros: int | None = None
+    creates_per_minute: int | None = None
+    counts: FakeCreationCounts = field(default_factory=FakeCreationCounts)
 
     @property
     def submitter(self) -> Submitter:
@@ -80,7 +90,12 @@ class World:
             providers=self.providers,
             submitter=self.submitter,
             metrics=self.metrics,
-            spending=spending(self.ledger, self.budget_micros),
+            spending=spending(
+                self.ledger,
+                self.budget_micros,
+                creates_per_minute=self.creates_per_minute,
+                counts=self.counts,
+            ),
             provider_names=frozenset(NAMES),
             default_provider="apixo",
             provider_preference=self.preference,
@@ -295,3 +310,84 @@ def test_only_a_completed_video_of_ones_own_can_be_extended():
     with pytest.raises(TaskNotFound):
         extend(others.id)
     assert world.slots.reserved == []
+
+
+# ----------------------------------------------------------------------------- money
+
+
+def test_a_submitted_task_costs_the_price_tables_figure_and_holds_its_reservation():
+    world = World()
+
+    task = world.create()
+
+    # Then the provider has it at apixo's fast price, and the month holds that much
+    assert task.cost == {"usd": 0.2, "source": "price_table"}
+    assert world.tasks.get(task.id).reserved_micros == 200_000
+    assert world.ledger.read(ALICE, task.created_at[:7]) == (200_000, 0)
+
+
+def test_a_create_past_the_budget_is_refused_before_anything_is_recorded_or_sent():
+    # Given a budget with $0.30 left and apixo at $0.20 a video
+    world = World(budget_micros=700_000)
+    world.create()
+    world.create()
+
+    # When a third video would take the month to $0.60 and a fourth past $0.70
+    world.create()
+    with pytest.raises(BudgetExceeded, match=r"budget: .*\$0\.70"):
+        world.create()
+
+    # Then the refused one left no task, no slot, no submit, and the month is not past its budget
+    assert len(world.tasks.items) == 3 and len(world.slots.reserved) == 3
+    assert len(world.providers.get("apixo").submitted) == 3
+    committed, _ = world.ledger.read(ALICE, utc_now()[:7])
+    assert committed == 600_000
+
+
+def test_auto_reserves_its_dearest_choice_and_an_extension_its_parents_provider_price():
+    world = World()
+    task = world.create(provider="auto", mode="quality")
+    # apixo's quality ($1.50) is the dearest of the three, and apixo takes it
+    assert world.tasks.get(task.id).reserved_micros == 1_500_000
+    assert task.cost == {"usd": 1.5, "source": "price_table"}
+
+
+def test_a_refusal_for_good_costs_nothing():
+    world = World()
+    world.providers.get("apixo").submit_errors = [refusal("content_violation")]
+
+    with pytest.raises(ProviderError):
+        world.create()
+
+    (task,) = world.tasks.items.values()
+    assert task.cost == {"usd": 0.0, "source": "price_table"}
+
+
+def test_a_submit_whose_answer_was_lost_costs_its_price():
+    world = World()
+    world.providers.get("apixo").submit_errors = [
+        refusal("provider_timeout", created_nothing=False, retryable=True)
+    ]
+    task = world.create()
+    assert world.tasks.get(task.id).cost == {"usd": 0.2, "source": "price_table"}
+
+
+def test_a_queued_task_has_no_cost_yet():
+    world = World(slots=FakeSlots(delay=30))
+    task = world.create()
+    assert task.cost is None and task.to_public()["cost"] is None
+
+
+def test_a_repeat_under_the_same_key_reserves_nothing_more():
+    world = World()
+    first = world.create(key="k-1")
+    world.create(key="k-1")
+    assert world.ledger.read(ALICE, first.created_at[:7]) == (200_000, 0)
+
+
+def test_the_creates_of_a_minute_past_the_limit_are_throttled_before_anything_is_written():
+    world = World(creates_per_minute=1)
+    world.create()
+    with pytest.raises(CreatesThrottled):
+        world.create()
+    assert len(world.tasks.items) == 1

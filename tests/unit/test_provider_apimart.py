@@ -413,6 +413,21 @@ def test_a_completed_task_reads_the_url_array():
     assert result.video_urls == ("https://upload.apimart.ai/f/video/a.mp4",)
 
 
+@pytest.mark.parametrize(
+    ("cost", "read"), [(0.123, 0.123), (2, 2.0), (0, None), (-1, None), ("0.1", None), (True, None)]
+)
+def test_the_cost_a_completed_task_reports_is_its_own_figure_or_unknown(cost, read):
+    # Given a completed task reporting its cost (a third-party fixture's field)
+    videos = [{"url": ["https://upload.apimart.ai/f/video/a.mp4"]}]
+    body = task("completed", result={"videos": videos}, cost=cost)
+
+    # When its status is read, Then a positive number is the cost in USD, anything else unknown
+    result = ApimartProvider(FakeHttp(http_response(200, body))).read_status(
+        TASK_ID, TaskKind.GENERATE
+    )
+    assert result.cost_usd == read
+
+
 def test_a_completed_task_also_accepts_a_url_string():
     # Given an older answer whose url is one string, and a second video with an array
     body = task(
