@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from offline.simulator.apimart import SIMULATED_COST_USD
 from offline.simulator.mp4 import resolution_of
 from tests.helpers import api_event, response_json, wait_until
 
@@ -119,7 +120,9 @@ def test_apimart_makes_1080p_itself_and_reports_its_progress(stack, apimart):
     # When a 1080p apimart video is created that takes a few seconds
     task = stack.create_task(unique("a fox [sim:delay=5]"), provider="apimart", resolution="1080p")
 
-    # Then while it runs its object shows apimart's progress
+    # Then it costs the price table's figure while it runs (apimart fast 1080p: $0.15)
+    assert task["cost"] == {"usd": 0.15, "source": "price_table"}
+    # and its object shows apimart's progress
     progress = wait_until(
         lambda: (p := public(stack, task["id"])["progress"]) is not None and p,
         timeout=10,
@@ -130,7 +133,10 @@ def test_apimart_makes_1080p_itself_and_reports_its_progress(stack, apimart):
     stack.wait_for_status(task["id"], "completed", timeout=30)
     assert stored_resolution(stack, task["id"]) == "1080p"
     assert apimart.task(task["provider_task_id"]).video.resolution == "1080p"
-    assert public(stack, task["id"])["progress"] is None
+    completed = public(stack, task["id"])
+    assert completed["progress"] is None
+    # and, completed, it costs what apimart's status reported
+    assert completed["cost"] == {"usd": SIMULATED_COST_USD, "source": "provider"}
 
 
 def test_the_capabilities_route_answers_the_table_the_checks_use(stack):
