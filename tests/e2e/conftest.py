@@ -4,6 +4,7 @@ deployed stack of that name, over SigV4 (tests/e2e/targets.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -16,9 +17,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from offline.template import ACCOUNT
 from tests.e2e.targets import SIMULATED, DeployedStack, OfflineStack, RunningStack
 
 ROOT = Path(__file__).resolve().parents[2]
+# The principal of the budget's end-to-end test, and its monthly budget: seven apixo fast videos.
+BUDGETED = "e2e-budget"
+BUDGETED_ARN = f"arn:aws:iam::{ACCOUNT}:user/{BUDGETED}"
+BUDGET_USD = 1.40
 
 
 def _free_port() -> int:
@@ -37,6 +43,10 @@ def stack() -> Iterator[RunningStack]:
             "POLL_FIRST_WAIT_SECONDS": "3",
             "POLL_INTERVAL_SECONDS": "1",
             "POLL_MAX_INTERVAL_SECONDS": "2",
+            # The fuzzing alone may create more than a minute's quota (integration tests it).
+            "CREATES_PER_MINUTE": "0",
+            # One principal with a budget of its own (tests/e2e/test_money.py).
+            "BUDGET_OVERRIDES_USD": json.dumps({BUDGETED_ARN: BUDGET_USD}),
         }
     )
 
@@ -64,6 +74,7 @@ def burst_stack() -> Iterator[RunningStack]:
             "POLL_MAX_INTERVAL_SECONDS": "20",
             "TASK_DEADLINE_SECONDS": "900",
             "SECRETS_CACHE_SECONDS": "300",
+            "CREATES_PER_MINUTE": "0",
         }
     )
 
