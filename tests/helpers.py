@@ -237,6 +237,7 @@ def _function_wiring() -> dict[str, Any]:
         "VideoConsumerFunction": (wiring.video_consumer, settings.VideoConsumerSettings),
         "FailureAnnouncerFunction": (wiring.failure_announcer, settings.FailureAnnouncerSettings),
         "WebhookSenderFunction": (wiring.webhook_sender, settings.WebhookSenderSettings),
+        "BalanceReaderFunction": (wiring.balance_reader, settings.BalanceReaderSettings),
     }
 
 

@@ -37,6 +37,7 @@ QUEUE_EVENTS = {
     "webhook_video_completed": "WebhookSenderFunction",
 }
 STREAM_EVENTS = {"task_failed_stream": "FailureAnnouncerFunction"}
+SCHEDULE_EVENTS = {"balance_reader_schedule": "BalanceReaderFunction"}
 # Invoked directly: by the state machine, or (for `sam local invoke -e`) the consumer with the
 # EventBridge event or the S3 notification that its queue would carry; and the provider simulator
 # (Simulate=true) through its function URL.
@@ -67,17 +68,29 @@ def test_every_function_and_trigger_has_a_sample_event(template):
     routes = {(r.method, r.path) for r in template.routes()}
     triggers = {t.function for t in template.queue_triggers()}
     streams = {t.function for t in template.stream_triggers()}
+    schedules = {t.function for t in template.schedule_triggers()}
     functions = set(template.of_type("AWS::Serverless::Function"))
 
     # Then each route and trigger has its sample, and each function at least one
     assert routes == set(API_EVENTS.values())
     assert triggers == set(QUEUE_EVENTS.values())
     assert streams == set(STREAM_EVENTS.values())
+    assert schedules == set(SCHEDULE_EVENTS.values())
     covered = (
-        {r.function for r in template.routes()} | triggers | streams | set(DIRECT_EVENTS.values())
+        {r.function for r in template.routes()}
+        | triggers
+        | streams
+        | schedules
+        | set(DIRECT_EVENTS.values())
     )
     assert covered == functions
-    names = set(API_EVENTS) | set(QUEUE_EVENTS) | set(STREAM_EVENTS) | set(DIRECT_EVENTS)
+    names = (
+        set(API_EVENTS)
+        | set(QUEUE_EVENTS)
+        | set(STREAM_EVENTS)
+        | set(SCHEDULE_EVENTS)
+        | set(DIRECT_EVENTS)
+    )
     assert {p.stem for p in all_event_files()} == names
 
 
