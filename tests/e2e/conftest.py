@@ -37,6 +37,8 @@ def stack() -> Iterator[RunningStack]:
             "POLL_FIRST_WAIT_SECONDS": "3",
             "POLL_INTERVAL_SECONDS": "1",
             "POLL_MAX_INTERVAL_SECONDS": "2",
+            # The balance reader's five minutes, made seconds (test_balances.py watches it).
+            "VEO_RELAY_SCHEDULE_SECONDS": "2",
         }
     )
 

@@ -214,6 +214,21 @@ def test_the_stream_event_passes_the_announcers_filter(template):
     assert not any(p.matches_event(already) for p in patterns)
 
 
+def test_the_scheduled_event_is_what_the_offline_schedule_sends(template):
+    from offline.event_sources import scheduled_event
+
+    # Given the reader's schedule and its sample event
+    (trigger,) = template.schedule_triggers()
+    sample = load_event("balance_reader_schedule")
+
+    # Then the offline stack's event has the sample's shape: EventBridge's Scheduled Event
+    sent = scheduled_event(trigger)
+    assert set(sent) == set(sample)
+    assert (sent["source"], sent["detail-type"]) == ("aws.events", "Scheduled Event")
+    assert sample["detail"] == sent["detail"] == {}
+    assert sent["resources"][0].startswith("arn:aws:events:us-east-1:123456789012:rule/")
+
+
 def test_the_copy_request_body_is_what_the_copy_queue_carries():
     from veo_relay.queues import CopyRequest, parse_copy_request
 
