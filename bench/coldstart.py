@@ -32,6 +32,7 @@ TARGETS = {
     "webhook_sender": 1.5,
     "failure_announcer": 1.5,
     "video_consumer": 1.5,
+    "balance_reader": 1.5,
 }
 # Packages worth knowing about when they load at import rather than at first use.
 HEAVY = ("boto3", "botocore", "pynamodb", "pydantic", "requests", "aws_xray_sdk", "s3transfer")

@@ -25,6 +25,11 @@ def main() -> None:
         [f"  {name} simulator:  {sim.base_url}" for name, sim in stack.simulators.items()]
         + [f"  simulator function: {u.url}<provider>" for u in stack.function_urls.values()]
     )
+    schedules = "\n".join(
+        f"  schedule:         {t.function} every {stack.schedule_seconds or t.rate_seconds:g} s"
+        " (VEO_RELAY_SCHEDULE_SECONDS)"
+        for t in stack.template.schedule_triggers()
+    )
     print(
         f"""veo-relay is running offline.
   HTTP API:         {stack.api_url}
@@ -32,6 +37,7 @@ def main() -> None:
 {simulators}
   videos bucket:    s3://{stack.template.names["VideoBucket"]}  (videos/<root_id>/<id>.mp4 + .json)
   event bus:        {stack.template.names["VideoEventBus"]}  (Video Completed / Video Failed)
+{schedules}
   webhook secret:   {stack.webhook_secret(DEFAULT_PRINCIPAL)}
                     ({DEFAULT_PRINCIPAL}'s; each principal has its own: GET /v1/webhook-secret)
 

@@ -9,12 +9,20 @@ import json
 import logging
 import threading
 import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
-from offline.aws import REGION
+from offline.aws import ACCOUNT, REGION
 from offline.functions import LocalFunctions
 from offline.isolation import acting_as
-from offline.template import QueueTrigger, StreamTrigger, Template
+from offline.template import (
+    PSEUDO_PARAMETERS,
+    QueueTrigger,
+    ScheduleTrigger,
+    StreamTrigger,
+    Template,
+)
 
 log = logging.getLogger("offline.event_sources")
 
@@ -241,3 +249,66 @@ def _stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     if created is not None and hasattr(created, "timestamp"):
         change["ApproximateCreationDateTime"] = int(created.timestamp())
     return {**record, "dynamodb": change, "eventSourceARN": stream_arn}
+
+
+class Schedules:
+    """EventBridge's scheduled rules: each Schedule event's function is invoked a moment after
+    the stack starts, then every period: its rate, or `period_seconds` for all when set (so that
+    a five-minute schedule can be watched locally). A failed run is logged; the next one comes
+    at its time, as the template's schedules are not retried."""
+
+    def __init__(
+        self,
+        template: Template,
+        functions: LocalFunctions,
+        period_seconds: float | None = None,
+        first_delay_seconds: float = 1.0,
+    ) -> None:
+        self._triggers = template.schedule_triggers()
+        self._functions = functions
+        self._period = period_seconds
+        self._first_delay = first_delay_seconds
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for trigger in self._triggers:
+            thread = threading.Thread(
+                target=self._run, args=(trigger,), name=f"schedule-{trigger.function}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _run(self, trigger: ScheduleTrigger) -> None:
+        period = self._period or trigger.rate_seconds
+        wait = self._first_delay
+        while not self._stopping.wait(wait):
+            started = time.monotonic()
+            try:
+                self._functions.invoke(trigger.function, scheduled_event(trigger))
+            except Exception:
+                log.exception("%s failed on its schedule", trigger.function)
+            wait = max(0.0, period - (time.monotonic() - started))
+
+
+def scheduled_event(trigger: ScheduleTrigger) -> dict[str, Any]:
+    """The event EventBridge sends a scheduled rule's target (events/*_schedule.json)."""
+    stack = PSEUDO_PARAMETERS["AWS::StackName"]
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [
+            f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{stack}-{trigger.function}{trigger.event}"
+        ],
+        "detail": {},
+    }

@@ -70,6 +70,10 @@ class LocalStack:
             "Simulate": "true" if self.simulate else "false",
         }
         self.template: Template = load_template().deployed_with(self.parameters)
+        # VEO_RELAY_SCHEDULE_SECONDS: every scheduled function's period (the template's rates are
+        # minutes); unset, each runs at its own rate, a second after the start.
+        schedule = env.get("VEO_RELAY_SCHEDULE_SECONDS", "").strip()
+        self.schedule_seconds = float(schedule) if schedule else None
         self.simulators: dict[str, Any] = {}
         self.functions: Any = None  # LocalFunctions, once started
         self.function_urls: dict[str, Any] = {}
@@ -99,8 +103,9 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         from offline.api_gateway import LocalHttpApi
-        from offline.event_sources import QueuePollers, StreamPollers
+        from offline.event_sources import QueuePollers, Schedules, StreamPollers
         from offline.functions import LocalFunctions
+        from offline.metrics import EmfSink
 
         os.environ.update(self._aws_environment())
         functions = self.functions = LocalFunctions(self.template)
@@ -123,6 +128,11 @@ class LocalStack:
         streams = StreamPollers(self.template, functions, session)
         streams.start()
         self._stoppables.append(streams)
+        emf = EmfSink(session).start()
+        self._stoppables.append(emf)
+        schedules = Schedules(self.template, functions, period_seconds=self.schedule_seconds)
+        schedules.start()
+        self._stoppables.append(schedules)
         api = LocalHttpApi(self.template.routes(), functions, self.host, self.ports.api)
         api.start()
         self._stoppables.append(api)

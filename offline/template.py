@@ -72,6 +72,27 @@ class QueueTrigger:
 
 
 @dataclass(frozen=True)
+class ScheduleTrigger:
+    """A Schedule event: the function, run every `rate_seconds` (EventBridge's rate(...))."""
+
+    function: str
+    event: str  # the event's name, which SAM names the rule after
+    rate_seconds: int
+
+
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> int:
+    """The period of an EventBridge rate expression; a cron expression is not read here."""
+    found = _RATE.fullmatch(expression.strip())
+    if found is None:
+        raise ValueError(f"not a rate expression: {expression!r}")
+    return int(found[1]) * _RATE_UNIT_SECONDS[found[2].removesuffix("s")]
+
+
+@dataclass(frozen=True)
 class StreamTrigger:
     """A DynamoDB stream event source: the function, its table and the mapping's settings."""
 
@@ -165,6 +186,14 @@ class Template:
                     queue = props["Queue"]["Fn::GetAtt"][0]
                     triggers.append(QueueTrigger(name, queue, int(props.get("BatchSize", 10))))
         return triggers
+
+    def schedule_triggers(self) -> list[ScheduleTrigger]:
+        return [
+            ScheduleTrigger(name, event_name, rate_seconds(event["Properties"]["Schedule"]))
+            for name, spec in self.of_type("AWS::Serverless::Function").items()
+            for event_name, event in spec["Properties"].get("Events", {}).items()
+            if event["Type"] == "Schedule"
+        ]
 
     def stream_triggers(self) -> list[StreamTrigger]:
         triggers = []

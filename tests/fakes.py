@@ -19,6 +19,7 @@ from veo_relay.errors import TaskNotFound
 from veo_relay.pricing import PriceTable
 from veo_relay.provider_results import ProviderResults
 from veo_relay.providers.base import (
+    Balance,
     CallbackNotice,
     Capabilities,
     ExtensionRequest,
@@ -259,6 +260,9 @@ class FakeMetrics:
     def webhook_outcome(self, outcome: str) -> None:
         self.recorded.append(("webhook_outcome", (outcome,)))
 
+    def provider_balance(self, provider: str, amount: float) -> None:
+        self.recorded.append(("provider_balance", (provider, amount)))
+
 
 @dataclass
 class FakeProvider:
@@ -277,6 +281,8 @@ class FakeProvider:
     status_reads: list[str] = field(default_factory=list)
     # Set for a provider with upgraded resolutions (Capabilities.upgraded_resolutions).
     upgrades: FakeUpgrades | None = None
+    # Set for a provider with a balance route.
+    balance: FakeBalance | None = None
 
     def submit_generation(
         self, request: GenerationRequest, callback_url: str | None, deadline: Deadline | None = None
@@ -337,6 +343,20 @@ class FakeUpgrades:
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+
+@dataclass
+class FakeBalance:
+    """A balance route answering `answer` (or raising it) to every read."""
+
+    answer: Balance | Exception
+    reads: int = 0
+
+    def read_balance(self) -> Balance:
+        self.reads += 1
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
 
 
 @dataclass

@@ -238,6 +238,7 @@ def _function_wiring() -> dict[str, Any]:
         "FailureAnnouncerFunction": (wiring.failure_announcer, settings.FailureAnnouncerSettings),
         "SpendSettlerFunction": (wiring.spend_settler, settings.SpendSettlerSettings),
         "WebhookSenderFunction": (wiring.webhook_sender, settings.WebhookSenderSettings),
+        "BalanceReaderFunction": (wiring.balance_reader, settings.BalanceReaderSettings),
     }
 
 

@@ -48,11 +48,13 @@ class ApixoProtocol(ProviderProtocol):
     name = "apixo"
     default_rate_limit = RateLimit(max_requests=10_000, window_seconds=60)
     default_max_concurrent_tasks = 1000
+    default_balance = 100.0  # US dollars
 
     def routes(self) -> list[Route]:
         return [
             route("POST", _CREATE_PATH, self._create, creates_task=True),
             route("GET", _STATUS_PATH, self._status),
+            route("GET", r"/api/v1/apikeys/current-balance", self._current_balance),
         ]
 
     def unauthorized(self) -> SimResponse:
@@ -112,6 +114,11 @@ class ApixoProtocol(ProviderProtocol):
             ),
         )
         return _envelope(200, "success", {"taskId": task.task_id}, task.task_id)
+
+    def _current_balance(self, request: SimRequest, match: re.Match[str]) -> SimResponse:
+        # The route is known from a third-party client that passes the body on unread; this
+        # shape is our assumption (reference/providers.md §1.1).
+        return _envelope(200, "success", {"balance": self.balance()})
 
     def _extendable(self, parent_id: str) -> bool:
         # Only finished, successful veo-3-1 tasks can be continued (an extend task cannot).

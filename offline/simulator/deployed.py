@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from .callbacks import CallbackPlan
-from .http_server import FILES_PREFIX, INTROSPECTION_PATH
+from .http_server import BALANCE_PATH, FILES_PREFIX, INTROSPECTION_PATH
 from .mp4 import iter_mp4
 from .simulator import PROTOCOLS, ProviderSimulator
 from .tags import SimTags
@@ -120,6 +120,16 @@ class DynamoTaskStore(TaskStore):
                 **self._keys("submission", uuid.uuid4().hex, submission.received_at),
                 "data": json.dumps(asdict(submission)),
             }
+        )
+
+    def balance(self, default: float) -> float:
+        item = self._table.get_item(Key={"pk": self._pk("balance", "current")}, ConsistentRead=True)
+        return float(item["Item"]["amount"]) if "Item" in item else default
+
+    def set_balance(self, amount: float) -> None:
+        # A string: DynamoDB's numbers are Decimals, which a float does not convert to exactly.
+        self._table.put_item(
+            Item={**self._keys("balance", "current", time.time()), "amount": repr(amount)}
         )
 
     def submissions(self) -> list[SubmitAttempt]:
@@ -247,13 +257,16 @@ class FunctionUrlSimulators:
         if method == "GET" and path == INTROSPECTION_PATH:
             return _json(200, simulator.introspect())
         body = event.get("body") or ""
+        raw_body = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+        if method == "POST" and path == BALANCE_PATH:
+            return _json(*simulator.control_balance(raw_body))
         response = simulator.handle(
             SimRequest(
                 method=method,
                 path=path,
                 query=dict(parse_qsl(event.get("rawQueryString", ""))),
                 headers=headers,
-                body=base64.b64decode(body) if event.get("isBase64Encoded") else body.encode(),
+                body=raw_body,
             )
         )
         return _json(response.status, response.body)

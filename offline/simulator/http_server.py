@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 FILES_PREFIX = "/files/"
 INTROSPECTION_PATH = "/_sim/tasks"
+BALANCE_PATH = "/_sim/balance"  # POST {"balance": N}: what the balance route answers from now on
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class AppHooks:
     handle: Callable[[SimRequest], SimResponse]  # every provider API request
     find_video: Callable[[str], VideoFile | None]  # a downloadable video by file name
     introspect: Callable[[], dict[str, Any]]  # the body of GET /_sim/tasks
+    control_balance: Callable[[bytes], tuple[int, dict[str, Any]]]  # POST /_sim/balance
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -54,6 +56,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if method == "GET" and url.path == INTROSPECTION_PATH:
             self._send_json(200, self.hooks.introspect())
+            return
+        if method == "POST" and url.path == BALANCE_PATH:
+            self._send_json(*self.hooks.control_balance(body))
             return
         request = SimRequest(
             method=method,

@@ -93,6 +93,7 @@ def failure_code_and_message(fail_code: str) -> tuple[int, str]:
 class KieProtocol(ProviderProtocol):
     name = "kie"
     default_rate_limit = RateLimit(max_requests=20, window_seconds=10)
+    default_balance = 10_000.0  # credits
 
     def routes(self) -> list[Route]:
         return [
@@ -101,7 +102,11 @@ class KieProtocol(ProviderProtocol):
             route("GET", r"/api/v1/veo/record-info", self._record_info),
             route("GET", r"/api/v1/veo/get-1080p-video", self._get_1080p),
             route("POST", r"/api/v1/veo/get-4k-video", self._get_4k),
+            route("GET", r"/api/v1/chat/credit", self._credit),
         ]
+
+    def _credit(self, request: SimRequest, match: re.Match[str]) -> SimResponse:
+        return _envelope(200, "success", self.balance())  # data: the credits, a number
 
     def unauthorized(self) -> SimResponse:
         return _envelope(401, "You do not have access permissions")

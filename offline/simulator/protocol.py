@@ -13,6 +13,9 @@ class ProviderProtocol(ABC):
     name: ClassVar[str]
     default_rate_limit: ClassVar[RateLimit]
     default_max_concurrent_tasks: ClassVar[int | None] = None
+    # What the account holds until a test sets it (POST /_sim/balance), in the provider's unit;
+    # None: the provider has no balance route.
+    default_balance: ClassVar[float | None] = None
 
     def __init__(
         self,
@@ -56,6 +59,10 @@ class ProviderProtocol(ABC):
         if reads > task.tags.status_errors:
             return None
         return 500 if reads % 2 else 503
+
+    def balance(self) -> float:
+        assert self.default_balance is not None, f"{self.name} has no balance route"
+        return self.engine.store.balance(self.default_balance)
 
     def at_concurrency_limit(self) -> bool:
         return (

@@ -1,7 +1,9 @@
 """`ProviderSimulator`: one provider's protocol on its own origin, plus introspection for tests."""
 
 import importlib
+import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -123,7 +125,12 @@ class ProviderSimulator:
     def start(self) -> Self:
         if self._server is not None:
             raise RuntimeError(f"{self.provider} simulator already started")
-        hooks = AppHooks(handle=self.handle, find_video=self.find_video, introspect=self.introspect)
+        hooks = AppHooks(
+            handle=self.handle,
+            find_video=self.find_video,
+            introspect=self.introspect,
+            control_balance=self.control_balance,
+        )
         self._server = make_server(self._host, self._port, hooks)
         self._scheduler.start()
         threading.Thread(
@@ -199,6 +206,32 @@ class ProviderSimulator:
     def submissions(self) -> list[SubmitAttempt]:
         """Every create request (generate/extend), accepted or rejected, oldest first."""
         return self._store.submissions()
+
+    def set_balance(self, amount: float) -> None:
+        """What the provider's balance route answers from now on, in its unit; LookupError for
+        a provider without one (apimart)."""
+        if self._protocol.default_balance is None:
+            raise LookupError(f"the {self.provider} simulator has no balance route")
+        if isinstance(amount, bool) or not math.isfinite(amount):
+            raise ValueError(f"a balance is a finite number, not {amount!r}")
+        self._store.set_balance(float(amount))
+
+    def control_balance(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        """POST /_sim/balance with {"balance": N}: the status and body of the answer."""
+        try:
+            parsed = json.loads(body or b"null")
+        except ValueError:
+            parsed = None
+        amount = parsed.get("balance") if isinstance(parsed, dict) else None
+        if not isinstance(amount, int | float):
+            return 400, {"error": 'expected {"balance": <number>}'}
+        try:
+            self.set_balance(amount)
+        except LookupError as exc:
+            return 404, {"error": str(exc)}
+        except ValueError as exc:
+            return 400, {"error": str(exc)}
+        return 200, {"provider": self.provider, "balance": self._protocol.balance()}
 
     def video_sha256(self, task_id: str) -> str:
         """SHA-256 of the task's result video, without downloading it."""

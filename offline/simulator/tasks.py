@@ -186,6 +186,16 @@ class TaskStore:
         self._tasks: dict[str, SimTask] = {}
         self._files: dict[str, tuple[VideoFile, SimTask]] = {}
         self._submissions: list[SubmitAttempt] = []
+        self._balance: float | None = None
+
+    def balance(self, default: float) -> float:
+        """The account's balance: `default` until one is set."""
+        with self._lock:
+            return default if self._balance is None else self._balance
+
+    def set_balance(self, amount: float) -> None:
+        with self._lock:
+            self._balance = amount
 
     def add(self, task: SimTask) -> None:
         with self._lock:

@@ -47,6 +47,8 @@ def stack() -> Iterator[RunningStack]:
             "CREATES_PER_MINUTE": "0",
             # One principal with a budget of its own (tests/e2e/test_money.py).
             "BUDGET_OVERRIDES_USD": json.dumps({BUDGETED_ARN: BUDGET_USD}),
+            # The balance reader's five minutes, made seconds (test_balances.py watches it).
+            "VEO_RELAY_SCHEDULE_SECONDS": "2",
         }
     )
 

@@ -41,6 +41,7 @@ STREAM_EVENTS = {
     "task_failed_stream": "FailureAnnouncerFunction",
     "task_completed_stream": "SpendSettlerFunction",
 }
+SCHEDULE_EVENTS = {"balance_reader_schedule": "BalanceReaderFunction"}
 # Invoked directly: by the state machine, or (for `sam local invoke -e`) the consumer with the
 # EventBridge event or the S3 notification that its queue would carry; and the provider simulator
 # (Simulate=true) through its function URL.
@@ -71,17 +72,29 @@ def test_every_function_and_trigger_has_a_sample_event(template):
     routes = {(r.method, r.path) for r in template.routes()}
     triggers = {t.function for t in template.queue_triggers()}
     streams = {t.function for t in template.stream_triggers()}
+    schedules = {t.function for t in template.schedule_triggers()}
     functions = set(template.of_type("AWS::Serverless::Function"))
 
     # Then each route and trigger has its sample, and each function at least one
     assert routes == set(API_EVENTS.values())
     assert triggers == set(QUEUE_EVENTS.values())
     assert streams == set(STREAM_EVENTS.values())
+    assert schedules == set(SCHEDULE_EVENTS.values())
     covered = (
-        {r.function for r in template.routes()} | triggers | streams | set(DIRECT_EVENTS.values())
+        {r.function for r in template.routes()}
+        | triggers
+        | streams
+        | schedules
+        | set(DIRECT_EVENTS.values())
     )
     assert covered == functions
-    names = set(API_EVENTS) | set(QUEUE_EVENTS) | set(STREAM_EVENTS) | set(DIRECT_EVENTS)
+    names = (
+        set(API_EVENTS)
+        | set(QUEUE_EVENTS)
+        | set(STREAM_EVENTS)
+        | set(SCHEDULE_EVENTS)
+        | set(DIRECT_EVENTS)
+    )
     assert {p.stem for p in all_event_files()} == names
 
 
@@ -203,6 +216,21 @@ def test_the_stream_event_passes_the_announcers_filter(template):
     already = json.loads(json.dumps(record))
     already["dynamodb"]["OldImage"]["status"]["S"] = "failed"
     assert not any(p.matches_event(already) for p in patterns)
+
+
+def test_the_scheduled_event_is_what_the_offline_schedule_sends(template):
+    from offline.event_sources import scheduled_event
+
+    # Given the reader's schedule and its sample event
+    (trigger,) = template.schedule_triggers()
+    sample = load_event("balance_reader_schedule")
+
+    # Then the offline stack's event has the sample's shape: EventBridge's Scheduled Event
+    sent = scheduled_event(trigger)
+    assert set(sent) == set(sample)
+    assert (sent["source"], sent["detail-type"]) == ("aws.events", "Scheduled Event")
+    assert sample["detail"] == sent["detail"] == {}
+    assert sent["resources"][0].startswith("arn:aws:events:us-east-1:123456789012:rule/")
 
 
 def test_the_copy_request_body_is_what_the_copy_queue_carries():

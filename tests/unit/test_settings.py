@@ -15,6 +15,7 @@ from veo_relay.errors import ConfigurationError
 from veo_relay.providers.registry import SPECS
 from veo_relay.settings import (
     ApiSettings,
+    BalanceReaderSettings,
     CallbackSettings,
     CopyWorkerSettings,
     FailureAnnouncerSettings,
@@ -51,6 +52,7 @@ MODELS = (
     FailureAnnouncerSettings,
     SpendSettlerSettings,
     WebhookSenderSettings,
+    BalanceReaderSettings,
 )
 
 
@@ -315,6 +317,7 @@ def test_a_functions_settings_are_read_once_from_the_process_environment(monkeyp
         (CallbackSettings, "COPY_QUEUE_URL"),
         (SubmitWorkerSettings, "STATE_MACHINE_ARN"),
         (CopyWorkerSettings, "PROVIDER_KEYS_SECRET_ARN"),
+        (BalanceReaderSettings, "PROVIDER_KEYS_SECRET_ARN"),
         (PollerSettings, "COPY_QUEUE_URL"),
         (VideoConsumerSettings, "EVENT_BUS_NAME"),
         (FailureAnnouncerSettings, "EVENT_BUS_NAME"),

@@ -312,3 +312,20 @@ def test_kies_upgrades_live_in_the_table_across_instances(
     state = json.loads(_fresh(table, []).handle(_event("GET", "/kie/_sim/tasks"))["body"])
     (original,) = [task for task in state["tasks"] if task["task_id"] == task_id]
     assert [r["resolution"] for r in original["upgrade_requests"]] == ["1080p", "4k", "4k"]
+
+
+def test_a_balance_set_on_one_instance_is_answered_by_another(
+    table: Any, invocations: list
+) -> None:
+    # Given kie's balance set low through the control on one instance
+    control = _fresh(table, invocations).handle(
+        _event("POST", "/kie/_sim/balance", body={"balance": 7})
+    )
+    assert control["statusCode"] == 200, control
+
+    # When another instance answers kie's credit route
+    credit = _event("GET", "/kie/api/v1/chat/credit", key="key-k")
+    answer = json.loads(_fresh(table, invocations).handle(credit)["body"])
+
+    # Then it answers the balance set, kept in the table
+    assert answer == {"code": 200, "msg": "success", "data": 7.0}

@@ -377,6 +377,24 @@ class WebhookSenderSettings:
         )
 
 
+@dataclass(frozen=True)
+class BalanceReaderSettings:
+    # Every provider's settings and keys: each one with a balance route is read.
+    access: ProviderAccess
+    # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
+    secrets_cache_seconds: int
+    metrics_namespace: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BalanceReaderSettings:
+        reader = _EnvReader(env)
+        return cls(
+            access=_provider_access(reader, calls_providers=True),
+            secrets_cache_seconds=_secrets_cache_seconds(reader),
+            metrics_namespace=_metrics_namespace(reader),
+        )
+
+
 # Standard Webhooks' recommended schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h,
 # 10 h, 10 h (about 28 hours in all).
 _WEBHOOK_RETRY_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 36000)

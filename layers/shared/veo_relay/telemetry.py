@@ -50,6 +50,11 @@ class Telemetry:
     def webhook_outcome(self, outcome: str) -> None:
         self._emit("WebhookDeliveries", MetricUnit.Count, 1, outcome=outcome)
 
+    def provider_balance(self, provider: str, amount: float) -> None:
+        # In the provider's own unit (its spec's balance_unit: apixo dollars, kie credits), which
+        # CloudWatch has no name for.
+        self._emit("ProviderBalance", MetricUnit.NoUnit, amount, provider=provider)
+
     def _emit(self, name: str, unit: MetricUnit, value: float, **dimensions: str) -> None:
         with single_metric(
             name=name,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from veo_relay.settings import (
     ApiSettings,
+    BalanceReaderSettings,
     CallbackSettings,
     CopyWorkerSettings,
     DownloadSettings,
@@ -34,6 +35,7 @@ from veo_relay.settings import (
 )
 
 if TYPE_CHECKING:
+    from veo_relay.balances import BalanceReader
     from veo_relay.callback_tokens import CallbackTokens
     from veo_relay.callbacks import CallbackIntake
     from veo_relay.catalog import ProviderCatalog
@@ -153,6 +155,12 @@ class WebhookSenderFunction:
     tasks: TaskStore
     webhook_secrets: WebhookSecrets
     sender: WebhookSender
+
+
+@dataclass(frozen=True)
+class BalanceReaderFunction:
+    settings: BalanceReaderSettings
+    reader: BalanceReader
 
 
 @PerFunction
@@ -389,6 +397,21 @@ def webhook_sender() -> WebhookSenderFunction:
     )
 
 
+@PerFunction
+def balance_reader() -> BalanceReaderFunction:
+    from veo_relay.balances import BalanceReader
+
+    settings = BalanceReaderSettings.from_env(environment())
+    return BalanceReaderFunction(
+        settings=settings,
+        reader=BalanceReader(
+            providers=_providers(settings.access, _secret_values(settings.secrets_cache_seconds)),
+            provider_names=tuple(settings.access.providers),
+            metrics=_metrics(settings.metrics_namespace),
+        ),
+    )
+
+
 FUNCTIONS: tuple[PerFunction[Any], ...] = (
     api,
     callback,
@@ -398,6 +421,7 @@ FUNCTIONS: tuple[PerFunction[Any], ...] = (
     video_consumer,
     failure_announcer,
     webhook_sender,
+    balance_reader,
 )
 
 

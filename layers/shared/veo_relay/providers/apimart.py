@@ -40,6 +40,7 @@ class ApimartProvider:
     supports_callbacks = SPEC.supports_callbacks
     capabilities = SPEC.capabilities
     upgrades = None  # every resolution it offers is made by the generation itself
+    balance = None  # no balance route is documented
 
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http

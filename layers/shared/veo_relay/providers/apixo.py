@@ -7,6 +7,7 @@ Generate and extend are two models on the same generic routes, `/generateTask/{m
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback, ProviderError
 from veo_relay.json_input import parse_json
 from veo_relay.providers.base import (
+    Balance,
     CallbackNotice,
     ExtensionRequest,
     GenerationRequest,
@@ -39,9 +41,11 @@ class ApixoProvider:
     supports_callbacks = SPEC.supports_callbacks
     capabilities = SPEC.capabilities
     upgrades = None  # every resolution it offers is made by the generation itself
+    balance: ApixoBalance
 
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
+        self.balance = ApixoBalance(http)
 
     def submit_generation(
         self,
@@ -113,6 +117,34 @@ class ApixoProvider:
         if not isinstance(task_id, str) or not task_id:
             raise ProviderError("provider_error", "apixo accepted the task but sent no taskId")
         return task_id
+
+
+class ApixoBalance:
+    """`GET /api/v1/apikeys/current-balance` in apixo's `message` envelope. The route is known
+    from a third-party client only, which passes the body on unread, so `data` is read as a
+    number, or an object holding one under a balance-like name; anything else is refused."""
+
+    _FIELDS = ("balance", "current_balance", "currentBalance", "remaining", "amount")
+
+    def __init__(self, http: ProviderHttp) -> None:
+        self._http = http
+
+    def read_balance(self) -> Balance:
+        data = _envelope(self._http.get("/api/v1/apikeys/current-balance")).get("data")
+        unit = SPEC.balance_unit or "USD"
+        found = Balance.of(data, unit)
+        if found is None and isinstance(data, dict):
+            found = next(
+                (b for f in self._FIELDS if (b := Balance.of(data.get(f), unit)) is not None),
+                None,
+            )
+        if found is None:
+            raise ProviderError(
+                "provider_error",
+                "apixo answered the balance read without a balance",
+                raw_message=json.dumps(data)[:200],
+            )
+        return found
 
 
 def _add_optional(task_input: dict[str, Any], seed: int | None, watermark: str | None) -> None:

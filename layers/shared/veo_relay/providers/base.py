@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback
@@ -78,6 +79,33 @@ class UpgradeStarted:
     status: ProviderStatus
 
 
+@dataclass(frozen=True)
+class Balance:
+    """What the provider's account holds now, in the provider's own unit (its spec's
+    balance_unit): kie counts credits, apixo US dollars."""
+
+    amount: float
+    unit: str
+
+    @classmethod
+    def of(cls, value: Any, unit: str) -> Balance | None:
+        """A JSON number, or a number in a string (as some answers carry amounts); None for
+        anything else (a boolean, text, NaN or an infinity)."""
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return None
+        try:
+            amount = float(value)
+        except ValueError:
+            return None
+        return cls(amount, unit) if math.isfinite(amount) else None
+
+
+class BalanceRoute(Protocol):
+    def read_balance(self) -> Balance:
+        """Raises ProviderError when the provider refuses or answers an unexpected body."""
+        ...
+
+
 class ResolutionUpgrades(Protocol):
     """How a provider makes the resolutions of its Capabilities.upgraded_resolutions from a
     generation that succeeded."""
@@ -121,6 +149,11 @@ class Provider(Protocol):
     @property
     def upgrades(self) -> ResolutionUpgrades | None:
         """None for a provider without upgraded resolutions."""
+        ...
+
+    @property
+    def balance(self) -> BalanceRoute | None:
+        """None for a provider that documents no balance route (its spec's balance_unit)."""
         ...
 
     # `deadline`: when a caller waiting for the submit (the API) needs the provider's answer by;

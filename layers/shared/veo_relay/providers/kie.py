@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from veo_relay.deadlines import Deadline
 from veo_relay.errors import InvalidCallback, InvalidRequest, ProviderError
 from veo_relay.json_input import parse_json
 from veo_relay.providers.base import (
+    Balance,
     CallbackNotice,
     ExtensionRequest,
     GenerationRequest,
@@ -42,6 +44,7 @@ class KieProvider:
     supports_callbacks = SPEC.supports_callbacks
     capabilities = SPEC.capabilities
     upgrades: KieUpgrades
+    balance: KieCredits
 
     def __init__(
         self,
@@ -51,6 +54,7 @@ class KieProvider:
     ) -> None:
         self._http = http
         self.upgrades = KieUpgrades(http)
+        self.balance = KieCredits(http)
         self._webhook_hmac_key = webhook_hmac_key
         self._clock = clock
 
@@ -139,6 +143,24 @@ class KieProvider:
         if not isinstance(task_id, str) or not task_id:
             raise ProviderError("provider_error", "kie accepted the task but sent no taskId")
         return task_id
+
+
+class KieCredits:
+    """`GET /api/v1/chat/credit`: the account's credits as the envelope's `data`, a number."""
+
+    def __init__(self, http: ProviderHttp) -> None:
+        self._http = http
+
+    def read_balance(self) -> Balance:
+        data = envelope_body(self._http.get("/api/v1/chat/credit")).get("data")
+        found = Balance.of(data, SPEC.balance_unit or "credits")
+        if found is None:
+            raise ProviderError(
+                "provider_error",
+                "kie answered the credit read without a number of credits",
+                raw_message=json.dumps(data)[:200],
+            )
+        return found
 
 
 def _model(models: Mapping[str, str], mode: str) -> str:

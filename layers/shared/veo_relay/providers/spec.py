@@ -46,6 +46,9 @@ class ProviderSpec:
     download_origins: tuple[str, ...]
     rate_limit: str
     poll_first_wait_seconds: int
+    # The unit its documented balance route answers in ("USD", "credits"); None: it documents
+    # none, and the balance reader (veo_relay.balances) and its alarms leave it out.
+    balance_unit: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_FORM.fullmatch(self.name):

@@ -42,4 +42,5 @@ SPEC = ProviderSpec(
     download_origins=("https://upload.apimart.ai",),
     rate_limit="60/10",  # none documented: a cautious one
     poll_first_wait_seconds=120,  # a task takes about 2 minutes
+    # No balance route is documented: balance_unit stays None.
 )

@@ -31,4 +31,7 @@ SPEC = ProviderSpec(
     download_origins=("https://r2.apixo.ai", "https://cdn.apixo.ai"),
     rate_limit="10000/60",  # documented: 10,000 requests a minute
     poll_first_wait_seconds=90,  # documented: "wait 90 seconds, then poll"
+    # GET /api/v1/apikeys/current-balance, known from a third-party client only; apixo prices
+    # its videos in dollars, so its balance is read as dollars.
+    balance_unit="USD",
 )

@@ -44,4 +44,5 @@ SPEC = ProviderSpec(
     download_origins=("https://tempfile.aiquickdraw.com", "https://tempfile.redpandaai.co"),
     rate_limit="20/10",  # documented: 20 new tasks per 10 s, refused (not queued) beyond
     poll_first_wait_seconds=90,  # a task takes about 2 minutes
+    balance_unit="credits",  # GET /api/v1/chat/credit (documented)
 )
