@@ -31,7 +31,8 @@ class Meter:
     per: int = 1  # how the price is quoted: per this many units
 
     def quoted(self) -> str:
-        return f"${self.usd_per_unit * self.per:g} per {self.per:,} {self.unit}"
+        price = f"{self.usd_per_unit * self.per:.10f}".rstrip("0").rstrip(".")
+        return f"${price} per {self.per:,} {self.unit}"
 
 
 _LAMBDA = (

@@ -525,11 +525,8 @@ def _report(measured: dict[str, Measured], videos: int, warm_up: Measured) -> Se
         result.notes.append(f"{case.name}, per 1,000 videos: " + _breakdown(m, videos))
         result.notes.append(f"{case.name}, per video: " + _per_video(m, videos))
     callbacks = measured[CASES[0].name]
-    lambda_usd = sum(
-        usd
-        for meter, usd in aws_cost.cost(aws_cost.scaled(callbacks.usage, 1000 / videos)).items()
-        if meter == "lambda.gb_seconds"
-    )
+    thousand = Counter(aws_cost.cost(aws_cost.scaled(callbacks.usage, 1000 / videos)))
+    lambda_usd = thousand["lambda.gb_seconds"]
     cold = warm_up.usage["lambda.gb_seconds"] - callbacks.usage["lambda.gb_seconds"] / videos
     cold_usd = 1000 * cold * aws_cost.PRICES["lambda.gb_seconds"].usd_per_unit
     result.notes += [
@@ -538,8 +535,8 @@ def _report(measured: dict[str, Measured], videos: int, warm_up: Measured) -> Se
         f"all). Were every invocation 10× as long, Lambda would add ${9 * lambda_usd:.3f} per "
         f"1,000 videos ({9 * lambda_usd / provider_usd * 100:.3f}% of the provider's price).",
         f"the warm-up video, not counted, met every function cold (its modules imported within "
-        f"the invocation, as Lambda now bills the init phase): {cold:.2f} GB-s more than a warm "
-        f"one, ${cold_usd:.3f} per 1,000 videos if every video met cold functions.",
+        f"the invocation; Lambda bills the init phase too, from memory): {cold:.2f} GB-s more "
+        f"than a warm one, ${cold_usd:.3f} per 1,000 videos if every video met cold functions.",
         "not counted: X-Ray (Tracing: Active; $5.00 per million traces recorded, from memory: at "
         f"most one per invocation, ${_xray_bound(callbacks, videos):.3f} per 1,000 videos, and "
         "the default sampling records 1 a second plus 5%); data transfer out when a client "
@@ -559,7 +556,9 @@ def _report(measured: dict[str, Measured], videos: int, warm_up: Measured) -> Se
         "720p clip is a few MB (a 1080p one, over the 8 MiB multipart threshold, would cost 3 "
         "PUT-class requests more and 2-3× the storage). CloudWatch Logs includes the "
         "platform's START/END/REPORT/XRAY lines and the HTTP API's access log line, estimated "
-        "from their form (this stack prints neither), and 26 bytes an event.",
+        "from their form (this stack prints neither), and 26 bytes an event. S3's events to "
+        "EventBridge are charged as opt-in data events (were they free, "
+        f"${thousand['events.s3']:.4f} less per 1,000 videos).",
     ]
     return result
 
@@ -595,8 +594,8 @@ def _per_video(m: Measured, videos: int) -> str:
 
 
 def _quantity(value: float, unit: str) -> str:
-    """`3 request`, or for a meter in GB `5.00 MiB-month, Standard` / `7.4 KiB ingested`."""
-    if not unit.startswith("GB"):
+    """`3 request`, or for a meter of stored or ingested GB `5.00 MiB-month, Standard`."""
+    if not unit.startswith("GB") or unit.startswith("GB-s"):
         return f"{value:.3g} {unit}"
     n_bytes = value * aws_cost.GIB
     size = f"{n_bytes / 2**20:.2f} MiB" if n_bytes >= 2**20 else f"{n_bytes / 1024:.1f} KiB"
