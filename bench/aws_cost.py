@@ -80,7 +80,8 @@ PRICES: dict[str, Meter] = {
         10**6,
     ),
     # The pricing page tells S3's data events ("AWS opt-in data events") apart from the AWS
-    # management events it ingests for free; their price here is from memory.
+    # management events it ingests for free; third-party summaries call S3's events free. Charged
+    # here at the custom events' price (from memory): the higher reading.
     "events.s3": Meter(
         "EventBridge",
         "S3 event (opt-in data event)",
