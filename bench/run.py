@@ -16,6 +16,7 @@ SECTIONS = {
     "callback": "bench.callback_ack",
     "copy": "bench.copy_throughput",
     "workflow": "bench.workflow",
+    "cost": "bench.cost",
     "e2e": "bench.burst",
 }
 

@@ -92,6 +92,19 @@ def invocation_of(function: str, timeout_seconds: float = 0.0) -> Invocation:
     )
 
 
+def current_function() -> str | None:
+    """The function whose invocation (or `acting_as`) the calling code runs in, if any."""
+    invocation = _current.get()
+    return invocation.function if invocation is not None else None
+
+
+def caller_of(client: Any) -> str | None:
+    """Whose role a call by `client` made now is made as: a function's or the state machine's
+    logical id, or None for the harness's own calls (which no role checks)."""
+    role = _role_of(client, _current.get())
+    return role.principal if role is not None else None
+
+
 @contextlib.contextmanager
 def acting_as(function: str) -> Iterator[None]:
     """Code run here (a test's own set-up) sees the function's environment and calls AWS as
