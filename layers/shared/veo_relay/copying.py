@@ -44,6 +44,8 @@ class VideoCopier:
     copy_lease: timedelta
     # After a callback the provider's status did not confirm, how long further ones are ignored.
     callback_quiet: timedelta
+    # VideoRetentionDays: the completed task's record expires when its video does; None keeps it.
+    video_retention: timedelta | None = None
 
     def copy(
         self,
@@ -128,7 +130,7 @@ class VideoCopier:
         return self._complete(task, stored, copy_seconds=time.monotonic() - started)
 
     def _complete(self, task: Task, stored: StoredVideo, copy_seconds: float) -> CopyOutcome:
-        completed = self.tasks.mark_completed(task.id, stored)
+        completed = self.tasks.mark_completed(task.id, stored, self.video_retention)
         if completed is None:
             return CopyOutcome.ALREADY_CLOSED
         # Counted at the completed write, before the manifest (whose failure is retried without it).

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from veo_relay.errors import TaskConflict, TaskNotFound
@@ -59,4 +60,7 @@ def repeated_by(task: Task, owner: str, request_hash: str | None) -> Task:
     when it was created by another request."""
     if request_hash is None or task.owner != owner or task.request_hash != request_hash:
         raise TaskConflict("Idempotency-Key: already used with a different body; use a new key")
+    if task.is_gone(datetime.now(UTC)):
+        # Not a new task under the id the deleted (or expired) one had: its id stays 404.
+        raise TaskConflict("Idempotency-Key: its video was deleted or expired; use a new key")
     return task

@@ -73,9 +73,17 @@ class TaskRepository(Protocol):
 
     def note_progress(self, task_id: str, progress: int) -> None: ...
 
-    def mark_completed(self, task_id: str, video: StoredVideo) -> Task | None: ...
+    def mark_completed(
+        self, task_id: str, video: StoredVideo, retention: timedelta | None = None
+    ) -> Task | None: ...
 
     def mark_failed(self, task_id: str, error: TaskError) -> Task | None: ...
+
+    def cancel(self, task_id: str) -> Task | None: ...
+
+    def request_deletion(self, task_id: str) -> Task | None: ...
+
+    def finish_deletion(self, task_id: str) -> Task | None: ...
 
 
 class VideoStorage(Protocol):
@@ -95,6 +103,8 @@ class VideoStorage(Protocol):
     def measure(self, key: str) -> tuple[int, str]: ...
 
     def presigned_url(self, key: str, expires_in: int) -> str: ...
+
+    def delete(self, key: str) -> None: ...
 
 
 class VideoSource(Protocol):
@@ -133,7 +143,8 @@ class FallbackPoller(Protocol):
 
 
 class EventPublisher(Protocol):
-    """Our event bus: `detail_type` ("Video Completed", "Video Failed") and the task object."""
+    """Our event bus: `detail_type` ("Video Completed", "Video Failed", "Video Deleted") and the
+    task object."""
 
     def publish(self, detail_type: str, task: TaskObject) -> None: ...
 

@@ -147,6 +147,8 @@ class ApiSettings:
     # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
     secrets_cache_seconds: int
     metrics_namespace: str
+    # Where a deletion's `Video Deleted` goes (veo_relay.lifecycle).
+    events: EventSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiSettings:
@@ -169,6 +171,7 @@ class ApiSettings:
             webhook_allow_loopback=_webhook_allow_loopback(reader),
             secrets_cache_seconds=_secrets_cache_seconds(reader),
             metrics_namespace=_metrics_namespace(reader),
+            events=_event_settings(reader),
         )
 
 
@@ -238,6 +241,9 @@ class CopyWorkerSettings:
     # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
     secrets_cache_seconds: int
     metrics_namespace: str
+    # VideoRetentionDays: the bucket's lifecycle rule expires each video and its manifest after
+    # that many days, and a completed task's record expires with them; 0 keeps all three.
+    video_retention_days: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CopyWorkerSettings:
@@ -267,6 +273,7 @@ class CopyWorkerSettings:
             ),
             secrets_cache_seconds=_secrets_cache_seconds(reader),
             metrics_namespace=_metrics_namespace(reader),
+            video_retention_days=reader.integer("VIDEO_RETENTION_DAYS", 0, minimum=0),
         )
 
 

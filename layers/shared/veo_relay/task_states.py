@@ -162,7 +162,7 @@ class Transition:
 
     def applied(self, task: Task, values: Mapping[str, Any]) -> Task:
         """`task` as the write leaves it (whether it `allows` the write is the caller's check).
-        Fields the task does not carry (`expires_at`, the table's TTL) are left to the table."""
+        Fields the task does not carry are left to the table."""
         changes: dict[str, Any] = {}
         target = self.target(values)
         if target is not None:
@@ -322,11 +322,17 @@ PROGRESS_NOTED = Transition(
     start={_P: None},
     effects=(Set("progress", "progress"),),
 )
+# Under a retention (VideoRetentionDays) the record expires with its video: `expires_at`.
 COMPLETED = Transition(
     "completed",
     start={_S: None},
     to=(TaskStatus.COMPLETED,),
-    effects=(Set("updated_at", "now"), Set("video", "video"), Set("completed_at", "now")),
+    effects=(
+        Set("updated_at", "now"),
+        Set("video", "video"),
+        Set("completed_at", "now"),
+        Set("expires_at", "expires_at"),
+    ),
 )
 # Failed tasks hold no video: their records expire (`expires_at`, FAILED_TASK_RETENTION).
 FAILED = Transition(
@@ -341,6 +347,43 @@ FAILED = Transition(
 # machine read a lease before) is failed.
 FAILED_BY_POLLER = FAILED.narrowed("failed by the poller", {_Q: None, _P: None})
 FAILED_STALLED_COPY = FAILED.narrowed("failed stalled copy", {_S: LEASE_UNCHANGED})
+CANCELLED_CODE = "cancelled"
+# POST /v1/videos/{id}/cancel: a failure of the client's choosing, only while no submit was
+# claimed (once one is, the provider has the task, or may have: it is paid for).
+CANCELLED = Transition(
+    "cancelled",
+    start={_Q: None},
+    to=(TaskStatus.FAILED,),
+    guards=(SUBMIT_UNCLAIMED,),
+    effects=FAILED.effects,
+)
+
+# DELETE /v1/videos/{id}, of a closed task: first marked (gone to every reader from here; a
+# retried DELETE resumes a marked one), then, once its objects are removed and its event put,
+# stripped of what the client gave and the video it had. The status stays: the failure
+# announcer and the event rules see no transition.
+NOT_DELETED = Missing("deleted_at")
+_CLOSED: dict[TaskStatus, Condition | None] = {TaskStatus.COMPLETED: None, TaskStatus.FAILED: None}
+DELETION_REQUESTED = Transition(
+    "deletion requested",
+    start=_CLOSED,
+    guards=(NOT_DELETED,),
+    effects=(Set("deletion_requested_at", "now"),),
+)
+DELETED = Transition(
+    "deleted",
+    start=_CLOSED,
+    guards=(NOT_DELETED,),
+    effects=(
+        Set("deleted_at", "now"),
+        Set("prompt", "nothing"),
+        Set("image_urls", "none"),
+        Remove("watermark"),
+        Remove("webhook_url"),
+        Remove("source_video_url"),
+        Remove("video"),
+    ),
+)
 
 TRANSITIONS = (
     SUBMIT_CLAIMED,
@@ -361,6 +404,9 @@ TRANSITIONS = (
     FAILED,
     FAILED_BY_POLLER,
     FAILED_STALLED_COPY,
+    CANCELLED,
+    DELETION_REQUESTED,
+    DELETED,
 )
 
 
@@ -468,8 +514,14 @@ class TaskWrites(ABC):
     def note_progress(self, task_id: str, progress: int) -> None:
         self.apply(task_id, PROGRESS_NOTED, {"progress": progress})
 
-    def mark_completed(self, task_id: str, video: StoredVideo) -> Task | None:
-        return self.apply(task_id, COMPLETED, {"now": utc_now(), "video": video})
+    def mark_completed(
+        self, task_id: str, video: StoredVideo, retention: timedelta | None = None
+    ) -> Task | None:
+        """With a `retention`, the record expires that long after now, as its video does."""
+        expires_at = datetime.now(UTC) + retention if retention else None
+        return self.apply(
+            task_id, COMPLETED, {"now": utc_now(), "video": video, "expires_at": expires_at}
+        )
 
     def mark_failed(self, task_id: str, error: TaskError) -> Task | None:
         return self.apply(
@@ -481,3 +533,25 @@ class TaskWrites(ABC):
                 "expires_at": datetime.now(UTC) + FAILED_TASK_RETENTION,
             },
         )
+
+    def cancel(self, task_id: str) -> Task | None:
+        """Fails a task no submit has claimed, with the code `cancelled`; None once one has (or
+        the task is closed)."""
+        error = TaskError(CANCELLED_CODE, "cancelled by the client before it was submitted")
+        return self.apply(
+            task_id,
+            CANCELLED,
+            {
+                "now": utc_now(),
+                "error": error,
+                "expires_at": datetime.now(UTC) + FAILED_TASK_RETENTION,
+            },
+        )
+
+    def request_deletion(self, task_id: str) -> Task | None:
+        """Marks a closed task deleted, for every reader; None when it is open or deleted."""
+        return self.apply(task_id, DELETION_REQUESTED, {"now": utc_now()})
+
+    def finish_deletion(self, task_id: str) -> Task | None:
+        """Keeps of a deleted task only what its id and usage need; None when done already."""
+        return self.apply(task_id, DELETED, {"now": utc_now(), "nothing": "", "none": []})
