@@ -4,9 +4,10 @@ A task created under a key gets an id derived from its owner and the key, so the
 task record itself, written by the same conditional put that creates the task: there is no moment
 at which the task exists and the key is free, whatever fails after it. A repeat finds the task by
 that id before anything is checked, reserved or submitted, and gets it back whatever became of it
-(queued, in progress, failed...): never a second task, never a second submit. The request's hash
-is kept on the task, so that the same key with another body is a conflict. Keys are scoped to the
-owner: two principals never share one.
+(queued, in progress, failed...; a deleted or expired one is a conflict, its id never reused):
+never a second task, never a second submit. The request's hash is kept on the task, so that the
+same key with another body is a conflict. Keys are scoped to the owner: two principals never
+share one.
 """
 
 from __future__ import annotations
