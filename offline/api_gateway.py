@@ -151,7 +151,7 @@ class LocalHttpApi:
             "rawPath": path,
             "rawQueryString": query,
             "headers": headers,
-            "queryStringParameters": dict(parse_qsl(query)) or None,
+            "queryStringParameters": dict(parse_qsl(query, keep_blank_values=True)) or None,
             "pathParameters": params or None,
             "requestContext": context,
             "body": text or None,

@@ -11,6 +11,7 @@ import io
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from veo_relay.callback_tokens import CallbackTokens
@@ -80,6 +81,7 @@ class FakeTasks(TaskWrites):
                 if t.owner == owner
                 and (root_id is None or t.root_id == root_id)
                 and (status is None or t.status.value == status)
+                and not t.is_gone(datetime.now(UTC))
             ),
             key=lambda t: (t.created_at, t.id),
             reverse=True,
@@ -149,6 +151,9 @@ class FakeVideos:
 
     def presigned_url(self, key: str, expires_in: int) -> str:
         return f"https://s3.example/{self.bucket}/{key}?expires={expires_in}"
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)  # S3's DeleteObject: a missing key is no error
 
 
 @dataclass

@@ -40,7 +40,8 @@ def _errors(*statuses: int) -> dict[int, OpenAPIResponse]:
         401: "No caller identity",
         402: "The caller's monthly budget would be passed; the message names budget and spend",
         404: "Unknown, or not the caller's",
-        409: "Conflict: Idempotency-Key reused with another body, or the parent is not completed",
+        409: "Conflict: Idempotency-Key reused with another body, the parent is not completed, "
+        "or the task's state does not allow it",
         413: "Body too large",
         415: "Content-Type is not application/json",
         422: "Invalid input; the message names the field",
@@ -61,6 +62,9 @@ def _errors(*statuses: int) -> dict[int, OpenAPIResponse]:
 # resolver checks every answer against it.
 TASK_ACCEPTED: dict[int, OpenAPIResponse] = {202: {"description": "Accepted: the task object"}}
 TASK_FOUND: dict[int, OpenAPIResponse] = {200: {"description": "The task object"}}
+VIDEO_DELETED: dict[int, OpenAPIResponse] = {
+    204: {"description": "Deleted; no content", "content": {}}
+}
 TASKS_LISTED: dict[int, OpenAPIResponse] = {200: {"description": "A page of the caller's tasks"}}
 WEBHOOK_SECRET: dict[int, OpenAPIResponse] = {
     200: {
@@ -154,6 +158,27 @@ def _accepted(task: Task) -> Response[TaskObject]:
 def read(task_id: str) -> TaskObject:
     logger.set_correlation_id(task_id)
     return api().queries.get_video(_principal(), task_id)
+
+
+@app.delete(
+    "/v1/videos/<task_id>",
+    summary="Delete a completed or failed video: its stored MP4 and manifest; 404 from then on",
+    responses={**VIDEO_DELETED, **_errors(401, 404, 409, 422)},
+)
+def delete(task_id: str) -> Response[None]:
+    logger.set_correlation_id(task_id)
+    api().lifecycle.delete(_principal(), task_id)
+    return Response(status_code=204)
+
+
+@app.post(
+    "/v1/videos/<task_id>/cancel",
+    summary="Cancel a task still queued: it ends failed, code cancelled; 409 once submitted",
+    responses={**TASK_FOUND, **_errors(401, 404, 409, 422)},
+)
+def cancel(task_id: str) -> TaskObject:
+    logger.set_correlation_id(task_id)
+    return api().queries.public_task(api().lifecycle.cancel(_principal(), task_id))
 
 
 @app.get(

@@ -81,6 +81,15 @@ def burst_stack() -> Iterator[RunningStack]:
     )
 
 
+@pytest.fixture(scope="module")
+def paced_stack() -> Iterator[RunningStack]:
+    """A stack of its own whose apimart takes one new task in ten minutes: a create after the
+    first waits `queued` for its slot (the submit queue's), long enough to be cancelled."""
+    if os.environ.get("VEO_RELAY_STACK"):
+        pytest.skip("a deployed stack's submit pacing is its parameters', not the test's")
+    yield from _run_stack({"APIMART_RATE_LIMIT": "1/600", "POLL_FIRST_WAIT_SECONDS": "3"})
+
+
 @pytest.fixture(scope="session")
 def simulated_stack() -> Iterator[RunningStack]:
     """The stack as deployed with Simulate=true: the providers are the simulator *function*

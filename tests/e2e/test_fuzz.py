@@ -370,6 +370,7 @@ def test_json_without_content_type_is_json(stack: RunningStack) -> None:
         "/v1/videos?limit=0",
         "/v1/videos?limit=101",
         "/v1/videos?limit=abc",
+        "/v1/videos?limit=",  # empty: not the default
         "/v1/videos?limit=1.5",
         "/v1/videos?status=bogus",
         "/v1/videos?root_id=" + "r" * 65,

@@ -183,3 +183,72 @@ def test_concurrent_repeats_of_one_idempotency_key_pay_once(stack: RunningStack)
     assert set(conflicts) <= {"conflict"}
     # and the provider was asked once
     assert len(stack.simulator_state()["submissions"]) == before + 1
+
+
+def test_a_deleted_video_is_gone_and_its_extension_stays(stack: RunningStack) -> None:
+    # Given a stored video and a stored extension of it
+    parent = stack.create(prompt="a harbour at dusk [sim:size=2048]").json()
+    parent = stack.wait_for_status(parent["id"], {"completed", "failed"})
+    assert parent["status"] == "completed", parent
+    child = stack.extend(parent["id"], prompt="the lights come on").json()
+    child = stack.wait_for_status(child["id"], {"completed", "failed"})
+    assert child["status"] == "completed", child
+
+    # When the parent is deleted
+    response = stack.request("DELETE", f"/v1/videos/{parent['id']}")
+
+    # Then it is 204, its video and manifest are gone, and it is 404 and unlisted from then on
+    assert response.status_code == 204, response.text
+    assert response.content == b""
+    key = parent["video"]["key"]
+    s3 = stack.s3()
+    for gone in (key, key.removesuffix(".mp4") + ".json"):
+        assert "Contents" not in s3.list_objects_v2(Bucket=parent["video"]["bucket"], Prefix=gone)
+    assert stack.get(parent["id"]).status_code == 404
+    assert stack.request("DELETE", f"/v1/videos/{parent['id']}").status_code == 404
+    family = stack.list(root_id=parent["id"]).json()["items"]
+    assert [t["id"] for t in family] == [child["id"]]
+    # and the extension is still whole: readable, and its bytes in the bucket
+    kept = stack.get(child["id"]).json()
+    assert kept["status"] == "completed" and kept["parent_id"] == parent["id"]
+    assert _stored_object_bytes(stack, kept)
+
+
+def test_a_task_in_flight_cannot_be_deleted(stack: RunningStack) -> None:
+    # Given a task the provider is still working on
+    task = stack.create(prompt="a slow glacier [sim:delay=30] [sim:no-callback]").json()
+
+    # Then deleting it is a conflict, and it goes on
+    response = stack.request("DELETE", f"/v1/videos/{task['id']}")
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "conflict"
+    assert stack.get(task["id"]).json()["status"] in ("queued", "in_progress")
+
+
+def test_a_queued_task_is_cancelled_before_the_provider_hears_of_it(
+    paced_stack: RunningStack,
+) -> None:
+    # Given two apimart tasks, the second waiting for the next submit slot, ten minutes away
+    marker = uuid.uuid4().hex
+    first = paced_stack.create(
+        prompt=f"first {marker} [sim:delay=60] [sim:no-callback]", provider="apimart"
+    ).json()
+    second = paced_stack.create(prompt=f"second {marker}", provider="apimart").json()
+    assert second["status"] == "queued", second
+
+    # When its owner cancels it
+    response = paced_stack.request("POST", f"/v1/videos/{second['id']}/cancel")
+
+    # Then it is failed with code cancelled, as GET shows it from then on
+    assert response.status_code == 200, response.text
+    cancelled = response.json()
+    assert cancelled["status"] == "failed"
+    assert cancelled["error"]["code"] == "cancelled"
+    assert paced_stack.get(second["id"]).json()["error"]["code"] == "cancelled"
+    # and the provider never saw it, while it has the first, which can no longer be cancelled
+    prompts = [t["prompt"] for t in paced_stack.simulator_state("apimart")["tasks"]]
+    assert any(f"first {marker}" in p for p in prompts)
+    assert not any(f"second {marker}" in p for p in prompts)
+    refused = paced_stack.request("POST", f"/v1/videos/{first['id']}/cancel")
+    assert refused.status_code == 409, refused.text
+    assert "the provider already has" in refused.json()["error"]["message"]

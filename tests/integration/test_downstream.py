@@ -737,6 +737,34 @@ def test_the_announcer_announces_only_a_change_into_failed(stack, bus):
     assert "owner" not in announced["detail"]
 
 
+def test_a_cancel_is_announced_as_a_failure_and_a_deletion_as_itself_alone(
+    stack, bus, stream_pollers
+):
+    # Given a task waiting for its slot (a minute's only apixo submit went to another)
+    stack.set_env(APIXO_RATE_LIMIT="1/60")
+    stack.create_task("first fox")
+    queued = stack.create_task("second fox")
+    assert queued["status"] == "queued"
+
+    # When its owner cancels it, Then the stream's announcer puts Video Failed, code cancelled
+    path = f"/v1/videos/{queued['id']}"
+    cancel = api_event("api_cancel_video", path=f"{path}/cancel")
+    cancel["pathParameters"] = {"id": queued["id"]}
+    assert stack.invoke("ApiFunction", cancel)["statusCode"] == 200
+    failed = bus.wait_for("Video Failed", queued["id"])
+    assert failed["detail"]["error"]["code"] == "cancelled"
+
+    # When the failed task is then deleted (the record changes, its status stays failed)
+    deleted = stack.invoke("ApiFunction", api_event("api_delete_video", path=path))
+    assert deleted["statusCode"] == 204, deleted
+    bus.wait_for("Video Deleted", queued["id"])
+
+    # Then it was announced failed once, and deleted once
+    time.sleep(0.5)  # the stream's pollers run every 0.05 s: a second announcement would be in
+    assert len(bus.of("Video Failed", queued["id"])) == 1
+    assert len(bus.of("Video Deleted", queued["id"])) == 1
+
+
 # --- client webhooks ----------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -39,6 +39,9 @@ VALUES: dict[str, Any] = {
     "source_video_url": "https://tempfile.aiquickdraw.com/v/720p.mp4",
     "upgrade_task_id": "task_4k_1",
     "progress": 42,
+    # A deletion's stripped fields.
+    "nothing": "",
+    "none": [],
 }
 # Each shape sets the fields one guard reads, on either side of it.
 SHAPES: dict[str, dict[str, Any]] = {
@@ -60,6 +63,7 @@ SHAPES: dict[str, dict[str, Any]] = {
         "callbacks_quiet_until": VALUES["quiet_until"],
         "deferred_copy_until": VALUES["quiet_until"],
     },
+    "deleted": {"deleted_at": T.format(1)},
 }
 # The choices the callers also make: a submit learnt from a callback names no model (the task
 # keeps the one it has), and a lease taken from `queued` goes back there.
@@ -148,3 +152,32 @@ def test_the_stores_conditional_write_does_what_the_table_says(
             if written != expected:
                 disagreements.append(f"{status.value}, {shape}: wrote {written}, not {expected}")
     assert not disagreements
+
+
+def test_a_list_leaves_out_deleted_and_expired_tasks_and_still_fills_its_page(store: TaskStore):
+    # Given an owner's tasks: kept, expiring later, expired (the TTL has not removed it yet) and
+    # deleted, each newer than the one before
+    owner = f"{ALICE}-{new_task_id()}"
+    now = datetime.now(UTC)
+    shapes = {
+        "kept": {},
+        "expiring later": {"expires_at": now + timedelta(days=1)},
+        "expired": {"expires_at": now - timedelta(seconds=1)},
+        "deleted": {"deletion_requested_at": T.format(0)},
+    }
+    ids = {}
+    for minute, (name, changes) in enumerate(shapes.items()):
+        task = a_task(new_task_id(), TaskStatus.COMPLETED, owner=owner, **changes)
+        task = replace(task, created_at=T.format(minute), root_id=owner)
+        assert store.create(task)
+        ids[name] = task.id
+
+    # When the owner lists them, two to a page, and lists their family
+    page, _ = store.list_for_owner(owner, 2, None, None)
+    family, _ = store.list_for_owner(owner, 10, None, None, root_id=owner)
+
+    # Then only the kept and the later-expiring ones are there, newest first, on a full page
+    assert [t.id for t in page] == [ids["expiring later"], ids["kept"]]
+    assert [t.id for t in family] == [ids["expiring later"], ids["kept"]]
+    # And a read by id still finds a deleted one (a retried DELETE resumes it)
+    assert store.get(ids["deleted"]).deletion_requested_at == T.format(0)

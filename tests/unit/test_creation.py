@@ -391,3 +391,16 @@ def test_the_creates_of_a_minute_past_the_limit_are_throttled_before_anything_is
     with pytest.raises(CreatesThrottled):
         world.create()
     assert len(world.tasks.items) == 1
+
+
+def test_a_deleted_video_cannot_be_extended():
+    # Given a completed video whose deletion has begun (gone to every reader)
+    deleted = make_task(TaskStatus.COMPLETED, deletion_requested_at="2026-11-21T10:00:00.000Z")
+    world = World(tasks=FakeTasks(deleted))
+
+    # Then an extension of it is refused as of an unknown video, before any slot is taken
+    with pytest.raises(TaskNotFound):
+        world.creation.extend(
+            ExtendVideo(owner=ALICE, parent_id=deleted.id, prompt="more", mode=None), BASE_URL
+        )
+    assert world.slots.reserved == []

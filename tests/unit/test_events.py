@@ -24,6 +24,8 @@ API_EVENTS = {
     "api_extend_video": ("POST", "/v1/videos/{id}/extend"),
     "api_get_video": ("GET", "/v1/videos/{id}"),
     "api_list_videos": ("GET", "/v1/videos"),
+    "api_delete_video": ("DELETE", "/v1/videos/{id}"),
+    "api_cancel_video": ("POST", "/v1/videos/{id}/cancel"),
     "api_get_capabilities": ("GET", "/v1/capabilities"),
     "api_get_usage": ("GET", "/v1/usage"),
     "api_get_webhook_secret": ("GET", "/v1/webhook-secret"),

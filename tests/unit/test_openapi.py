@@ -21,12 +21,14 @@ def test_it_describes_every_client_route_and_no_callback_route():
         "/v1/videos",
         "/v1/videos/{task_id}",
         "/v1/videos/{task_id}/extend",
+        "/v1/videos/{task_id}/cancel",
         "/v1/capabilities",
         "/v1/usage",
         "/v1/webhook-secret",
         "/v1/webhook-secret/rotate",
     }
     assert set(paths["/v1/videos"]) == {"get", "post"}
+    assert set(paths["/v1/videos/{task_id}"]) == {"get", "delete"}
     assert set(paths["/v1/capabilities"]) == {"get"}
     assert set(paths["/v1/webhook-secret"]) == {"get"}
     assert set(paths["/v1/webhook-secret/rotate"]) == {"post"}

@@ -111,6 +111,7 @@ API_ENVIRONMENT = {
     "CALLBACK_TOKEN_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:t",
     "WEBHOOK_MASTER_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:w",
     "PRICE_TABLE": load_template().parameter_defaults()["PriceTable"],
+    "EVENT_BUS_NAME": "videos",
 }
 
 

@@ -179,6 +179,15 @@ class TestIntegers:
         message = config_error(**MINIMAL, CALLBACK_QUIET_SECONDS="900")
         assert "CALLBACK_QUIET_SECONDS must be at most 899" in message
 
+    def test_a_video_retention_is_whole_days_from_zero_which_keeps_everything(self):
+        env = {**MINIMAL, **DEPLOYED}
+        assert CopyWorkerSettings.from_env(env).video_retention_days == 0
+        assert (
+            CopyWorkerSettings.from_env({**env, "VIDEO_RETENTION_DAYS": "30"}).video_retention_days
+            == 30
+        )
+        assert "VIDEO_RETENTION_DAYS" in config_error(**MINIMAL, VIDEO_RETENTION_DAYS="-1")
+
     def test_a_first_wait_of_zero_is_allowed(self):
         assert settings(POLL_FIRST_WAIT_SECONDS="0").providers["kie"].first_wait_seconds == 0
 

@@ -13,6 +13,7 @@ import pytest
 
 from offline.template import ROOT, Template, load_template
 from veo_relay.providers.registry import PROVIDER_NAMES
+from veo_relay.tasks import manifest_key_for
 
 
 @pytest.fixture(scope="module")
@@ -674,3 +675,28 @@ def test_only_the_api_and_the_webhook_sender_may_read_the_webhook_master_key(tem
             s for p in spec["Properties"].get("Policies", []) for s in p.get("Statement", [])
         ]
         assert not mentions(statements, "WebhookSecretsMasterKey"), name
+
+
+# --- video retention ------------------------------------------------------------------------------
+
+
+def test_a_video_retention_expires_every_video_and_manifest_and_their_records_alike(template):
+    # Given the bucket's lifecycle rules and the copy worker's setting
+    rules = template.resources["VideoBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    conditional = [r["Fn::If"] for r in rules if isinstance(r, dict) and "Fn::If" in r]
+    ((condition, rule, otherwise),) = conditional
+    copy_env = template.resources["CopyWorkerFunction"]["Properties"]["Environment"]["Variables"]
+
+    # Then the expiration exists only with VideoRetentionDays above 0 (the default keeps all)
+    assert template.parameter_defaults()["VideoRetentionDays"] == 0
+    assert not holds(template, condition)
+    assert holds(template, condition, VideoRetentionDays=30)
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    # And it covers every key the videos and their manifests are written under, after N days
+    assert rule["Status"] == "Enabled" and rule["Prefix"] == "videos/"
+    assert named(rule["ExpirationInDays"]) == "VideoRetentionDays"
+    video_key = "videos/vid_root/vid_child.mp4"
+    assert video_key.startswith(rule["Prefix"])
+    assert manifest_key_for(video_key).startswith(rule["Prefix"])
+    # And the copy worker gives a completed task's record the same number of days
+    assert named(copy_env["VIDEO_RETENTION_DAYS"]) == "VideoRetentionDays"

@@ -44,6 +44,8 @@ class VideoCopier:
     copy_lease: timedelta
     # After a callback the provider's status did not confirm, how long further ones are ignored.
     callback_quiet: timedelta
+    # VideoRetentionDays: the completed task's record expires when its video does; None keeps it.
+    video_retention: timedelta | None = None
 
     def copy(
         self,
@@ -135,7 +137,9 @@ class VideoCopier:
         copy_seconds: float,
         provider_cost_usd: float | None,
     ) -> CopyOutcome:
-        completed = self.tasks.mark_completed(task.id, stored, provider_cost_usd)
+        completed = self.tasks.mark_completed(
+            task.id, stored, provider_cost_usd, retention=self.video_retention
+        )
         if completed is None:
             return CopyOutcome.ALREADY_CLOSED
         # Counted at the completed write, before the manifest (whose failure is retried without it).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
 
@@ -113,7 +114,7 @@ class TaskCreation:
             return self._repeated(bound)
         self._check_webhook_url(command.webhook_url)
         parent = self.tasks.get(command.parent_id)
-        if parent.owner != command.owner:
+        if parent.owner != command.owner or parent.is_gone(datetime.now(UTC)):
             raise TaskNotFound(command.parent_id)
         if parent.status is not TaskStatus.COMPLETED:
             raise TaskConflict(

@@ -4,9 +4,10 @@ A task created under a key gets an id derived from its owner and the key, so the
 task record itself, written by the same conditional put that creates the task: there is no moment
 at which the task exists and the key is free, whatever fails after it. A repeat finds the task by
 that id before anything is checked, reserved or submitted, and gets it back whatever became of it
-(queued, in progress, failed...): never a second task, never a second submit. The request's hash
-is kept on the task, so that the same key with another body is a conflict. Keys are scoped to the
-owner: two principals never share one.
+(queued, in progress, failed...; a deleted or expired one is a conflict, its id never reused):
+never a second task, never a second submit. The request's hash is kept on the task, so that the
+same key with another body is a conflict. Keys are scoped to the owner: two principals never
+share one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from veo_relay.errors import TaskConflict, TaskNotFound
@@ -59,4 +61,7 @@ def repeated_by(task: Task, owner: str, request_hash: str | None) -> Task:
     when it was created by another request."""
     if request_hash is None or task.owner != owner or task.request_hash != request_hash:
         raise TaskConflict("Idempotency-Key: already used with a different body; use a new key")
+    if task.is_gone(datetime.now(UTC)):
+        # Not a new task under the id the deleted (or expired) one had: its id stays 404.
+        raise TaskConflict("Idempotency-Key: its video was deleted or expired; use a new key")
     return task

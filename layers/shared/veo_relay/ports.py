@@ -82,12 +82,21 @@ class TaskRepository(Protocol):
     def note_progress(self, task_id: str, progress: int) -> None: ...
 
     def mark_completed(
-        self, task_id: str, video: StoredVideo, provider_cost_usd: float | None = None
+        self,
+        task_id: str,
+        video: StoredVideo,
+        provider_cost_usd: float | None = None,
+        retention: timedelta | None = None,
     ) -> Task | None: ...
 
     def mark_failed(
         self, task_id: str, error: TaskError, cost_usd: float | None = None
     ) -> Task | None: ...
+    def cancel(self, task_id: str) -> Task | None: ...
+
+    def request_deletion(self, task_id: str) -> Task | None: ...
+
+    def finish_deletion(self, task_id: str) -> Task | None: ...
 
 
 class SpendRecords(Protocol):
@@ -126,6 +135,8 @@ class VideoStorage(Protocol):
 
     def presigned_url(self, key: str, expires_in: int) -> str: ...
 
+    def delete(self, key: str) -> None: ...
+
 
 class VideoSource(Protocol):
     """A provider's result video, opened for the copy to stream (veo_relay.downloader)."""
@@ -163,7 +174,8 @@ class FallbackPoller(Protocol):
 
 
 class EventPublisher(Protocol):
-    """Our event bus: `detail_type` ("Video Completed", "Video Failed") and the task object."""
+    """Our event bus: `detail_type` ("Video Completed", "Video Failed", "Video Deleted") and the
+    task object."""
 
     def publish(self, detail_type: str, task: TaskObject) -> None: ...
 

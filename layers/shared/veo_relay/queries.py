@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from typing_extensions import TypedDict  # as veo_relay.tasks explains
@@ -32,7 +33,7 @@ class TaskQueries:
 
     def get_video(self, owner: str, task_id: str) -> TaskObject:
         task = self.tasks.get(task_id)
-        if task.owner != owner:
+        if task.owner != owner or task.is_gone(datetime.now(UTC)):
             raise TaskNotFound(task_id)
         return self.public_task(task)
 

@@ -152,6 +152,8 @@ class ApiSettings:
     secrets_cache_seconds: int
     metrics_namespace: str
     money: MoneySettings
+    # Where a deletion's `Video Deleted` goes (veo_relay.lifecycle).
+    events: EventSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiSettings:
@@ -175,6 +177,7 @@ class ApiSettings:
             secrets_cache_seconds=_secrets_cache_seconds(reader),
             metrics_namespace=_metrics_namespace(reader),
             money=_money_settings(reader),
+            events=_event_settings(reader),
         )
 
 
@@ -247,6 +250,9 @@ class CopyWorkerSettings:
     # How long a secret read from Secrets Manager is reused: a rotated key is seen within this.
     secrets_cache_seconds: int
     metrics_namespace: str
+    # VideoRetentionDays: the bucket's lifecycle rule expires each video and its manifest after
+    # that many days, and a completed task's record expires with them; 0 keeps all three.
+    video_retention_days: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CopyWorkerSettings:
@@ -276,6 +282,7 @@ class CopyWorkerSettings:
             ),
             secrets_cache_seconds=_secrets_cache_seconds(reader),
             metrics_namespace=_metrics_namespace(reader),
+            video_retention_days=reader.integer("VIDEO_RETENTION_DAYS", 0, minimum=0),
         )
 
 

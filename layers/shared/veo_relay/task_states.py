@@ -162,7 +162,7 @@ class Transition:
 
     def applied(self, task: Task, values: Mapping[str, Any]) -> Task:
         """`task` as the write leaves it (whether it `allows` the write is the caller's check).
-        Fields the task does not carry (`expires_at`, the table's TTL) are left to the table."""
+        Fields the task does not carry are left to the table."""
         changes: dict[str, Any] = {}
         target = self.target(values)
         if target is not None:
@@ -331,6 +331,7 @@ PROGRESS_NOTED = Transition(
     start={_P: None},
     effects=(Set("progress", "progress"),),
 )
+# Under a retention (VideoRetentionDays) the record expires with its video: `expires_at`.
 COMPLETED = Transition(
     "completed",
     start={_S: None},
@@ -342,6 +343,7 @@ COMPLETED = Transition(
         # The provider's own figure, where its status reports one (None: the price table's stays).
         Set("cost_usd", "cost_usd"),
         Set("cost_source", "cost_source"),
+        Set("expires_at", "expires_at"),
     ),
 )
 # Failed tasks hold no video: their records expire (`expires_at`, FAILED_TASK_RETENTION).
@@ -363,6 +365,43 @@ FAILED_REFUSED = replace(
 # machine read a lease before) is failed.
 FAILED_BY_POLLER = FAILED.narrowed("failed by the poller", {_Q: None, _P: None})
 FAILED_STALLED_COPY = FAILED.narrowed("failed stalled copy", {_S: LEASE_UNCHANGED})
+CANCELLED_CODE = "cancelled"
+# POST /v1/videos/{id}/cancel: a failure of the client's choosing, only while no submit was
+# claimed (once one is, the provider has the task, or may have: it is paid for).
+CANCELLED = Transition(
+    "cancelled",
+    start={_Q: None},
+    to=(TaskStatus.FAILED,),
+    guards=(SUBMIT_UNCLAIMED,),
+    effects=FAILED.effects,
+)
+
+# DELETE /v1/videos/{id}, of a closed task: first marked (gone to every reader from here; a
+# retried DELETE resumes a marked one), then, once its objects are removed and its event put,
+# stripped of what the client gave and the video it had. The status stays: the failure
+# announcer and the event rules see no transition.
+NOT_DELETED = Missing("deleted_at")
+_CLOSED: dict[TaskStatus, Condition | None] = {TaskStatus.COMPLETED: None, TaskStatus.FAILED: None}
+DELETION_REQUESTED = Transition(
+    "deletion requested",
+    start=_CLOSED,
+    guards=(NOT_DELETED,),
+    effects=(Set("deletion_requested_at", "now"),),
+)
+DELETED = Transition(
+    "deleted",
+    start=_CLOSED,
+    guards=(NOT_DELETED,),
+    effects=(
+        Set("deleted_at", "now"),
+        Set("prompt", "nothing"),
+        Set("image_urls", "none"),
+        Remove("watermark"),
+        Remove("webhook_url"),
+        Remove("source_video_url"),
+        Remove("video"),
+    ),
+)
 
 TRANSITIONS = (
     SUBMIT_CLAIMED,
@@ -385,6 +424,9 @@ TRANSITIONS = (
     FAILED_REFUSED,
     FAILED_BY_POLLER,
     FAILED_STALLED_COPY,
+    CANCELLED,
+    DELETION_REQUESTED,
+    DELETED,
 )
 
 
@@ -502,13 +544,24 @@ class TaskWrites(ABC):
         self.apply(task_id, PROGRESS_NOTED, {"progress": progress})
 
     def mark_completed(
-        self, task_id: str, video: StoredVideo, provider_cost_usd: float | None = None
+        self,
+        task_id: str,
+        video: StoredVideo,
+        provider_cost_usd: float | None = None,
+        retention: timedelta | None = None,
     ) -> Task | None:
-        """`provider_cost_usd`: what the provider reports the video cost, where it does."""
+        """`provider_cost_usd`: what the provider reports the video cost, where it does. With a
+        `retention`, the record expires that long after now, as its video does."""
+        expires_at = datetime.now(UTC) + retention if retention else None
         return self.apply(
             task_id,
             COMPLETED,
-            {"now": utc_now(), "video": video, **_cost(provider_cost_usd, "provider")},
+            {
+                "now": utc_now(),
+                "video": video,
+                "expires_at": expires_at,
+                **_cost(provider_cost_usd, "provider"),
+            },
         )
 
     def mark_failed(
@@ -524,6 +577,28 @@ class TaskWrites(ABC):
         if cost_usd is None:
             return self.apply(task_id, FAILED, values)
         return self.apply(task_id, FAILED_REFUSED, {**values, **_cost(cost_usd, "price_table")})
+
+    def cancel(self, task_id: str) -> Task | None:
+        """Fails a task no submit has claimed, with the code `cancelled`; None once one has (or
+        the task is closed)."""
+        error = TaskError(CANCELLED_CODE, "cancelled by the client before it was submitted")
+        return self.apply(
+            task_id,
+            CANCELLED,
+            {
+                "now": utc_now(),
+                "error": error,
+                "expires_at": datetime.now(UTC) + FAILED_TASK_RETENTION,
+            },
+        )
+
+    def request_deletion(self, task_id: str) -> Task | None:
+        """Marks a closed task deleted, for every reader; None when it is open or deleted."""
+        return self.apply(task_id, DELETION_REQUESTED, {"now": utc_now()})
+
+    def finish_deletion(self, task_id: str) -> Task | None:
+        """Keeps of a deleted task only what its id and usage need; None when done already."""
+        return self.apply(task_id, DELETED, {"now": utc_now(), "nothing": "", "none": []})
 
 
 def _cost(usd: float | None, source: str) -> dict[str, Any]:

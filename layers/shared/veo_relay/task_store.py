@@ -7,6 +7,7 @@ import functools
 import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import (
@@ -107,8 +108,10 @@ class TaskRecord(Model):
     reserved_micros = NumberAttribute(null=True)
     webhook_url = UnicodeAttribute(null=True)
     request_hash = UnicodeAttribute(null=True)
-    # Only failed tasks expire: they hold no video, and a completed task's record is kept forever.
+    # Failed tasks expire (they hold no video), completed ones only under a video retention.
     expires_at = TTLAttribute(null=True)
+    deletion_requested_at = UnicodeAttribute(null=True)
+    deleted_at = UnicodeAttribute(null=True)
 
     owner_index = OwnerCreatedIndex()
     root_index = RootCreatedIndex()
@@ -156,11 +159,15 @@ class TaskStore(TaskWrites):
         status: str | None,
         root_id: str | None = None,
     ) -> tuple[list[Task], dict[str, Any] | None]:
-        """Newest first. With `root_id`, one family (a root and all its extensions)."""
-        condition = TaskRecord.owner == owner if root_id else None
+        """Newest first. With `root_id`, one family (a root and all its extensions). Deleted and
+        expired tasks are left out (Task.is_gone), by DynamoDB, so that a page is still full."""
+        condition = TaskRecord.deletion_requested_at.does_not_exist() & (
+            TaskRecord.expires_at.does_not_exist() | (TaskRecord.expires_at > datetime.now(UTC))
+        )
+        if root_id:
+            condition &= TaskRecord.owner == owner
         if status:
-            status_condition = TaskRecord.status == status
-            condition = status_condition if condition is None else condition & status_condition
+            condition &= TaskRecord.status == status
         index = TaskRecord.root_index if root_id else TaskRecord.owner_index
         query = index.query(
             root_id or owner,
@@ -310,6 +317,9 @@ def _to_task(record: TaskRecord) -> Task:
         reserved_micros=int(record.reserved_micros) if record.reserved_micros is not None else None,
         webhook_url=record.webhook_url,
         request_hash=record.request_hash,
+        expires_at=record.expires_at,
+        deletion_requested_at=record.deletion_requested_at,
+        deleted_at=record.deleted_at,
     )
 
 

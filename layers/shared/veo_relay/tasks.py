@@ -35,7 +35,8 @@ class TaskStatus(StrEnum):
         return self in TERMINAL_STATUSES
 
 
-# Failed tasks hold no video; their records expire after this (completed ones never do).
+# Failed tasks hold no video; their records expire after this (completed ones only under
+# VideoRetentionDays, with their videos).
 FAILED_TASK_RETENTION = timedelta(days=90)
 
 TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED})
@@ -125,6 +126,19 @@ class Task:
     # For a task created under an Idempotency-Key (its id derived from the key): the SHA-256 of
     # the request, which a repeat with the same key must match (veo_relay.idempotency).
     request_hash: str | None = None
+    # When the table's TTL removes the record (failed tasks; completed ones under a retention):
+    # DynamoDB does so within days, so a record past it is gone already to every reader.
+    expires_at: datetime | None = None
+    # DELETE /v1/videos/{id} (veo_relay.lifecycle): from its first write the task is gone to
+    # every reader; `deleted_at` once its video, manifest and event are done. The record stays,
+    # stripped, so that the id (and an Idempotency-Key bound to it) never names a new task.
+    deletion_requested_at: str | None = None
+    deleted_at: str | None = None
+
+    def is_gone(self, now: datetime) -> bool:
+        """Deleted, or expired: GET answers 404 and lists leave it out."""
+        expired = self.expires_at is not None and self.expires_at <= now
+        return expired or self.deletion_requested_at is not None
 
     def to_public(self, download_url: str | None = None) -> TaskObject:
         """The contract's task object."""

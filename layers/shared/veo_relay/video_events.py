@@ -1,4 +1,5 @@
-"""Our event bus: `Video Completed` / `Video Failed`, each with the task object as its detail."""
+"""Our event bus: `Video Completed` / `Video Failed` / `Video Deleted`, each with the task object
+as its detail."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from veo_relay.tasks import TaskObject
 
 VIDEO_COMPLETED = "Video Completed"
 VIDEO_FAILED = "Video Failed"
+VIDEO_DELETED = "Video Deleted"
 
 
 class EventPublishError(Exception):

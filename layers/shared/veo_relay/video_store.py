@@ -190,6 +190,11 @@ class VideoStore:
         )
         return url
 
+    def delete(self, key: str) -> None:
+        """Removes the object for good (the bucket keeps no versions); a key that holds none is
+        no error, as in S3, so a retried deletion goes on."""
+        self._s3.delete_object(Bucket=self._bucket, Key=key)
+
 
 class _ProvideSize(BaseSubscriber):
     def __init__(self, size: int) -> None:

@@ -21,6 +21,7 @@ from veo_relay.settings import (
     CallbackSettings,
     CopyWorkerSettings,
     DownloadSettings,
+    EventSettings,
     FailureAnnouncerSettings,
     FallbackPollerStart,
     PollerSettings,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from veo_relay.downloader import DownloadPolicy
     from veo_relay.failure_announcement import FailureAnnouncer
     from veo_relay.fallback_poller import FallbackPollerExecutions
+    from veo_relay.lifecycle import TaskLifecycle
     from veo_relay.polling import Poller
     from veo_relay.pricing import PriceTable
     from veo_relay.provider_results import ProviderResults
@@ -98,6 +100,7 @@ class Api:
     webhook_secrets: WebhookSecrets
     callback_tokens: CallbackTokens
     fallback_poller: FallbackPollerExecutions
+    lifecycle: TaskLifecycle
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,18 @@ def api() -> Api:
         ),
         callback_tokens=tokens,
         fallback_poller=fallback_poller,
+        lifecycle=_lifecycle(tasks, videos, settings.events),
+    )
+
+
+def _lifecycle(tasks: TaskStore, videos: VideoStore, events: EventSettings) -> TaskLifecycle:
+    from veo_relay.lifecycle import TaskLifecycle
+    from veo_relay.video_events import VideoEvents
+
+    return TaskLifecycle(
+        tasks=tasks,
+        videos=videos,
+        events=VideoEvents(_client("events"), events.bus_name, events.source),
     )
 
 
@@ -298,6 +313,9 @@ def copy_worker() -> CopyWorker:
             ),
             copy_lease=timedelta(seconds=settings.copy_lease_seconds),
             callback_quiet=timedelta(seconds=settings.callback_quiet_seconds),
+            video_retention=timedelta(days=settings.video_retention_days)
+            if settings.video_retention_days
+            else None,
         ),
     )
 
