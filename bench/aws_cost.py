@@ -120,11 +120,21 @@ PRICES: dict[str, Meter] = {
     ),
 }
 
-# The cheapest default price a video has in veo-relay's price table: kie, mode fast, 720p, 8 s,
-# 60 credits at $0.005 a credit (from memory). It must equal the price table's cheapest default
-# (veo_relay/pricing.py, on its way): wire it there once the table is merged.
-PROVIDER_PRICE_USD = 60 * 0.005
-PROVIDER_PRICE_NAME = "kie fast 720p 8 s, 60 credits × $0.005"
+
+def _cheapest_video() -> tuple[float, str]:
+    """The cheapest video of the template's default price table (veo_relay.pricing), and what it
+    is: the target is a share of the cheapest price any provider charges."""
+    from offline.template import load_template
+    from veo_relay.pricing import PriceTable, to_usd
+    from veo_relay.providers.registry import SPECS
+
+    raw = load_template().parameter_defaults()["PriceTable"]
+    table = PriceTable.parse(raw, {spec.name: spec.capabilities for spec in SPECS})
+    micros, (provider, mode, resolution) = min((m, k) for k, m in table.prices.items())
+    return to_usd(micros), f"{provider} {mode} {resolution}, the price table's cheapest video"
+
+
+PROVIDER_PRICE_USD, PROVIDER_PRICE_NAME = _cheapest_video()
 
 
 def billed_ms(duration_ns: int) -> int:

@@ -550,7 +550,7 @@ def _report(measured: dict[str, Measured], videos: int, warm_up: Measured) -> Se
             f"{meter.service} {meter.quoted()} ({meter.source})"
             for meter in aws_cost.PRICES.values()
         )
-        + f". The provider's price is a constant in bench/aws_cost.py ({PROVIDER_PRICE_NOTE}).",
+        + f". The provider's price is {PROVIDER_PRICE_NOTE}.",
         f"counted as bench/cost.py's docstring says, in the `make run` stack with INFO logs and "
         f"the deployed secrets cache; video {VIDEO_BYTES // 2**20} MiB ([sim:size=…]): an 8 s "
         "720p clip is a few MB (a 1080p one, over the 8 MiB multipart threshold, would cost 3 "
@@ -563,7 +563,7 @@ def _report(measured: dict[str, Measured], videos: int, warm_up: Measured) -> Se
     return result
 
 
-PROVIDER_PRICE_NOTE = "from memory; it must match the price table's cheapest default"
+PROVIDER_PRICE_NOTE = "the cheapest video of the template's default PriceTable"
 
 
 def _breakdown(m: Measured, videos: int) -> str:
