@@ -6,7 +6,9 @@ import hashlib
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import pytest
 import requests
 
 from tests.e2e.targets import RunningStack
@@ -235,6 +237,8 @@ def test_a_queued_task_is_cancelled_before_the_provider_hears_of_it(
     ).json()
     second = paced_stack.create(prompt=f"second {marker}", provider="apimart").json()
     assert second["status"] == "queued", second
+    # (both hold their price against the month: apimart fast, $0.15 each)
+    assert usage(paced_stack)["reserved_usd"] == pytest.approx(0.30)
 
     # When its owner cancels it
     response = paced_stack.request("POST", f"/v1/videos/{second['id']}/cancel")
@@ -252,3 +256,17 @@ def test_a_queued_task_is_cancelled_before_the_provider_hears_of_it(
     refused = paced_stack.request("POST", f"/v1/videos/{first['id']}/cancel")
     assert refused.status_code == 409, refused.text
     assert "the provider already has" in refused.json()["error"]["message"]
+    # And the cancelled one costs nothing: its reservation is released (by its settlement, from
+    # the table's stream, a moment later), while the first's still holds
+    assert cancelled["cost"] == {"usd": 0.0, "source": "price_table"}
+    deadline = time.monotonic() + 10
+    while (month := usage(paced_stack))["reserved_usd"] != pytest.approx(0.15):
+        assert time.monotonic() < deadline, month
+        time.sleep(0.2)
+    assert month["spent_usd"] == 0 and month["tasks"]["failed"] == 1
+
+
+def usage(stack: RunningStack) -> dict[str, Any]:
+    response = stack.request("GET", "/v1/usage")
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
