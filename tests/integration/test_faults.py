@@ -1424,10 +1424,10 @@ def test_a_crash_between_the_copy_and_the_state_write_keeps_the_object_on_redeli
         real = TaskStore.mark_completed
         crashes = [RuntimeError("the copy worker died before its state write")]
 
-        def mark_completed(self: Any, task_id: str, video: Any) -> Any:
+        def mark_completed(self: Any, task_id: str, video: Any, *args: Any, **kwargs: Any) -> Any:
             if crashes:
                 raise crashes.pop()
-            return real(self, task_id, video)
+            return real(self, task_id, video, *args, **kwargs)
 
         monkeypatch.setattr(TaskStore, "mark_completed", mark_completed)
     else:
@@ -2027,10 +2027,12 @@ def test_the_template_watches_every_dead_letter_queue_and_cleans_up_uploads():
         dlq, max_receives = redrive(name)
         assert dlq in queues and max_receives >= 3
         assert_dead_letter_alarm(dlq)
-    # The stream's on-failure destination is a dead-letter queue too, and watched
-    [announcer] = template.stream_triggers()
-    assert announcer.on_failure_queue in queues and announcer.maximum_retry_attempts >= 3
-    assert_dead_letter_alarm(announcer.on_failure_queue)
+    # Each stream trigger's on-failure destination is a dead-letter queue too, and watched
+    triggers = template.stream_triggers()
+    assert {t.function for t in triggers} == {"FailureAnnouncerFunction", "SpendSettlerFunction"}
+    for trigger in triggers:
+        assert trigger.on_failure_queue in queues and trigger.maximum_retry_attempts >= 3
+        assert_dead_letter_alarm(trigger.on_failure_queue)
     # A process killed mid-upload leaves parts behind: the bucket's lifecycle aborts them
     rules = template.resources["VideoBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert any("AbortIncompleteMultipartUpload" in rule for rule in rules)

@@ -39,6 +39,8 @@ VALUES: dict[str, Any] = {
     "source_video_url": "https://tempfile.aiquickdraw.com/v/720p.mp4",
     "upgrade_task_id": "task_4k_1",
     "progress": 42,
+    "cost_usd": 0.3,
+    "cost_source": "price_table",
     # A deletion's stripped fields.
     "nothing": "",
     "none": [],
