@@ -3,7 +3,9 @@ Retry-After and never pay twice, typed errors, paging, wait and a checked downlo
 
 from __future__ import annotations
 
+import os
 import queue
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -345,6 +347,20 @@ def test_download_streams_the_video_checks_it_and_reports_progress(
     assert progress[-1] == (len(VIDEO_BYTES), len(VIDEO_BYTES))
     # The presigned URL carries its own authorisation: nothing of ours goes with it
     assert "X-Local-Principal" not in http.calls[1].request.headers
+
+
+def test_a_downloaded_file_has_the_mode_any_new_file_gets(http: Any, tmp_path: Path) -> None:
+    # Given the usual umask
+    http.get(f"{API}/v1/videos/{TASK_ID}", json=task_body("completed"))
+    http.get(DOWNLOAD_URL, body=VIDEO_BYTES)
+    previous = os.umask(0o022)
+    try:
+        # When a video is downloaded
+        Client(API).download(TASK_ID, tmp_path / "fox.mp4")
+    finally:
+        os.umask(previous)
+    # Then others may read it, as any file the user creates (not a private temporary file)
+    assert stat.S_IMODE((tmp_path / "fox.mp4").stat().st_mode) == 0o644
 
 
 def test_a_download_whose_sha256_does_not_match_leaves_no_file(http: Any, tmp_path: Path) -> None:

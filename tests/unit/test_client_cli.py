@@ -228,11 +228,11 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_progress_draws_a_download_bar_on_a_terminal_and_notes_each_status_once() -> None:
+def test_progress_on_a_terminal_redraws_the_status_and_draws_the_download_as_a_bar() -> None:
     # Given a terminal and a clock
     stream, now = Terminal(), [0.0]
     progress = Progress(stream, enabled=True, clock=lambda: now[0])
-    # When the task moves on (read twice in one state) and its video downloads
+    # When the task is read twice in one state, then completes, and its video downloads
     progress.update(Task.from_dict(task_body("in_progress")))
     now[0] = 2.5
     progress.update(Task.from_dict(task_body("in_progress")))
@@ -240,13 +240,31 @@ def test_progress_draws_a_download_bar_on_a_terminal_and_notes_each_status_once(
     progress.bytes(500, 1000)
     progress.bytes(1000, 1000)
     progress.saved(Task.from_dict(task_body("completed")), "fox.mp4")
-    # Then each status is one line with its elapsed time, and the bar reaches 100 %
-    lines = stream.getvalue().split("\n")
-    assert lines[0] == f"[  0.0s] {TASK_ID} in_progress"
-    assert lines[1] == f"[  2.5s] {TASK_ID} completed"
-    assert "[###############...............]  50%" in lines[2]
-    assert lines[2].endswith("[##############################] 100% 1.0 kB/1.0 kB")
-    assert lines[3].startswith("[  2.5s] saved fox.mp4 (3.0 kB, SHA-256 checked)")
+    # Then the status line ticks in place, each change and the bar start lines of their own
+    clear = "\x1b[K"
+    assert stream.getvalue().split("\n") == [
+        f"\r[  0.0s] {TASK_ID} in_progress{clear}\r[  2.5s] {TASK_ID} in_progress{clear}",
+        f"[  2.5s] {TASK_ID} completed{clear}",
+        f"downloading [{'#' * 15}{'.' * 15}]  50% 0.5 kB/1.0 kB{clear}"
+        f"\rdownloading [{'#' * 30}] 100% 1.0 kB/1.0 kB{clear}",
+        "[  2.5s] saved fox.mp4 (3.0 kB, SHA-256 checked)",
+        "",
+    ]
+
+
+def test_progress_in_a_log_is_a_line_per_change_and_no_bar() -> None:
+    stream = io.StringIO()
+    progress = Progress(stream, enabled=True, clock=lambda: 0.0)
+    for status in ("queued", "queued", "in_progress", "completed"):
+        progress.update(Task.from_dict(task_body(status)))
+    progress.bytes(500, 1000)
+    progress.saved(Task.from_dict(task_body("completed")), "fox.mp4")
+    assert stream.getvalue().splitlines() == [
+        f"[  0.0s] {TASK_ID} queued",
+        f"[  0.0s] {TASK_ID} in_progress",
+        f"[  0.0s] {TASK_ID} completed",
+        "[  0.0s] saved fox.mp4 (3.0 kB, SHA-256 checked)",
+    ]
 
 
 def test_quiet_progress_writes_nothing() -> None:

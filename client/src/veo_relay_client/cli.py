@@ -32,6 +32,7 @@ EXIT_CODES = {
     INTERRUPTED: "interrupted (Ctrl-C)",
 }
 MODES = ("fast", "quality", "lite")
+_CLEAR_TO_END = "\x1b[K"
 RESOLUTIONS = ("720p", "1080p", "4k")
 
 
@@ -104,10 +105,14 @@ def _follow(client: Client, task: Task, args: argparse.Namespace, output: Output
         return OK
     progress = output.progress()
     progress.update(task)
-    task = client.wait(task.id, timeout=args.timeout, on_update=progress.update)
-    if task.status == "completed" and args.output:
-        client.download(task.id, args.output, on_progress=progress.bytes)
-        progress.saved(task, args.output)
+    try:
+        # Reads often enough for the progress to look live; a GET costs nothing.
+        task = client.wait(task.id, timeout=args.timeout, max_interval=5, on_update=progress.update)
+        if task.status == "completed" and args.output:
+            client.download(task.id, args.output, on_progress=progress.bytes)
+            progress.saved(task, args.output)
+    finally:
+        progress.finish()
     output.task(task)
     return OK if task.status == "completed" else TASK_FAILED
 
@@ -133,8 +138,11 @@ def _list(client: Client, args: argparse.Namespace, output: Output) -> int:
 
 def _download(client: Client, args: argparse.Namespace, output: Output) -> int:
     progress = output.progress()
-    task = client.download(args.id, args.path, on_progress=progress.bytes)
-    progress.saved(task, args.path)
+    try:
+        task = client.download(args.id, args.path, on_progress=progress.bytes)
+        progress.saved(task, args.path)
+    finally:
+        progress.finish()
     output.task(task)
     return OK
 
@@ -221,8 +229,9 @@ class Output:
 
 
 class Progress:
-    """Live progress on stderr: each change of status (with elapsed time) and the download as a
-    bar where stderr is a terminal (else one line once saved)."""
+    """Live progress on stderr. On a terminal: the current status, its elapsed time redrawn at
+    each read, a new line for each change, and the download as a bar. Elsewhere (a log): a line
+    for each change of status, and one once the video is saved."""
 
     BAR_WIDTH = 30
 
@@ -234,36 +243,50 @@ class Progress:
         self._clock = clock
         self._started = clock()
         self._seen: tuple[str, int | None] | None = None
-        self._bar = enabled and stream.isatty()
-        self._drawn = False
+        self._terminal = enabled and stream.isatty()
+        self._open_line = False  # a line drawn in place, not ended yet
+        self._in_bar = False
 
     def update(self, task: Task) -> None:
         state = (task.status, task.progress)
-        if state == self._seen:
-            return
-        self._seen = state
+        changed, self._seen = state != self._seen, state
         shown = f"{task.status} {task.progress}%" if task.progress is not None else task.status
         if task.error is not None:
             shown += f" ({task.error.code}: {task.error.message})"
-        self._write(f"[{self._elapsed()}] {task.id} {shown}\n")
+        text = f"[{self._elapsed()}] {task.id} {shown}"
+        if self._terminal:
+            self._draw(text, new_line=changed)
+        elif changed:
+            self._write(text + "\n")
 
     def bytes(self, done: int, total: int | None) -> None:
-        if not self._bar:
+        if not self._terminal:
             return
         if total:
             filled = self.BAR_WIDTH * done // total
             bar = "#" * filled + "." * (self.BAR_WIDTH - filled)
-            text = f"\rdownloading [{bar}] {100 * done // total:3d}% {_size(done)}/{_size(total)}"
+            text = f"downloading [{bar}] {100 * done // total:3d}% {_size(done)}/{_size(total)}"
         else:
-            text = f"\rdownloading {_size(done)}"
-        self._write(text)
-        self._drawn = True
+            text = f"downloading {_size(done)}"
+        self._draw(text, new_line=not self._in_bar)
+        self._in_bar = True
 
     def saved(self, task: Task, path: str) -> None:
-        if self._drawn:
-            self._write("\n")
+        self.finish()
         size = _size(task.video.size_bytes) if task.video else "?"
         self._write(f"[{self._elapsed()}] saved {path} ({size}, SHA-256 checked)\n")
+
+    def finish(self) -> None:
+        """Ends the line drawn in place, if any, so that what follows starts on its own."""
+        if self._open_line:
+            self._write("\n")
+            self._open_line = False
+
+    def _draw(self, text: str, *, new_line: bool) -> None:
+        # A new line below the one drawn before, or this one redrawn over it (and what is left
+        # of a longer one cleared).
+        self._write(("\n" if new_line and self._open_line else "\r") + text + _CLEAR_TO_END)
+        self._open_line = True
 
     def _elapsed(self) -> str:
         return f"{self._clock() - self._started:5.1f}s"

@@ -6,13 +6,12 @@ import hashlib
 import os
 import queue
 import random
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import requests
 from requests.auth import AuthBase
@@ -221,24 +220,26 @@ class Client:
             raise TaskNotCompleted(f"{task_id} is {task.status}: it has no stored video")
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False
-        ) as part:
-            try:
-                digest, size = self._stream(task.video.download_url, part, on_progress)
-                part.close()
-                if size != task.video.size_bytes or digest != task.video.sha256:
-                    raise ChecksumMismatch(
-                        f"{task_id}: got {size} bytes, SHA-256 {digest}; the stored video is "
-                        f"{task.video.size_bytes} bytes, SHA-256 {task.video.sha256}"
-                    )
-                os.replace(part.name, target)
-            except BaseException:
-                Path(part.name).unlink(missing_ok=True)
-                raise
+        part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
+        # Created as open() would create the file (the umask's mode), never over another's.
+        descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with open(descriptor, "wb") as sink:
+                digest, size = self._stream(task.video.download_url, sink, on_progress)
+            if size != task.video.size_bytes or digest != task.video.sha256:
+                raise ChecksumMismatch(
+                    f"{task_id}: got {size} bytes, SHA-256 {digest}; the stored video is "
+                    f"{task.video.size_bytes} bytes, SHA-256 {task.video.sha256}"
+                )
+            os.replace(part, target)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
         return task
 
-    def _stream(self, url: str, sink: Any, on_progress: ProgressCallback | None) -> tuple[str, int]:
+    def _stream(
+        self, url: str, sink: BinaryIO, on_progress: ProgressCallback | None
+    ) -> tuple[str, int]:
         digest, size = hashlib.sha256(), 0
         # The presigned URL is its own authorisation: neither a signature nor a header of ours.
         try:
