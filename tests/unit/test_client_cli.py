@@ -117,9 +117,21 @@ def test_an_api_error_exits_with_its_class_and_says_why(
 def test_a_timeout_exits_5(http: Any, capsys: pytest.CaptureFixture[str]) -> None:
     http.post(f"{API}/v1/videos", json=task_body("in_progress"), status=202)
     http.get(f"{API}/v1/videos/{TASK_ID}", json=task_body("in_progress"))
-    code, _, err = run(capsys, "generate", "a fox", "--wait", "--timeout", "0")
+    code, out, err = run(capsys, "generate", "a fox", "--wait", "--timeout", "0", "--json")
     assert code == 5
     assert "wait_timeout" in err
+    shown = json.loads(out)
+    assert shown["error"]["code"] == "wait_timeout"
+    assert shown["task"] == task_body("in_progress")
+
+
+def test_downloading_a_task_without_a_video_exits_3(
+    http: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    http.get(f"{API}/v1/videos/{TASK_ID}", json=task_body("in_progress"))
+    code, _, err = run(capsys, "download", TASK_ID, str(tmp_path / "fox.mp4"))
+    assert code == 3
+    assert "not_completed" in err
 
 
 def test_a_checksum_mismatch_exits_6_and_leaves_no_file(
@@ -273,3 +285,18 @@ def test_quiet_progress_writes_nothing() -> None:
     progress.update(Task.from_dict(task_body("in_progress")))
     progress.bytes(1, 2)
     assert stream.getvalue() == ""
+
+
+def test_a_deployed_stack_without_aws_credentials_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given no AWS credentials anywhere botocore looks (and no instance metadata to ask)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # When a deployed stack is asked / Then nothing is sent, and the exit code says why
+    code = main(["--api", "https://abc123.execute-api.eu-west-1.amazonaws.com", "usage"])
+    assert code == 2
+    assert "no AWS credentials" in capsys.readouterr().err

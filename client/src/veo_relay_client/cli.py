@@ -25,7 +25,8 @@ EXIT_CODES = {
     OK: "done (with --wait: the task completed)",
     TASK_FAILED: "the task failed (its error.code is shown)",
     USAGE_ERROR: "bad arguments, or no AWS credentials or region for a deployed stack",
-    REFUSED: "the API refused the request (4xx: invalid, not found, conflict, budget, ...)",
+    REFUSED: "the API refused the request (4xx: invalid, not found, conflict, budget, ...), or "
+    "the task has no video to download",
     SERVICE_ERROR: "the service or the provider failed (5xx), or the API could not be reached",
     TIMED_OUT: "--wait gave up after --timeout seconds (the task goes on)",
     DOWNLOAD_ERROR: "the download failed, or its size or SHA-256 did not match",
@@ -222,7 +223,12 @@ class Output:
     def error(self, exc: VeoRelayError) -> None:
         print(f"veo-relay: {exc}", file=self._stderr)
         if self.as_json:
-            self.json({"error": {"status": exc.status, "code": exc.code, "message": exc.message}})
+            shown: dict[str, Any] = {
+                "error": {"status": exc.status, "code": exc.code, "message": exc.message}
+            }
+            if isinstance(exc, WaitTimeout):
+                shown["task"] = exc.task.as_dict()  # where it stands: it goes on
+            self.json(shown)
 
     def progress(self) -> Progress:
         return Progress(self._stderr, enabled=not self.quiet)
