@@ -422,6 +422,23 @@ def test_cancel_delete_usage_capabilities_and_the_webhook_secret(http: Any) -> N
     assert client.rotate_webhook_secret() == "whsec_def"
 
 
+def test_a_delete_whose_answer_was_lost_is_done_when_its_retry_finds_nothing(
+    client: Client, http: Any
+) -> None:
+    # Given a DELETE that went through but whose answer was lost, so its retry is 404
+    http.delete(f"{API}/v1/videos/{TASK_ID}", body=requests.ConnectionError("reset"))
+    http.delete(f"{API}/v1/videos/{TASK_ID}", json=error_body("not_found"), status=404)
+    # When the task is deleted / Then that is the delete's success
+    client.delete(TASK_ID)
+    assert len(http.calls) == 2
+
+
+def test_a_delete_of_an_unknown_task_is_not_found(http: Any) -> None:
+    http.delete(f"{API}/v1/videos/{TASK_ID}", json=error_body("not_found"), status=404)
+    with pytest.raises(errors.NotFound):
+        Client(API).delete(TASK_ID)
+
+
 def test_delete_of_a_task_in_flight_is_a_conflict(http: Any) -> None:
     http.delete(f"{API}/v1/videos/{TASK_ID}", json=error_body("conflict", "in flight"), status=409)
     with pytest.raises(errors.Conflict, match="in flight"):

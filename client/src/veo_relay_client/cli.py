@@ -33,8 +33,8 @@ EXIT_CODES = {
     INTERRUPTED: "interrupted (Ctrl-C)",
 }
 MODES = ("fast", "quality", "lite")
-_CLEAR_TO_END = "\x1b[K"
 RESOLUTIONS = ("720p", "1080p", "4k")
+_CLEAR_TO_END = "\x1b[K"  # the rest of a terminal's line
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -167,7 +167,7 @@ class Client:
 
     def delete(self, task_id: str) -> None:
         """Remove a completed or failed task's video for good; Conflict while in flight."""
-        self._request("DELETE", f"/v1/videos/{task_id}")
+        self._request("DELETE", f"/v1/videos/{task_id}", gone_once_retried=True)
 
     def wait(
         self,
@@ -298,7 +298,10 @@ class Client:
         json: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        gone_once_retried: bool = False,
     ) -> requests.Response:
+        """`gone_once_retried`: a 404 after a retry is the first attempt's success, whose answer
+        was lost (a DELETE)."""
         url = f"{self.api_url}{path}"
         attempt = 0
         while True:
@@ -317,7 +320,9 @@ class Client:
                     raise ConnectionFailed(f"{method} {url}: {exc}") from exc
                 delay = _backoff(attempt)
             else:
-                if response.status_code < 400:
+                if response.status_code < 400 or (
+                    gone_once_retried and attempt > 0 and response.status_code == 404
+                ):
                     return response
                 error = error_for(response.status_code, _body(response), _retry_after(response))
                 if response.status_code not in _RETRIED_STATUSES or attempt >= self.max_retries:
