@@ -14,8 +14,9 @@ import requests
 import responses
 
 from tests.client_fakes import API, DOWNLOAD_URL, TASK_ID, VIDEO_BYTES, error_body, task_body
+from tests.helpers import ROOT
 from veo_relay_client import Task
-from veo_relay_client.cli import EXIT_CODES, Progress, main
+from veo_relay_client.cli import EXIT_CODES, Progress, _parser, main
 
 
 @pytest.fixture
@@ -300,3 +301,20 @@ def test_a_deployed_stack_without_aws_credentials_exits_2(
     code = main(["--api", "https://abc123.execute-api.eu-west-1.amazonaws.com", "usage"])
     assert code == 2
     assert "no AWS credentials" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "schema"),
+    [(["generate", "a fox"], "CreateVideoBody"), (["extend", TASK_ID, "a fox"], "ExtendVideoBody")],
+)
+def test_generate_and_extend_have_an_option_for_every_field_of_their_body(
+    argv: list[str], schema: str
+) -> None:
+    # Given a body's fields in docs/openapi.json (image_urls is given one --image-url at a time)
+    description = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    fields = {
+        f.replace("image_urls", "image_url")
+        for f in description["components"]["schemas"][schema]["properties"]
+    }
+    # When the command's arguments are parsed / Then each field has its own
+    assert fields <= set(vars(_parser().parse_args(argv)))

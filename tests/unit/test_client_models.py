@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import inspect
 import json
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 
 from tests.client_fakes import task_body
 from tests.helpers import ROOT
 from tests.openapi_schemas import assert_described
-from veo_relay_client import Cost, Task, TaskError, TaskPage, Video
+from veo_relay_client import Client, Cost, Task, TaskError, TaskPage, Video
 from veo_relay_client.models import TaskStatus
 
-SCHEMAS = json.loads((ROOT / "docs" / "openapi.json").read_text())["components"]["schemas"]
+DESCRIPTION = json.loads((ROOT / "docs" / "openapi.json").read_text())
+SCHEMAS = DESCRIPTION["components"]["schemas"]
+PATHS = DESCRIPTION["paths"]
 
 
 @pytest.mark.parametrize(
@@ -81,3 +84,61 @@ def test_the_client_package_never_imports_the_server() -> None:
     # Then none is the server's package (it is installed on its own, beside no server)
     assert "veo_relay" not in imported
     assert "veo_relay_client" in imported
+
+
+def _keywords(method: Any) -> list[str]:
+    return [
+        name
+        for name, parameter in inspect.signature(method).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+
+
+def _query(path: str) -> list[str]:
+    operation = PATHS[path]["get"]
+    return [p["name"] for p in operation["parameters"] if p["in"] == "query"]
+
+
+@pytest.mark.parametrize(
+    ("method", "schema", "positional"),
+    [
+        (Client.create, "CreateVideoBody", ["prompt"]),
+        (Client.extend, "ExtendVideoBody", ["prompt"]),
+    ],
+)
+def test_create_and_extend_take_every_field_of_their_body_and_an_idempotency_key(
+    method: Any, schema: str, positional: list[str]
+) -> None:
+    # Given a request body's schema / When the method's parameters are read
+    fields = [*positional, *_keywords(method)]
+    # Then they are the body's fields (in its order), and the Idempotency-Key
+    assert fields == [*SCHEMAS[schema]["properties"], "idempotency_key"]
+
+
+def test_the_listing_and_the_usage_take_their_routes_query_parameters() -> None:
+    assert _keywords(Client.list_page) == _query("/v1/videos")
+    assert [p for p in inspect.signature(Client.usage).parameters if p != "self"] == _query(
+        "/v1/usage"
+    )
+
+
+def test_every_route_of_the_description_has_its_method_on_the_client() -> None:
+    # Given the description's routes / Then each has its client method (the contract's routes;
+    # the providers' callback route is not a client's)
+    routes = {(method.upper(), path) for path, item in PATHS.items() for method in item}
+    assert routes == set(CLIENT_ROUTES)
+    assert all(callable(getattr(Client, name)) for name in CLIENT_ROUTES.values())
+
+
+CLIENT_ROUTES = {
+    ("POST", "/v1/videos"): "create",
+    ("POST", "/v1/videos/{task_id}/extend"): "extend",
+    ("GET", "/v1/videos/{task_id}"): "get",
+    ("GET", "/v1/videos"): "list",
+    ("DELETE", "/v1/videos/{task_id}"): "delete",
+    ("POST", "/v1/videos/{task_id}/cancel"): "cancel",
+    ("GET", "/v1/capabilities"): "capabilities",
+    ("GET", "/v1/usage"): "usage",
+    ("GET", "/v1/webhook-secret"): "webhook_secret",
+    ("POST", "/v1/webhook-secret/rotate"): "rotate_webhook_secret",
+}
