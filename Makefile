@@ -18,7 +18,7 @@ help:
 	@echo "make deploy    sam deploy (guided the first time)"
 	@echo "make test-deployed STACK=name   the end-to-end suite against a stack deployed with Simulate=true"
 
-$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt client/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
