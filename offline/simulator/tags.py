@@ -5,8 +5,10 @@
 | `[sim:fail=CODE]`          | the task fails with that provider failure code            |
 | `[sim:duplicate-callback]` | sends the same callback three times                       |
 | `[sim:delay=S]`            | finishes after S seconds (float)                          |
-| `[sim:size=BYTES]`         | the result video has that size (under SMALLEST_MP4_SIZE,   |
-|                            | 479 bytes, a cut-off MP4, which the downloader refuses)    |
+| `[sim:size=BYTES]`         | the result video has that size: from PLAYABLE_MP4_SIZE,    |
+|                            | 1131 bytes, the playable H.264 clip padded; below, an MP4  |
+|                            | with no frames; under SMALLEST_MP4_SIZE, 479 bytes, a      |
+|                            | cut-off MP4, which the downloader refuses                  |
 | `[sim:status-errors=N]`    | the first N status reads of the task answer 500/503       |
 | `[sim:upgrade-never]`      | kie: a 1080p upgrade never becomes ready, a 4K task never  |
 |                            | finishes (nor calls back)                                  |
