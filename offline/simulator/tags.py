@@ -40,6 +40,31 @@ _SWITCHES = {
 
 
 @dataclass(frozen=True)
+class TagGuide:
+    """One tag as the local console offers it: `[sim:name]`, or `[sim:name=value]` when `value`
+    names what goes after the `=` (`example` is one such value)."""
+
+    name: str
+    value: str | None
+    example: str | None
+    effect: str
+
+
+# Every tag parse_tags reads (a unit test holds the two together), in the table's order.
+GUIDE = (
+    TagGuide("no-callback", None, None, "never calls back (only polling can finish the task)"),
+    TagGuide("fail", "CODE", "CONTENT_VIOLATION", "the task fails with that provider code"),
+    TagGuide("duplicate-callback", None, None, "sends the same callback three times"),
+    TagGuide("delay", "S", "5", "finishes after S seconds"),
+    TagGuide("size", "BYTES", "300000", "the result video has that size"),
+    TagGuide("status-errors", "N", "2", "the first N status reads answer 500/503"),
+    TagGuide("upgrade-never", None, None, "kie: a 1080p/4K upgrade never becomes ready"),
+    TagGuide("4k-fail", None, None, "kie: the 4K task fails"),
+    TagGuide("4k-callback", "snake", "snake", "kie: the 4K callback in snake_case"),
+)
+
+
+@dataclass(frozen=True)
 class SimTags:
     no_callback: bool = False
     fail_code: str | None = None
