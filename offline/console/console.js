@@ -175,6 +175,7 @@ async function submit(event) {
     result.replaceChildren("Accepted: ", element("code", { text: task.id }));
     result.className = "ok";
     result.dataset.taskId = task.id;
+    $("prompt").value = "";
     stopExtending();
     await refresh();
   } catch (error) {
@@ -327,10 +328,12 @@ function render(items, complete) {
     }
   }
   for (const task of items) updateTask(task);
-  // A family is its root's tree; a task whose parent is not listed hangs from the top.
+  // A family is its root's tree; a task whose parent is gone (deleted) hangs from its root, or
+  // from the top when the root is gone too.
   const byParent = new Map();
   for (const task of items) {
-    const parent = task.parent_id && seen.has(task.parent_id) ? task.parent_id : null;
+    const listed = [task.parent_id, task.root_id].find((id) => id && id !== task.id && seen.has(id));
+    const parent = listed || null;
     if (!byParent.has(parent)) byParent.set(parent, []);
     byParent.get(parent).push(task);
   }
