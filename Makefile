@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help test lint validate unit integration e2e test-deployed run openapi build deploy bench least-privilege clean
+.PHONY: help test lint validate unit integration e2e test-deployed run openapi build deploy bench least-privilege clip clean
 
 help:
 	@echo "make test      lint, template validation and every test suite (what CI runs)"
 	@echo "make run       the whole system offline: API :3000, AWS :5000, provider simulators"
 	@echo "make openapi   regenerate docs/openapi.json from the API's routes"
+	@echo "make clip      re-make the simulator's H.264 clip (offline/simulator/clip.mp4; needs ffmpeg)"
 	@echo "make bench     performance figures beside their baselines -> docs/performance.md (not in test)"
 	@echo "make least-privilege  IAM granted vs used by the suites -> docs/least-privilege.md"
 	@echo "make build     sam build (layer built for arm64 / python3.13, bytecode by LAMBDA_PYTHON)"
@@ -54,6 +55,17 @@ run: $(VENV)/.installed
 
 openapi: $(VENV)/.installed
 	$(BIN)/python -m tools.openapi
+
+# The simulator's video (offline/simulator/mp4.py pads and tags it): 1 s of SMPTE bars, 64x36,
+# H.264 constrained baseline, moov first, no encoder info or metadata, so that it stays about 1 KB
+# and almost every [sim:size=] plays. Committed; only this target needs ffmpeg.
+CLIP := offline/simulator/clip.mp4
+clip:
+	ffmpeg -loglevel error -y -f lavfi -i smptebars=size=64x36:rate=4:duration=1 \
+		-c:v libx264 -profile:v baseline -preset veryslow -crf 30 -pix_fmt yuv420p \
+		-x264-params no-info=1 -bsf:v filter_units=remove_types=6 \
+		-movflags +faststart -use_editlist 0 -map_metadata -1 -fflags +bitexact -flags:v +bitexact \
+		$(CLIP)
 
 # Minutes, on a quiet machine; `python -m bench --quick` or `--only NAME` while developing.
 bench: $(VENV)/.installed

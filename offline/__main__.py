@@ -33,6 +33,7 @@ def main() -> None:
     print(
         f"""veo-relay is running offline.
   HTTP API:         {stack.api_url}
+  console:          {stack.api_url}/console/  (open it in a browser)
   embedded AWS:     {stack.aws_url}  (any access key, region us-east-1)
 {simulators}
   videos bucket:    s3://{stack.template.names["VideoBucket"]}  (videos/<root_id>/<id>.mp4 + .json)

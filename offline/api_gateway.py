@@ -1,5 +1,6 @@
 """The HTTP API, locally: the template's routes, each request turned into an API Gateway HTTP
 API (payload 2.0) event for its function, the caller's IAM identity taken from X-Local-Principal.
+Beside them, and only here, the local console's static page at /console/ (offline/console.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from offline import console
 from offline.aws import ACCOUNT
 from offline.functions import LocalFunctions
 from offline.servers import LocalHTTPServer
@@ -72,6 +74,8 @@ class LocalHttpApi:
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
+        if console.serves(parts.path):  # before the routes: $default would take it
+            return console.respond(method, parts.path)
         for route in self._routes:
             params = route.match(method, parts.path)
             if params is not None:

@@ -5,8 +5,10 @@
 | `[sim:fail=CODE]`          | the task fails with that provider failure code            |
 | `[sim:duplicate-callback]` | sends the same callback three times                       |
 | `[sim:delay=S]`            | finishes after S seconds (float)                          |
-| `[sim:size=BYTES]`         | the result video has that size (under SMALLEST_MP4_SIZE,   |
-|                            | 479 bytes, a cut-off MP4, which the downloader refuses)    |
+| `[sim:size=BYTES]`         | the result video has that size: from PLAYABLE_MP4_SIZE,    |
+|                            | 1131 bytes, the playable H.264 clip padded; below, an MP4  |
+|                            | with no frames; under SMALLEST_MP4_SIZE, 479 bytes, a      |
+|                            | cut-off MP4, which the downloader refuses                  |
 | `[sim:status-errors=N]`    | the first N status reads of the task answer 500/503       |
 | `[sim:upgrade-never]`      | kie: a 1080p upgrade never becomes ready, a 4K task never  |
 |                            | finishes (nor calls back)                                  |
@@ -35,6 +37,31 @@ _SWITCHES = {
     "upgrade-never": "upgrade_never",
     "4k-fail": "fail_4k",
 }
+
+
+@dataclass(frozen=True)
+class TagGuide:
+    """One tag as the local console offers it: `[sim:name]`, or `[sim:name=value]` when `value`
+    names what goes after the `=` (`example` is one such value)."""
+
+    name: str
+    value: str | None
+    example: str | None
+    effect: str
+
+
+# Every tag parse_tags reads (a unit test holds the two together), in the table's order.
+GUIDE = (
+    TagGuide("no-callback", None, None, "never calls back (only polling can finish the task)"),
+    TagGuide("fail", "CODE", "CONTENT_VIOLATION", "the task fails with that provider code"),
+    TagGuide("duplicate-callback", None, None, "sends the same callback three times"),
+    TagGuide("delay", "S", "5", "finishes after S seconds"),
+    TagGuide("size", "BYTES", "300000", "the result video has that size"),
+    TagGuide("status-errors", "N", "2", "the first N status reads answer 500/503"),
+    TagGuide("upgrade-never", None, None, "kie: a 1080p/4K upgrade never becomes ready"),
+    TagGuide("4k-fail", None, None, "kie: the 4K task fails"),
+    TagGuide("4k-callback", "snake", "snake", "kie: the 4K callback in snake_case"),
+)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from offline.simulator import (
     mp4_bytes_sha256,
     parse_tags,
 )
+from offline.simulator.mp4 import PLAYABLE_MP4_SIZE
 from offline.simulator.ratelimit import SlidingWindowLimiter
 
 HEADER_SIZE = SMALLEST_MP4_SIZE  # ftyp (32) + moov: mvhd (108) and a video trak (323) + mdat (8)
@@ -29,16 +30,27 @@ def boxes(data: bytes) -> list[tuple[bytes, int]]:
     return found
 
 
-@pytest.mark.parametrize("size", [HEADER_SIZE, HEADER_SIZE + 1, 65_536 * 3 + 7, 2_500_000])
-def test_iter_mp4_yields_an_iso_bmff_file_of_exactly_the_size(size):
+@pytest.mark.parametrize(
+    ("size", "layout"),
+    [
+        (HEADER_SIZE, [b"ftyp", b"moov", b"mdat"]),
+        (PLAYABLE_MP4_SIZE - 1, [b"ftyp", b"moov", b"mdat"]),
+        # From the clip's size up: the clip, its free kept for a 64-bit mdat header
+        (PLAYABLE_MP4_SIZE, [b"ftyp", b"moov", b"free", b"mdat"]),
+        (PLAYABLE_MP4_SIZE + 1, [b"ftyp", b"moov", b"free", b"mdat"]),
+        (65_536 * 3 + 7, [b"ftyp", b"moov", b"free", b"mdat"]),
+        (2_500_000, [b"ftyp", b"moov", b"free", b"mdat"]),
+    ],
+)
+def test_iter_mp4_yields_an_iso_bmff_file_of_exactly_the_size(size: int, layout: list[bytes]):
     # Given a size and a seed
     # When the file is generated
     data = b"".join(iter_mp4(size, "task_1"))
 
-    # Then it is ftyp (isom), moov with an mvhd, then mdat up to the last byte
+    # Then it is ftyp (isom), moov with an mvhd first, then mdat up to the last byte
     assert len(data) == size
     assert data[4:12] == b"ftypisom"
-    assert [box_type for box_type, _ in boxes(data)] == [b"ftyp", b"moov", b"mdat"]
+    assert [box_type for box_type, _ in boxes(data)] == layout
     assert data[40:48] == struct.pack(">I", 108) + b"mvhd"
 
 
@@ -58,12 +70,15 @@ def test_iter_mp4_uses_a_64_bit_mdat_size_beyond_4_gib():
 
     # When its header is read
     header = next(iter_mp4(size, "big"))
+    small = next(iter_mp4(PLAYABLE_MP4_SIZE, "big"))
 
-    # Then mdat announces a 64-bit largesize that ends exactly at the file's end
-    mdat_at = HEADER_SIZE - 8
+    # Then mdat announces a 64-bit largesize that ends exactly at the file's end, in place of the
+    # free and the 32-bit mdat header (the clip's samples stay where they were)
+    mdat_at = small.index(b"free") - 4
     assert header[mdat_at : mdat_at + 8] == struct.pack(">I", 1) + b"mdat"
     (largesize,) = struct.unpack(">Q", header[mdat_at + 8 : mdat_at + 16])
     assert mdat_at + largesize == size
+    assert header[mdat_at + 16 : PLAYABLE_MP4_SIZE] == small[mdat_at + 16 :]
 
 
 def test_mp4_content_is_deterministic_per_seed_and_streamed_in_bounded_chunks():

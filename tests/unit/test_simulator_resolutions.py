@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from offline.simulator import SMALLEST_MP4_SIZE, iter_mp4, mp4_bytes_sha256, resolution_of
-from offline.simulator.mp4 import DIMENSIONS
+from offline.simulator.mp4 import CLIP_PATH, DIMENSIONS, PLAYABLE_MP4_SIZE
 from tests.simulator_harness import DELAY, ORIGIN, Harness, harness_for
 
 CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
@@ -30,24 +30,72 @@ def box_tree(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[
     return boxes
 
 
+def sample_entry(data: bytes) -> bytes:
+    """The first sample entry of the stsd (a full box: version/flags, entry count, entries)."""
+    stsd_at = data.index(b"stsd") - 4
+    (entry_size,) = struct.unpack(">I", data[stsd_at + 16 : stsd_at + 20])
+    return data[stsd_at + 16 : stsd_at + 16 + entry_size]
+
+
 @pytest.mark.parametrize("resolution", list(DIMENSIONS))
-def test_a_video_names_its_dimensions_in_its_track_header_and_sample_entry(resolution: str):
+def test_a_video_is_the_h264_clip_presented_at_its_resolution(resolution: str):
     # Given a simulator video of a resolution
     data = b"".join(iter_mp4(4096, "task_1", resolution=resolution))
+
+    # When its boxes are read
+    tree = box_tree(data)
+
+    # Then it is the committed clip, moov first: a video trak whose sample entry is H.264 (avc1 +
+    # an avcC of a baseline profile) coded at 64x36, and whose tkhd presents it at the resolution
+    assert [box for box, _ in tree] == [b"ftyp", b"moov", b"free", b"mdat"]
+    assert [box for box, _ in dict(tree)[b"moov"]][:2] == [b"mvhd", b"trak"]  # type: ignore[attr-defined]
+    assert data.index(b"hdlr") + 12 == data.index(b"vide") < data.index(b"stsd")  # a video track
+    entry = sample_entry(data)
+    assert entry[4:8] == b"avc1"
+    assert struct.unpack(">HH", entry[32:36]) == (64, 36)
+    avcc = entry[8 + 78 :]
+    assert avcc[4:8] == b"avcC" and avcc[8] == 1 and avcc[9] == 66  # version 1, baseline
+    width, height = DIMENSIONS[resolution]
+    tkhd_at = data.index(b"tkhd")
+    assert struct.unpack(">II", data[tkhd_at + 80 : tkhd_at + 88]) == (width << 16, height << 16)
+    assert resolution_of(data) == resolution
+    assert resolution_of(data[:SMALLEST_MP4_SIZE]) == resolution  # the start is enough
+    # and it is the clip byte for byte but for the tkhd's size and the mdat's, padding after
+    clip = CLIP_PATH.read_bytes()
+    mdat_at = data.index(b"mdat") - 4
+    changed = {at for at in range(len(clip)) if data[at] != clip[at]}
+    assert changed <= {*range(tkhd_at + 80, tkhd_at + 88), *range(mdat_at, mdat_at + 4)}
+
+
+def test_the_clip_is_the_smallest_playable_size():
+    # Given the clip / When a video of exactly its size is made / Then it is the clip (tkhd aside)
+    clip = CLIP_PATH.read_bytes()
+    assert len(clip) == PLAYABLE_MP4_SIZE
+    data = b"".join(iter_mp4(PLAYABLE_MP4_SIZE, "task_1", resolution="720p"))
+    assert len(data) == len(clip)
+    assert [box for box, _ in box_tree(data)] == [b"ftyp", b"moov", b"free", b"mdat"]
+    tkhd_at = data.index(b"tkhd")
+    changed = {at for at in range(len(clip)) if data[at] != clip[at]}
+    assert changed <= set(range(tkhd_at + 80, tkhd_at + 88))
+
+
+@pytest.mark.parametrize("resolution", list(DIMENSIONS))
+def test_a_video_smaller_than_the_clip_names_its_dimensions_but_has_no_frames(resolution: str):
+    # Given a simulator video of a resolution, too small for the clip
+    data = b"".join(iter_mp4(PLAYABLE_MP4_SIZE - 1, "task_1", resolution=resolution))
 
     # When its boxes are read
     moov = dict(box_tree(data))[b"moov"]
 
     # Then moov holds a video trak whose tkhd and avc1 say the frame size, and the helper reads it
+    assert [box for box, _ in box_tree(data)] == [b"ftyp", b"moov", b"mdat"]
     assert [box for box, _ in moov] == [b"mvhd", b"trak"]  # type: ignore[attr-defined]
     width, height = DIMENSIONS[resolution]
     tkhd_at = data.index(b"tkhd")
     assert struct.unpack(">II", data[tkhd_at + 80 : tkhd_at + 88]) == (width << 16, height << 16)
-    avc1_at = data.index(b"avc1")
-    assert struct.unpack(">HH", data[avc1_at + 28 : avc1_at + 32]) == (width, height)
-    assert data.index(b"vide") < avc1_at
+    assert struct.unpack(">HH", sample_entry(data)[32:36]) == (width, height)
     assert resolution_of(data) == resolution
-    assert resolution_of(data[:SMALLEST_MP4_SIZE]) == resolution  # the start is enough
+    assert resolution_of(data[:SMALLEST_MP4_SIZE]) == resolution
 
 
 def test_the_resolutions_give_different_bytes_of_the_same_size():
