@@ -130,7 +130,7 @@ def _cheapest_video() -> tuple[float, str]:
 
     raw = load_template().parameter_defaults()["PriceTable"]
     table = PriceTable.parse(raw, {spec.name: spec.capabilities for spec in SPECS})
-    micros, (provider, mode, resolution) = min((m, k) for k, m in table.prices.items())
+    micros, (provider, mode, resolution) = table.cheapest()
     return to_usd(micros), f"{provider} {mode} {resolution}, the price table's cheapest video"
 
 

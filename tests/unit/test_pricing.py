@@ -56,7 +56,8 @@ def test_the_defaults_are_the_providers_public_prices():
     assert to_usd(prices.price("kie", "fast", "720p")) == 0.30
     assert to_usd(prices.price("kie", "fast", "4k")) == 0.90
     # The cheapest video of all: kie's lite at 720p
-    assert to_usd(prices.cheapest()) == 0.15
+    micros, _ = prices.cheapest()
+    assert to_usd(micros) == 0.15
 
 
 def test_a_credit_price_turns_credits_into_dollars_and_upgrades_add_their_step():

@@ -48,8 +48,10 @@ class PriceTable:
                 f"PRICE_TABLE: no price for {provider} {mode} {resolution}"
             ) from None
 
-    def cheapest(self) -> int:
-        return min(self.prices.values())
+    def cheapest(self) -> tuple[int, tuple[str, str, str]]:
+        """The lowest price of the table, and the (provider, mode, resolution) it is for."""
+        key = min(self.prices, key=lambda k: (self.prices[k], k))
+        return self.prices[key], key
 
     @classmethod
     def parse(cls, raw: str, offered: Mapping[str, Capabilities]) -> PriceTable:
